@@ -1,0 +1,67 @@
+"""omnicx: a gapless, unified contact history across every customer channel.
+
+    import omnicx
+    from omnicx.channels import WebChat
+
+    history = omnicx.open("history.db")
+    receipt = history.receive(WebChat(secret="..."), body=raw, headers=headers)
+"""
+
+from __future__ import annotations
+
+from ._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
+from ._errors import (
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    OmnicxError,
+    PayloadError,
+    SendError,
+    SignatureError,
+    StorageError,
+    WindowClosedError,
+)
+from ._events import ChannelEvent, MessageEvent, UpdateEvent
+from ._models import (
+    Address,
+    Attachment,
+    Contact,
+    Conversation,
+    Interaction,
+    InteractionEvent,
+    StatusChange,
+)
+from ._outbound import Outgoing, SendResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Address",
+    "AddressKind",
+    "Attachment",
+    "Channel",
+    "ChannelEvent",
+    "ConfigurationError",
+    "ConflictError",
+    "Contact",
+    "Conversation",
+    "Direction",
+    "EventKind",
+    "Interaction",
+    "InteractionEvent",
+    "Kind",
+    "MessageEvent",
+    "NotFoundError",
+    "OmnicxError",
+    "Outgoing",
+    "PayloadError",
+    "SendError",
+    "SendResult",
+    "SignatureError",
+    "Status",
+    "StatusChange",
+    "StorageError",
+    "UpdateEvent",
+    "WindowClosedError",
+    "__version__",
+]

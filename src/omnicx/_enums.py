@@ -1,0 +1,129 @@
+"""String enums that tolerate values omnicx has never heard of.
+
+Providers add channels, statuses and message types without asking us. An
+unknown value must be kept, not rejected: ``Status("deleted")`` returns a
+pseudo-member whose ``.value`` is ``"deleted"`` and which compares equal to
+the string, so it round-trips through storage unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Self
+
+__all__ = ["AddressKind", "Channel", "Direction", "EventKind", "Kind", "Status", "status_rank"]
+
+
+class OpenEnum(enum.StrEnum):
+    """A `StrEnum` whose lookup of an unknown string yields a pseudo-member."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str) or not value:
+            return None
+        lowered = value.lower()
+        for member in cls:
+            if member.value == lowered:
+                return member
+        pseudo = str.__new__(cls, value)
+        pseudo._name_ = value.upper()
+        pseudo._value_ = value
+        return pseudo
+
+    @classmethod
+    def coerce(cls, value: str | Self) -> Self:
+        """Return ``value`` as a member (or pseudo-member) of this enum."""
+        return value if isinstance(value, cls) else cls(value)
+
+
+class Channel(OpenEnum):
+    """The medium an interaction travelled through."""
+
+    EMAIL = "email"
+    WHATSAPP = "whatsapp"
+    WEBCHAT = "webchat"
+    SMS = "sms"
+    TELEGRAM = "telegram"
+    MESSENGER = "messenger"
+    PHONE = "phone"
+    VIDEO = "video"
+    WEBFORM = "webform"
+    LETTER = "letter"
+    FAX = "fax"
+
+
+class Direction(OpenEnum):
+    """Who spoke: the customer (inbound) or the business (outbound)."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    INTERNAL = "internal"
+
+
+class Kind(OpenEnum):
+    """What an interaction is, independent of its channel."""
+
+    MESSAGE = "message"
+    CALL = "call"
+    NOTE = "note"
+    FORM = "form"
+    SESSION = "session"
+    SYSTEM = "system"
+    UNSUPPORTED = "unsupported"
+
+
+class AddressKind(OpenEnum):
+    """The namespace of an `Address` value."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    WHATSAPP = "whatsapp"  # WhatsApp business-scoped user id (BSUID)
+    WEBCHAT = "webchat"  # a website visitor id
+    TELEGRAM = "telegram"
+    MESSENGER = "messenger"
+    USERNAME = "username"
+
+
+class Status(OpenEnum):
+    """Delivery status of an (outbound) interaction."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"
+    RECEIVED = "received"
+
+
+class EventKind(OpenEnum):
+    """What happened to an existing interaction after it was stored."""
+
+    STATUS = "status"
+    EDITED = "edited"
+    REVOKED = "revoked"
+    REACTED = "reacted"
+    UNREACTED = "unreacted"
+
+
+# The current status only moves forward along these ranks: a late "sent"
+# never overwrites "read". "failed" outranks "sent" (a message can fail after
+# the provider accepted it) but not "delivered": a device that received the
+# message cannot make it fail afterwards. Unknown statuses have rank -1 and
+# are kept as events without changing the current status.
+_RANKS = {
+    Status.PENDING: 0,
+    Status.SENT: 10,
+    Status.FAILED: 15,
+    Status.DELIVERED: 20,
+    Status.RECEIVED: 20,
+    Status.READ: 30,
+    Status.PLAYED: 40,
+}
+
+
+def status_rank(status: Status | str | None) -> int:
+    """The position of ``status`` on the forward-only ladder (-1 when unknown)."""
+    if status is None:
+        return -1
+    return _RANKS.get(Status.coerce(status), -1)

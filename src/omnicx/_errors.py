@@ -1,0 +1,109 @@
+"""The exception tree: every error omnicx raises derives from `OmnicxError`.
+
+    OmnicxError
+    ├── SignatureError (PermissionError)   forged, unsigned or expired webhook; nothing stored
+    ├── PayloadError (ValueError)          malformed input; kept in quarantine (see .quarantine_id)
+    ├── NotFoundError (LookupError)        unknown contact, interaction, quarantine entry, cursor
+    ├── ConfigurationError (ValueError)    bad arguments to open(), a channel, a missing extra
+    ├── StorageError                       the database failed underneath us (wraps sqlite3/psycopg)
+    │   └── ConflictError                  a transient write conflict that retries did not resolve
+    └── SendError                          an outbound provider call failed (carries .code)
+        └── WindowClosedError              free-form message outside the customer-service window
+
+Each error also subclasses the built-in it resembles (as attrs does), so an
+``except ValueError`` written before omnicx was introduced still catches a
+`PayloadError`. Third-party exceptions are translated at the boundary with
+``raise ... from exc``; none escapes the public API.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "ConflictError",
+    "NotFoundError",
+    "OmnicxError",
+    "PayloadError",
+    "SendError",
+    "SignatureError",
+    "StorageError",
+    "WindowClosedError",
+]
+
+
+class OmnicxError(Exception):
+    """The root of every error raised by omnicx."""
+
+
+class SignatureError(OmnicxError, PermissionError):
+    """A webhook's signature is missing, malformed or does not match.
+
+    Nothing from the request was stored: a forged payload must leave no trace.
+    """
+
+
+class PayloadError(OmnicxError, ValueError):
+    """Input that could not be parsed.
+
+    The raw payload was kept in quarantine (unless it arrived outside
+    `History.receive`, in which case ``quarantine_id`` is ``None``) and can be
+    replayed with `History.replay` once the adapter is fixed.
+    """
+
+    def __init__(
+        self, message: str, *, channel: str | None = None, quarantine_id: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.channel = channel
+        self.quarantine_id = quarantine_id
+
+    def __str__(self) -> str:
+        where = f" [{self.channel}]" if self.channel else ""
+        kept = f" (quarantined as #{self.quarantine_id})" if self.quarantine_id is not None else ""
+        return f"{self.message}{where}{kept}"
+
+
+class NotFoundError(OmnicxError, LookupError):
+    """A contact, interaction, cursor or quarantine entry does not exist."""
+
+
+class ConfigurationError(OmnicxError, ValueError):
+    """omnicx was set up wrongly: a bad URL, option, or a missing optional extra."""
+
+
+class StorageError(OmnicxError):
+    """The storage backend failed; the original exception is the ``__cause__``."""
+
+
+class ConflictError(StorageError):
+    """A write conflict (lock, serialization failure) that retries could not resolve."""
+
+
+class SendError(OmnicxError):
+    """An outbound message could not be sent.
+
+    ``code`` is the provider's error code (e.g. WhatsApp's 131047) when it gave
+    one, ``retryable`` says whether trying again later may succeed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        channel: str | None = None,
+        code: str | int | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.channel = channel
+        self.code = code
+        self.retryable = retryable
+
+
+class WindowClosedError(SendError):
+    """A free-form message was refused: the customer-service window is closed.
+
+    Send an approved template instead.
+    """

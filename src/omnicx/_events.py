@@ -1,0 +1,102 @@
+"""What a channel adapter's parser produces: provider-neutral events.
+
+A parser is a pure function ``(body, headers) -> Sequence[ChannelEvent]``. It
+knows the provider's format and nothing about storage; the ingest pipeline
+turns events into stored interactions, contacts, conversations and gaps.
+
+- `MessageEvent`: a new interaction (a message, call, note, form, session...).
+- `UpdateEvent`: something that happened to an interaction identified by its
+  ``external_id``: a delivery status, an edit, a revoke, a reaction. The
+  interaction may not have arrived yet; the update then waits for it, listed
+  as an open gap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._enums import Channel, Direction, EventKind, Kind, Status
+from ._models import Address, Attachment, _optional_utc
+
+__all__ = ["ChannelEvent", "MessageEvent", "UpdateEvent"]
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+@attrs.frozen(kw_only=True)
+class MessageEvent:
+    """A new interaction as the provider reported it.
+
+    ``contact`` lists the customer's addresses, the most specific first (for
+    WhatsApp the business-scoped user id, then the phone number): they are
+    all linked to one contact. For outbound messages the customer is the
+    recipient, for inbound the sender.
+
+    Threading hints, in the order the pipeline tries them:
+
+    1. ``thread_refs``: external ids of earlier interactions in the same
+       thread (email References, oldest first). The nearest one already
+       stored decides the conversation.
+    2. ``thread_key``: a key scoped to the contact, channel and account (a
+       chat session id, a normalised email subject). With ``thread_window``,
+       a conversation only matches if it was active within that window.
+    3. Otherwise a new conversation starts.
+
+    ``occurred_at`` is the provider's timestamp; ``None`` means the provider
+    gave none, and the receive time is used.
+    """
+
+    channel: Channel = attrs.field(converter=Channel.coerce)
+    account: str
+    external_id: str
+    direction: Direction = attrs.field(converter=Direction.coerce)
+    contact: tuple[Address, ...] = attrs.field(validator=attrs.validators.min_len(1))
+    contact_name: str | None = None
+    kind: Kind = attrs.field(default=Kind.MESSAGE, converter=Kind.coerce)
+    message_type: str | None = None
+    occurred_at: dt.datetime | None = attrs.field(default=None, converter=_optional_utc)
+    sender: Address | None = None
+    recipients: tuple[Address, ...] = ()
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    reply_to: str | None = None
+    thread_refs: tuple[str, ...] = ()
+    thread_key: str | None = None
+    thread_window: dt.timedelta | None = None
+    status: Status | None = attrs.field(
+        default=None, converter=attrs.converters.optional(Status.coerce)
+    )
+    data: Mapping[str, Any] = _EMPTY
+
+
+@attrs.frozen(kw_only=True)
+class UpdateEvent:
+    """Something that happened to the interaction ``target`` (its external id).
+
+    ``event_id`` makes the update idempotent: the same ``(channel, account,
+    target, event_id)`` is stored once however often it is delivered. For a
+    status it is typically ``"status:<status>"``; for a reaction or an edit,
+    the provider's id of the reaction or edit message.
+    """
+
+    channel: Channel = attrs.field(converter=Channel.coerce)
+    account: str
+    target: str
+    event_id: str
+    kind: EventKind = attrs.field(converter=EventKind.coerce)
+    occurred_at: dt.datetime | None = attrs.field(default=None, converter=_optional_utc)
+    status: Status | None = attrs.field(
+        default=None, converter=attrs.converters.optional(Status.coerce)
+    )
+    error: str | None = None
+    contact: tuple[Address, ...] = ()
+    data: Mapping[str, Any] = _EMPTY
+
+
+ChannelEvent = MessageEvent | UpdateEvent

@@ -1,0 +1,185 @@
+"""The value classes of a contact history. No I/O, no provider knowledge.
+
+Models are frozen, keyword-only attrs classes. They are values: two
+interactions with equal fields are equal. Normalisation that must always hold
+(an `Address` value in canonical form, timestamps aware and in UTC) is done by
+converters; turning rows or provider JSON into models happens elsewhere (the
+stores and the channel adapters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
+from ._identity import normalise
+
+__all__ = [
+    "Address",
+    "Attachment",
+    "Contact",
+    "Conversation",
+    "Interaction",
+    "InteractionEvent",
+    "StatusChange",
+    "utc",
+]
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """Return ``value`` as an aware UTC datetime (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    if value.utcoffset() == dt.timedelta(0) and value.tzinfo is dt.UTC:
+        return value
+    return value.astimezone(dt.UTC)
+
+
+def _optional_utc(value: dt.datetime | None) -> dt.datetime | None:
+    return None if value is None else utc(value)
+
+
+def _normalised_value(value: str, self_: Address) -> str:
+    return normalise(self_.kind, value)
+
+
+@attrs.frozen(kw_only=True)
+class Address:
+    """One way to reach a person: a kind and its normalised value.
+
+    ``Address(kind="phone", value="+41 79 123 45 67")`` stores
+    ``"+41791234567"``. ``name`` is the display name seen with the address; it
+    is not part of the identity (two addresses with different names are equal).
+    """
+
+    kind: AddressKind = attrs.field(converter=AddressKind.coerce)
+    value: str = attrs.field(converter=attrs.Converter(_normalised_value, takes_self=True))
+    name: str | None = attrs.field(default=None, eq=False)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"
+
+
+@attrs.frozen(kw_only=True)
+class Attachment:
+    """A file that came with an interaction. The bytes live in a blob store."""
+
+    filename: str | None = None
+    content_type: str = "application/octet-stream"
+    size: int | None = None
+    sha256: str | None = None
+    ref: str | None = None  # provider media id, URL or blob-store key
+
+
+@attrs.frozen(kw_only=True)
+class Contact:
+    """A person (or organisation) the business talks to.
+
+    ``merged_into`` is set when this contact was merged into another; its
+    interactions then show in the other contact's timeline. Merges are
+    recorded, never destructive, and can be undone.
+    """
+
+    id: int
+    display_name: str | None = None
+    addresses: tuple[Address, ...] = ()
+    crm_id: str | None = None
+    created_at: dt.datetime = attrs.field(converter=utc)
+    merged_into: int | None = None
+    erased: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Conversation:
+    """A thread of interactions on one channel: a chat session, an email thread."""
+
+    id: int
+    contact_id: int
+    channel: Channel = attrs.field(converter=Channel.coerce)
+    account: str
+    thread_key: str | None = None
+    subject: str | None = None
+    started_at: dt.datetime = attrs.field(converter=utc)
+    last_activity_at: dt.datetime = attrs.field(converter=utc)
+
+
+@attrs.frozen(kw_only=True)
+class Interaction:
+    """One message, call, note or form submission, in or out.
+
+    ``occurred_at`` is the provider's time (when the customer sent it),
+    ``received_at`` when omnicx stored it. ``external_id`` is the provider's
+    id, unique per ``(channel, account)``. ``reply_to`` is the external id of
+    the interaction this one answers. ``status`` is the furthest delivery
+    status reached so far. ``data`` keeps provider details that have no field
+    of their own (a location, a referral, forwarded flags).
+    """
+
+    id: int
+    contact_id: int
+    conversation_id: int
+    channel: Channel = attrs.field(converter=Channel.coerce)
+    account: str
+    direction: Direction = attrs.field(converter=Direction.coerce)
+    kind: Kind = attrs.field(converter=Kind.coerce)
+    message_type: str | None = None
+    external_id: str
+    occurred_at: dt.datetime = attrs.field(converter=utc)
+    received_at: dt.datetime = attrs.field(converter=utc)
+    sender: Address | None = None
+    recipients: tuple[Address, ...] = ()
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    reply_to: str | None = None
+    status: Status | None = attrs.field(
+        default=None, converter=attrs.converters.optional(Status.coerce)
+    )
+    data: Mapping[str, Any] = _EMPTY
+    raw_id: int | None = None
+    erased: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class StatusChange:
+    """A delivery status reported for an interaction (sent, delivered, read...).
+
+    Status changes are append-only events; ``interaction_id`` is ``None``
+    while the interaction they refer to has not arrived yet (an open gap).
+    """
+
+    id: int
+    interaction_id: int | None
+    channel: Channel = attrs.field(converter=Channel.coerce)
+    account: str
+    external_id: str
+    status: Status = attrs.field(converter=Status.coerce)
+    occurred_at: dt.datetime = attrs.field(converter=utc)
+    received_at: dt.datetime = attrs.field(converter=utc)
+    error: str | None = None
+    data: Mapping[str, Any] = _EMPTY
+
+
+@attrs.frozen(kw_only=True)
+class InteractionEvent:
+    """Something that happened to a stored interaction: an edit, a revoke, a reaction.
+
+    Events never overwrite the interaction; they are recorded beside it.
+    """
+
+    id: int
+    interaction_id: int | None
+    channel: Channel = attrs.field(converter=Channel.coerce)
+    account: str
+    external_id: str
+    kind: EventKind = attrs.field(converter=EventKind.coerce)
+    occurred_at: dt.datetime = attrs.field(converter=utc)
+    received_at: dt.datetime = attrs.field(converter=utc)
+    data: Mapping[str, Any] = _EMPTY

@@ -1,0 +1,13 @@
+"""Channel adapters: one module per provider, each a `omnicx.typing.ChannelAdapter`.
+
+Parsing is a pure function of (headers, body), so adapters are fast,
+fuzzable and need no server. ``omnicx.channels._common`` has the helpers
+(signatures, JSON, timestamps) that keep provider quirks from leaking
+third-party exceptions.
+"""
+
+from __future__ import annotations
+
+from .webchat import WebChat
+
+__all__ = ["WebChat"]

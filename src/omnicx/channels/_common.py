@@ -1,0 +1,100 @@
+"""Helpers every channel adapter needs: signatures, JSON, headers, timestamps.
+
+They translate third-party failures into omnicx errors at the boundary, so
+an adapter written with them cannot leak a `json.JSONDecodeError`,
+`KeyError` or `TypeError` to the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .._errors import PayloadError, SignatureError
+
+__all__ = [
+    "expect",
+    "get_header",
+    "hmac_sha256_hex",
+    "load_json",
+    "parse_epoch",
+    "verify_hmac_sha256",
+]
+
+
+def get_header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """Return header ``name`` looked up case-insensitively, or ``None``."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return None
+
+
+def hmac_sha256_hex(secret: bytes, body: bytes) -> str:
+    """The hex HMAC-SHA256 of ``body`` under ``secret``."""
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def verify_hmac_sha256(
+    secret: bytes,
+    body: bytes,
+    signature: str | None,
+    *,
+    prefix: str = "sha256=",
+    what: str = "signature",
+) -> None:
+    """Raise `SignatureError` unless ``signature`` is ``prefix`` + the hex HMAC of ``body``.
+
+    The comparison is constant-time.
+    """
+    if not signature:
+        raise SignatureError(f"missing {what}")
+    if not signature.startswith(prefix):
+        raise SignatureError(f"malformed {what}: expected the prefix {prefix!r}")
+    expected = prefix + hmac_sha256_hex(secret, body)
+    if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
+        raise SignatureError(f"{what} does not match the body")
+
+
+def load_json(body: bytes | str, *, channel: str) -> Any:
+    """Decode a JSON body or raise `PayloadError`."""
+    try:
+        return json.loads(body)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise PayloadError(f"body is not valid JSON: {exc}", channel=channel) from exc
+
+
+def expect(value: Any, kind: type | tuple[type, ...], what: str, *, channel: str) -> Any:
+    """Return ``value`` if it is an instance of ``kind``, else raise `PayloadError`."""
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise PayloadError(
+            f"{what}: expected {names}, got {type(value).__name__}", channel=channel
+        )
+    return value
+
+
+def parse_epoch(value: Any, *, channel: str, what: str = "timestamp") -> dt.datetime:
+    """Parse Unix seconds (int, float or digit string; ms if implausibly large) to aware UTC."""
+    if isinstance(value, bool):
+        raise PayloadError(f"{what}: not a timestamp: {value!r}", channel=channel)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"{what}: not a timestamp: {value!r}", channel=channel) from exc
+    if seconds > 1e11:  # milliseconds
+        seconds /= 1000.0
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise PayloadError(f"{what}: out of range: {value!r}", channel=channel) from exc

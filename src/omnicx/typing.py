@@ -1,0 +1,70 @@
+"""The plug-in points of omnicx, as small Protocols.
+
+- `ChannelAdapter`: verify and parse a provider's inbound payloads. Every
+  class in `omnicx.channels` implements it; so can yours.
+- `Sender`: a channel that can also send (``History.send``).
+- `BlobStore`: where attachment bytes go (filesystem by default).
+
+The storage protocol lives in `omnicx.storage` (`omnicx.storage.Store`),
+next to the backends that implement it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from ._enums import Channel
+from ._events import ChannelEvent
+
+if TYPE_CHECKING:
+    from ._outbound import Outgoing, SendResult
+
+__all__ = ["BlobStore", "ChannelAdapter", "Headers", "Sender"]
+
+Headers = Mapping[str, str]
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """Turns a provider's raw request into `ChannelEvent`s.
+
+    ``channel`` and ``account`` name where payloads come from (for WhatsApp
+    the phone number id, for email the mailbox). Both methods are pure: no
+    I/O, no clock other than what the payload says.
+    """
+
+    channel: Channel
+    account: str
+
+    def verify(self, body: bytes, headers: Headers) -> None:
+        """Raise `omnicx.SignatureError` unless the request is authentic."""
+        ...
+
+    def parse(self, body: bytes, headers: Headers) -> Sequence[ChannelEvent]:
+        """Return the events in ``body``; raise `omnicx.PayloadError` if malformed."""
+        ...
+
+
+@runtime_checkable
+class Sender(Protocol):
+    """A channel that can deliver outbound messages."""
+
+    channel: Channel
+    account: str
+
+    def send(self, message: Outgoing) -> SendResult:
+        """Deliver ``message``; return the provider's id or raise `omnicx.SendError`."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Content-addressed storage for attachment bytes."""
+
+    def put(self, data: bytes, *, content_type: str | None = None) -> str:
+        """Store ``data``; return its key (stable for equal bytes)."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """Return the bytes stored under ``key``; raise `omnicx.NotFoundError`."""
+        ...
