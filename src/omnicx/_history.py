@@ -359,6 +359,12 @@ class History:
         with self._store.reading() as tx:
             return tx.events(iid)
 
+    def report(self) -> dict[str, dict[str, int]]:
+        """Counts for a dashboard: interactions by channel/direction/status,
+        contacts, gaps and archived payloads by state."""
+        with self._store.reading() as tx:
+            return tx.counts()
+
     def gaps(self, *, include_closed: bool = False) -> list[Gap]:
         """What is known to be missing (open gaps), oldest first."""
         with self._store.reading() as tx:

@@ -546,6 +546,26 @@ class SqlTransaction:
         return [_gap_from_row(r) for r in self._all(
             f"SELECT {_GAP_COLUMNS} FROM gaps WHERE {where} ORDER BY opened_at, id")]
 
+    # -- reporting ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, dict[str, int]]:
+        interactions = {
+            f"{channel}/{direction}/{status or 'none'}": int(count)
+            for channel, direction, status, count in self._all(
+                "SELECT channel, direction, status, count(*) FROM interactions"
+                " GROUP BY channel, direction, status ORDER BY channel, direction, status")
+        }
+        (total, merged), = self._all(
+            "SELECT count(*), count(merged_into) FROM contacts")
+        (open_gaps, all_gaps), = self._all("SELECT count(*) - count(closed_at), count(*) FROM gaps")
+        raws = {state: int(count) for state, count in self._all(
+            "SELECT state, count(*) FROM raw_payloads GROUP BY state ORDER BY state")}
+        return {
+            "interactions": interactions,
+            "contacts": {"total": int(total), "merged": int(merged)},
+            "gaps": {"open": int(open_gaps), "closed": int(all_gaps) - int(open_gaps)},
+            "raw_payloads": raws,
+        }
+
     # -- cursors ------------------------------------------------------------------------------
     def cursor(self, name: str) -> str | None:
         row = self._one("SELECT value FROM cursors WHERE name = ?", (name,))
