@@ -331,7 +331,7 @@ class History:
                 raise NotFoundError(f"no contact #{contact_id}")
             root = found.merged_into or found.id
             query = TimelineQuery(
-                contact_ids=tx.members(root), limit=limit + 1, before=query_before,
+                contact_ids=tx.members([root])[root], limit=limit + 1, before=query_before,
                 channels=frozenset(str(c) for c in channels) if channels else None,
                 since=since, until=until)
             rows = tx.timeline(query)
@@ -358,6 +358,12 @@ class History:
         iid = interaction.id if isinstance(interaction, Interaction) else int(interaction)
         with self._store.reading() as tx:
             return tx.events(iid)
+
+    def report(self) -> dict[str, dict[str, int]]:
+        """Counts for a dashboard: interactions by channel/direction/status,
+        contacts, gaps and archived payloads by state."""
+        with self._store.reading() as tx:
+            return tx.counts()
 
     def gaps(self, *, include_closed: bool = False) -> list[Gap]:
         """What is known to be missing (open gaps), oldest first."""
@@ -405,7 +411,7 @@ class History:
             outgoing = Outgoing(
                 client_id=client_id, contact_id=interaction.contact_id, to=address, text=text,
                 subject=subject, html=html, reply_to=reply_to, references=references,
-                last_inbound_at=tx.last_inbound(tx.members(root), channel.channel.value,
+                last_inbound_at=tx.last_inbound(tx.members([root])[root], channel.channel.value,
                                                 channel.account),
                 options=options)
             return interaction, outgoing
@@ -460,7 +466,8 @@ def _recipient(tx: Transaction, to: Contact | Address | str, kind: str) -> Addre
     contact = tx.contact(to.id)
     if contact is None:
         raise NotFoundError(f"no contact #{to.id}")
-    group = tx.members(contact.merged_into or contact.id)
+    root = contact.merged_into or contact.id
+    group = tx.members([root])[root]
     for member in group:
         found = tx.contact(member)
         for address in found.addresses if found else ():

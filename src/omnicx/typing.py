@@ -34,10 +34,9 @@ class ChannelAdapter(Protocol):
     I/O, no clock other than what the payload says.
     """
 
-    # Read-only members, so a class attribute (``channel``) or a property
-    # (``account``) satisfies the protocol, as in every shipped adapter.
     @property
     def channel(self) -> Channel: ...
+
     @property
     def account(self) -> str: ...
 
@@ -54,10 +53,9 @@ class ChannelAdapter(Protocol):
 class Sender(Protocol):
     """A channel that can deliver outbound messages."""
 
-    # Read-only members, so a class attribute (``channel``) or a property
-    # (``account``) satisfies the protocol, as in every shipped adapter.
     @property
     def channel(self) -> Channel: ...
+
     @property
     def account(self) -> str: ...
 
