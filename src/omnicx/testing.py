@@ -288,29 +288,58 @@ class StoreConformance:
         store.atomic(lambda tx: tx.merge(b, c, _T0, "test"))
         store.atomic(lambda tx: tx.merge(a, b, _T0, "test"))
         with store.reading() as tx:
-            assert tx.members(a) == (a, b, c)
+            assert tx.members([a, b]) == {a: (a, b, c), b: (b,)}
             assert [x.id for x in tx.contacts()] == [a]
             assert tx.owners([]) == {}
             merged = tx.contact(c)
             assert merged is not None and merged.merged_into == a
         store.atomic(lambda tx: tx.unmerge(a, b, _T0))
         with store.reading() as tx:
-            assert tx.members(a) == (a,)
-            assert tx.members(b) == (b, c)
+            assert tx.members([a, b]) == {a: (a,), b: (b, c)}
             assert [x.id for x in tx.contacts()] == [a, b]
 
-    def test_conversations_found_by_thread_key_and_activity(self, store: Store) -> None:
-        (a,), conversation_id = store.atomic(self.seed)
-        store.atomic(lambda tx: tx.touch_conversations({conversation_id: _at(10)}))
-        store.atomic(lambda tx: tx.touch_conversations({conversation_id: _at(5)}))
+    def test_threads_are_the_latest_conversation_per_contact_and_key(
+            self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[list[int], list[int]]:
+            (a, b), first = self.seed(tx, 2)
+            ids = list(tx.new_ids("conversations", 3))
+            tx.insert_conversations([
+                Conversation(id=ids[0], contact_id=a, channel="webchat", account="a",
+                             thread_key="t", started_at=_T0, last_activity_at=_at(3)),
+                Conversation(id=ids[1], contact_id=b, channel="webchat", account="a",
+                             thread_key="t", started_at=_T0, last_activity_at=_at(1)),
+                Conversation(id=ids[2], contact_id=a, channel="webchat", account="a",
+                             thread_key="u", started_at=_T0, last_activity_at=_at(1)),
+            ])
+            return [a, b], [first, *ids]
+
+        (a, b), (first, latest, of_b, other_key) = store.atomic(work)
+        store.atomic(lambda tx: tx.touch_conversations({latest: _at(10)}))
+        store.atomic(lambda tx: tx.touch_conversations({latest: _at(5)}))  # never backwards
         with store.reading() as tx:
-            found = tx.conversation(conversation_id)
+            found = tx.conversation(latest)
             assert found is not None and found.last_activity_at == _at(10)
-            assert tx.find_conversation([a], "webchat", "a", "t", None) == conversation_id
-            assert tx.find_conversation([a], "webchat", "a", "t", _at(10)) == conversation_id
-            assert tx.find_conversation([a], "webchat", "a", "t", _at(11)) is None
-            assert tx.find_conversation([a], "webchat", "a", "other", None) is None
-            assert tx.find_conversation([a], "email", "a", "t", None) is None
+            assert tx.threads([a, b], "webchat", "a", ["t", "u", "x"]) == {
+                (a, "t"): (latest, _at(10)), (b, "t"): (of_b, _at(1)),
+                (a, "u"): (other_key, _at(1))}
+            assert tx.threads([a], "email", "a", ["t"]) == {}
+            assert tx.threads([a], "webchat", "a", []) == {}
+            assert tx.conversation(first) is not None
+
+    def test_counts_for_reports(self, store: Store) -> None:
+        def work(tx: Transaction) -> None:
+            (a, b), conv = self.seed(tx, 2)
+            tx.insert_interactions([self.interaction(tx, a, conv, "m1", _at(1)),
+                                    self.interaction(tx, a, conv, "m2", _at(2),
+                                                     status=Status.READ)])
+            tx.merge(a, b, _T0, "test")
+
+        store.atomic(work)
+        with store.reading() as tx:
+            counts = tx.counts()
+        assert counts["interactions"] == {"webchat/inbound/none": 1, "webchat/inbound/read": 1}
+        assert counts["contacts"] == {"total": 2, "merged": 1}
+        assert counts["gaps"] == {"open": 0, "closed": 0}
 
     def test_interactions_are_unique_per_external_id(self, store: Store) -> None:
         def work(tx: Transaction) -> tuple[int, int, Interaction]:

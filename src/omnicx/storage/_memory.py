@@ -175,7 +175,8 @@ class _MemoryTransaction:
             if row is not None:
                 contact = self._t.contacts[row[0]]
                 found[key] = AddressOwner(contact_id=contact.id,
-                                          root_id=contact.merged_into or contact.id)
+                                          root_id=contact.merged_into or contact.id,
+                                          named=contact.display_name is not None)
         return found
 
     def insert_contacts(self, contacts: Sequence[Contact]) -> None:
@@ -232,9 +233,13 @@ class _MemoryTransaction:
             if row is not None and row.merged_into is None:
                 yield self._contact(row)
 
-    def members(self, root_id: int) -> tuple[int, ...]:
-        merged = sorted(c.id for c in self._t.contacts.values() if c.merged_into == root_id)
-        return (root_id, *merged)
+    def members(self, root_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
+        merged: dict[int, list[int]] = {root: [] for root in root_ids}
+        for contact_id in sorted(self._t.contacts):
+            root = self._t.contacts[contact_id].merged_into
+            if root in merged:
+                merged[root].append(contact_id)
+        return {root: (root, *others) for root, others in merged.items()}
 
     def merge(self, winner_id: int, loser_id: int, at: dt.datetime, reason: str | None) -> None:
         self._contact_row(winner_id)
@@ -279,24 +284,19 @@ class _MemoryTransaction:
         return next((c.id for c in self._t.contacts.values() if c.crm_id == crm_id), None)
 
     # -- conversations ---------------------------------------------------------------------
-    def find_conversation(
-        self,
-        contact_ids: Sequence[int],
-        channel: str,
-        account: str,
-        thread_key: str,
-        active_since: dt.datetime | None,
-    ) -> int | None:
-        ids = set(contact_ids)
-        found = [
-            c for c in self._t.conversations.values()
-            if c.contact_id in ids and c.channel.value == channel and c.account == account
-            and c.thread_key == thread_key
-            and (active_since is None or c.last_activity_at >= active_since)
-        ]
-        if not found:
-            return None
-        return max(found, key=lambda c: (c.last_activity_at, c.id)).id
+    def threads(
+        self, contact_ids: Iterable[int], channel: str, account: str, thread_keys: Iterable[str]
+    ) -> dict[tuple[int, str], tuple[int, dt.datetime]]:
+        ids, keys = set(contact_ids), set(thread_keys)
+        found: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
+        for c in self._t.conversations.values():
+            if (c.contact_id in ids and c.thread_key in keys and str(c.channel) == channel
+                    and c.account == account):
+                slot = (c.contact_id, c.thread_key)
+                best = found.get(slot)
+                if best is None or (c.last_activity_at, c.id) > (best[1], best[0]):
+                    found[slot] = (c.id, c.last_activity_at)
+        return found
 
     def insert_conversations(self, conversations: Sequence[Conversation]) -> None:
         for c in conversations:
@@ -461,6 +461,26 @@ class _MemoryTransaction:
     def gaps(self, *, include_closed: bool) -> list[Gap]:
         found = [g for g in self._t.gaps.values() if include_closed or g.closed_at is None]
         return sorted(found, key=lambda g: (g.opened_at, g.id))
+
+    # -- reporting ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, dict[str, int]]:
+        interactions: dict[str, int] = {}
+        for row in self._t.interactions.values():
+            key = f"{row[3]}/{row[6]}/{row[_STATUS] or 'none'}"
+            interactions[key] = interactions.get(key, 0) + 1
+        raws: dict[str, int] = {}
+        for payload in self._t.raw.values():
+            raws[payload.state] = raws.get(payload.state, 0) + 1
+        open_gaps = sum(1 for g in self._t.gaps.values() if g.closed_at is None)
+        return {
+            "interactions": dict(sorted(interactions.items())),
+            "contacts": {
+                "total": len(self._t.contacts),
+                "merged": sum(1 for c in self._t.contacts.values() if c.merged_into is not None),
+            },
+            "gaps": {"open": open_gaps, "closed": len(self._t.gaps) - open_gaps},
+            "raw_payloads": dict(sorted(raws.items())),
+        }
 
     # -- cursors ------------------------------------------------------------------------------
     def cursor(self, name: str) -> str | None:
