@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from ._chain import Problem, VerifyReport
 from ._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
 from ._errors import (
     ConfigurationError,
@@ -21,7 +22,7 @@ from ._errors import (
     StorageError,
     WindowClosedError,
 )
-from ._events import ChannelEvent, MessageEvent, UpdateEvent
+from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
 from ._history import History, Page, Receipt
 from ._models import (
     Address,
@@ -61,6 +62,7 @@ __all__ = [
     "Outgoing",
     "Page",
     "PayloadError",
+    "Problem",
     "RawPayload",
     "Receipt",
     "SendError",
@@ -69,7 +71,9 @@ __all__ = [
     "Status",
     "StatusChange",
     "StorageError",
+    "StreamPosition",
     "UpdateEvent",
+    "VerifyReport",
     "WindowClosedError",
     "__version__",
     "open",

@@ -1,0 +1,328 @@
+"""Where the chain meets encryption: what the ingest stores for each new row.
+
+`Vault` belongs to a `History` and knows the master key (or that there is
+none). For each transaction it hands out a `Sealer`, which the ingest asks
+for every new interaction and event: the sealer picks the content columns to
+store (plaintext without a key, ciphertext with one), the digest, and the
+row's place in its contact's hash chain, and remembers the chain heads and
+new data keys to write back before the transaction commits (`Sealer.flush`).
+Reading goes the other way: `Vault.open_interactions` and friends decrypt
+what the store returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ._chain import (
+    content_bytes,
+    content_columns,
+    decode_content,
+    dumps,
+    event_material,
+    interaction_material,
+    link,
+    micros,
+    pack_head,
+    unpack_head,
+)
+from ._crypto import ARCHIVE, CONTACT, Keyring, new_key
+from ._errors import ConfigurationError
+from ._models import Interaction
+from .storage._base import EventRecord, RawPayload, RowSeal, Transaction
+
+__all__ = ["Sealer", "Vault"]
+
+_sha256 = hashlib.sha256
+_KEY_CHECK = "key_check"
+_ARCHIVE_KEY = "archive_key"
+_NO_CONTENT = (None,) * 8
+
+
+class Vault:
+    """The master key of a history (or its absence) and the rules that follow from it."""
+
+    def __init__(self, keyring: Keyring | None) -> None:
+        self.keyring = keyring
+        self.encrypted_store = False
+
+    def attach(self, tx: Transaction) -> None:
+        """Check the key against the store; record it on first use."""
+        stored = tx.setting(_KEY_CHECK)
+        self.encrypted_store = stored is not None
+        if self.keyring is None:
+            return
+        if stored is None:
+            tx.set_setting(_KEY_CHECK, self.keyring.check_value)
+            self.encrypted_store = True
+        elif stored != self.keyring.check_value:
+            raise ConfigurationError("this history was encrypted with a different key")
+
+    def writable(self) -> None:
+        if self.keyring is None and self.encrypted_store:
+            raise ConfigurationError(
+                "this history is encrypted: open it with key= (or OMNICX_KEY) to write to it")
+
+    def sealer(self, tx: Transaction) -> Sealer:
+        self.writable()
+        return Sealer(tx, self.keyring)
+
+    # -- reading ---------------------------------------------------------------------------
+    def _readable(self) -> Keyring:
+        if self.keyring is None:
+            raise ConfigurationError(
+                "this content is encrypted: open the history with key= (or OMNICX_KEY)")
+        return self.keyring
+
+    def contact_cipher(self, tx: Transaction, contact_id: int) -> AESGCM | None:
+        """The data key of a contact, or ``None`` when it was erased."""
+        keyring = self._readable()
+        wrapped = tx.data_keys([contact_id]).get(contact_id)
+        return None if wrapped is None else keyring.unwrap(f"contact:{contact_id}", wrapped)
+
+    def archive_cipher(self, tx: Transaction) -> AESGCM | None:
+        keyring = self._readable()
+        stored = tx.setting(_ARCHIVE_KEY)
+        return None if stored is None else keyring.unwrap("archive", base64.b64decode(stored))
+
+    def open_interactions(self, tx: Transaction, items: Sequence[Interaction]
+                          ) -> list[Interaction]:
+        """``items`` with sealed content decrypted (nothing to do without sealed rows)."""
+        if not self.encrypted_store:
+            return list(items)
+        sealed = tx.sealed([i.id for i in items if not i.erased])
+        if not sealed:
+            return list(items)
+        ciphers: dict[int, AESGCM | None] = {}
+        opened = []
+        for item in items:
+            blob = sealed.get(item.id)
+            if blob is None:
+                opened.append(item)
+                continue
+            if item.contact_id not in ciphers:
+                ciphers[item.contact_id] = self.contact_cipher(tx, item.contact_id)
+            cipher = ciphers[item.contact_id]
+            if cipher is None:  # the key is gone: as good as erased
+                opened.append(attrs.evolve(item, erased=True))
+                continue
+            columns = _loads(Keyring.open(cipher, blob, b"i/%d" % item.id))
+            opened.append(attrs.evolve(item, **decode_content(columns)))
+        return opened
+
+    def open_events(self, tx: Transaction, contact_id: int | None,
+                    records: Sequence[EventRecord]) -> list[EventRecord]:
+        if not any(r.sealed for r in records):
+            return list(records)
+        opened = []
+        for record in records:
+            if not record.sealed:
+                opened.append(record)
+                continue
+            tag = Keyring.tag(record.sealed)
+            cipher = (self.contact_cipher(tx, contact_id)
+                      if tag == CONTACT and contact_id is not None else self.archive_cipher(tx))
+            if cipher is None:
+                opened.append(record)
+                continue
+            plain = Keyring.open(cipher, record.sealed, b"e/%d" % record.id)
+            opened.append(attrs.evolve(record, data=_loads(plain) if plain else {}))
+        return opened
+
+    def open_raw(self, tx: Transaction, raw: RawPayload) -> RawPayload:
+        if raw.sealed is None:
+            return raw
+        cipher = self.archive_cipher(tx)
+        if cipher is None:
+            raise ConfigurationError(f"raw payload #{raw.id} has no archive key to open it")
+        headers, body = _loads(Keyring.open(cipher, raw.sealed, b"r/%d" % raw.id))
+        return attrs.evolve(raw, headers=headers, body=base64.b64decode(body), sealed=None)
+
+
+def _loads(data: bytes) -> Any:
+    import json
+
+    return json.loads(data)
+
+
+@attrs.define
+class _Head:
+    seq: int
+    last: bytes
+
+
+class Sealer:
+    """Seals and chains the new rows of one transaction."""
+
+    def __init__(self, tx: Transaction, keyring: Keyring | None) -> None:
+        self._tx = tx
+        self._keyring = keyring
+        self._heads: dict[int, _Head] = {}
+        self._dirty: set[int] = set()
+        self._ciphers: dict[int, AESGCM] = {}
+        self._new_keys: dict[int, bytes] = {}
+        self._archive: AESGCM | None = None
+
+    @property
+    def encrypted(self) -> bool:
+        return self._keyring is not None
+
+    # -- per-contact state -----------------------------------------------------------------
+    def prefetch(self, contact_ids: Iterable[int]) -> None:
+        """Read the chain heads (and data keys) of these contacts in one go."""
+        wanted = [c for c in dict.fromkeys(contact_ids) if c not in self._heads]
+        if not wanted:
+            return
+        for contact_id, head in self._tx.chain_heads(wanted).items():
+            seq, last = unpack_head(head)
+            self._heads[contact_id] = _Head(seq, last)
+        for contact_id in wanted:
+            self._heads.setdefault(contact_id, _Head(0, unpack_head(None)[1]))
+        if self._keyring is not None:
+            for contact_id, wrapped in self._tx.data_keys(wanted).items():
+                if wrapped is not None:
+                    self._ciphers[contact_id] = self._keyring.unwrap(
+                        f"contact:{contact_id}", wrapped)
+
+    def _head(self, contact_id: int) -> _Head:
+        if contact_id not in self._heads:
+            self.prefetch([contact_id])
+        return self._heads[contact_id]
+
+    def _cipher(self, contact_id: int) -> AESGCM:
+        cipher = self._ciphers.get(contact_id)
+        if cipher is None:
+            assert self._keyring is not None
+            self._head(contact_id)  # loads an existing key, if any
+            cipher = self._ciphers.get(contact_id)
+            if cipher is None:
+                raw = new_key()
+                self._new_keys[contact_id] = self._keyring.wrap(f"contact:{contact_id}", raw)
+                cipher = self._ciphers[contact_id] = AESGCM(raw)
+        return cipher
+
+    def archive_cipher(self) -> AESGCM:
+        if self._archive is None:
+            assert self._keyring is not None
+            stored = self._tx.setting(_ARCHIVE_KEY)
+            if stored is None:
+                raw = new_key()
+                self._tx.set_setting(_ARCHIVE_KEY, base64.b64encode(
+                    self._keyring.wrap("archive", raw)).decode())
+                self._archive = AESGCM(raw)
+            else:
+                self._archive = self._keyring.unwrap("archive", base64.b64decode(stored))
+        return self._archive
+
+    def _append(self, contact_id: int, material_of: Any) -> tuple[int, bytes, bytes]:
+        head = self._head(contact_id)
+        seq = head.seq + 1
+        prev = head.last
+        digest = link(prev, material_of(seq))
+        head.seq, head.last = seq, digest
+        self._dirty.add(contact_id)
+        return seq, digest, prev
+
+    # -- rows ------------------------------------------------------------------------------
+    def interaction(self, item: Interaction) -> RowSeal:
+        """Seal and chain a new interaction (the caller inserts it, or the transaction fails)."""
+        columns = content_columns(item)
+        if self._keyring is None:
+            sealed = None
+            digest = _sha256(content_bytes(columns)).digest()
+        else:
+            sealed = Keyring.seal(self._cipher(item.contact_id), CONTACT,
+                                  content_bytes(columns), b"i/%d" % item.id)
+            digest = _sha256(sealed).digest()
+            columns = (columns[0], *_NO_CONTENT)
+        fields = [item.id, item.contact_id, item.conversation_id, item.channel.value,
+                  item.account, item.external_id, item.direction.value, item.kind.value,
+                  item.message_type, micros(item.occurred_at), micros(item.received_at),
+                  item.reply_to, item.raw_id]
+        seq, hashed, prev = self._append(
+            item.contact_id, lambda seq: interaction_material([*fields, seq], digest))
+        return RowSeal(columns=columns, sealed=sealed, digest=digest, seq=seq, hash=hashed,
+                       prev_hash=prev)
+
+    def event(self, record: EventRecord, contact_id: int | None) -> RowSeal:
+        """Seal an event; chain it when its interaction (``contact_id``'s) is known.
+
+        Call `commit` with the result once the row was actually inserted.
+        """
+        data = dumps(dict(record.data))
+        if self._keyring is None or data is None:
+            sealed, columns = None, (data,)
+            digest = _sha256((data or "").encode()).digest()
+        else:
+            cipher = (self._cipher(contact_id) if contact_id is not None
+                      else self.archive_cipher())
+            sealed = Keyring.seal(cipher, CONTACT if contact_id is not None else ARCHIVE,
+                                  data.encode(), b"e/%d" % record.id)
+            columns, digest = (None,), _sha256(sealed).digest()
+        if contact_id is None or record.interaction_id is None:
+            return RowSeal(columns=columns, sealed=sealed, digest=digest)
+        head = self._head(contact_id)
+        seq, prev = head.seq + 1, head.last
+        hashed = link(prev, event_material(_event_fields(record, record.interaction_id, seq),
+                                           digest))
+        return RowSeal(columns=columns, sealed=sealed, digest=digest, seq=seq, hash=hashed,
+                       prev_hash=prev)
+
+    def commit(self, contact_id: int | None, seal: RowSeal) -> None:
+        """Advance ``contact_id``'s head past an event row that was inserted."""
+        if contact_id is None or seal.seq is None or seal.hash is None:
+            return
+        head = self._head(contact_id)
+        head.seq, head.last = seal.seq, seal.hash
+        self._dirty.add(contact_id)
+
+    def attach(self, records: Sequence[EventRecord], interaction_id: int, contact_id: int
+               ) -> list[tuple[int, int, bytes, bytes]]:
+        """Chain events that waited for their interaction: (id, seq, hash, prev_hash)."""
+        links = []
+        for record in records:
+            digest = record.digest or _sha256((dumps(dict(record.data)) or "").encode()).digest()
+            seq, hashed, prev = self._append(
+                contact_id, lambda seq, r=record, d=digest: event_material(
+                    _event_fields(r, interaction_id, seq), d))
+            links.append((record.id, seq, hashed, prev))
+        return links
+
+    def chain(self, contact_id: int, material_of: Any) -> RowSeal:
+        """Chain any other record (an erasure) whose material depends on its position."""
+        seq, hashed, prev = self._append(contact_id, material_of)
+        return RowSeal(digest=b"", seq=seq, hash=hashed, prev_hash=prev)
+
+    def raw(self, payload: RawPayload) -> RawPayload:
+        """A raw payload as archived: sealed under the archive key when there is a key."""
+        if self._keyring is None:
+            return payload
+        plain = dumps([dict(payload.headers), base64.b64encode(payload.body).decode()])
+        assert plain is not None
+        sealed = Keyring.seal(self.archive_cipher(), ARCHIVE, plain.encode(),
+                              b"r/%d" % payload.id)
+        return attrs.evolve(payload, headers={}, body=b"", sealed=sealed)
+
+    def flush(self) -> None:
+        """Write the moved chain heads and the new data keys."""
+        if self._new_keys:
+            self._tx.set_data_keys(self._new_keys)
+            self._new_keys = {}
+        if self._dirty:
+            self._tx.set_chain_heads({c: pack_head(self._heads[c].seq, self._heads[c].last)
+                                      for c in self._dirty})
+            self._dirty = set()
+
+
+def _event_fields(record: EventRecord, interaction_id: int, seq: int) -> list[Any]:
+    return [record.id, interaction_id, record.channel, record.account, record.external_id,
+            record.event_id, record.kind.value,
+            record.status.value if record.status is not None else None,
+            micros(record.occurred_at), micros(record.received_at), record.error,
+            record.raw_id, seq]
