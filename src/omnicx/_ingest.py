@@ -207,7 +207,8 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
     if to_archive:
         tx.archive(to_archive)
     state = _Batch(tx, now, sealer)
-    events = [(p.raw.id, e) for p in batch for e in p.events]
+    # An outbound send has no raw payload (its placeholder id is 0).
+    events = [(p.raw.id or None, e) for p in batch for e in p.events]
     for key, ids in _mentioned(e for _, e in events).items():
         state.known[key] = tx.interaction_refs(key[0], key[1], ids)
     state.owners = tx.owners(
@@ -243,7 +244,7 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
     return state.result
 
 
-def _message(state: _Batch, event: MessageEvent, raw_id: int) -> Interaction | None:
+def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interaction | None:
     known = state.known[(event.channel.value, event.account)]
     if event.external_id in known:
         state.result.duplicates += 1
@@ -327,7 +328,7 @@ def _settle_streams(state: _Batch) -> None:
         state.result.gaps_closed += state.tx.close_gaps(channel, account, refs, state.now)
 
 
-def _update(state: _Batch, event: UpdateEvent, raw_id: int) -> None:
+def _update(state: _Batch, event: UpdateEvent, raw_id: int | None) -> None:
     channel = event.channel.value
     target = state.known[(channel, event.account)].get(event.target)
     (event_id,) = state.tx.new_ids("events", 1)
