@@ -354,7 +354,7 @@ class History:
                 raise NotFoundError(f"no contact #{contact_id}")
             root = found.merged_into or found.id
             query = TimelineQuery(
-                contact_ids=tx.members(root), limit=limit + 1, before=query_before,
+                contact_ids=tx.members([root])[root], limit=limit + 1, before=query_before,
                 channels=frozenset(str(c) for c in channels) if channels else None,
                 since=since, until=until)
             rows = self._vault.open_interactions(tx, tx.timeline(query))
@@ -385,6 +385,12 @@ class History:
             found = tx.interaction(iid)
             return self._vault.open_events(tx, found.contact_id if found else None,
                                            tx.events(iid))
+
+    def report(self) -> dict[str, dict[str, int]]:
+        """Counts for a dashboard: interactions by channel/direction/status,
+        contacts, gaps and archived payloads by state."""
+        with self._store.reading() as tx:
+            return tx.counts()
 
     def gaps(self, *, include_closed: bool = False) -> list[Gap]:
         """What is known to be missing (open gaps), oldest first."""
@@ -479,15 +485,15 @@ class History:
                 reply_to=reply_to.external_id if reply_to else None,
                 thread_refs=references, thread_key=_default_thread_key(channel),
                 status=Status.PENDING, data={"options": _jsonable(options)} if options else {})
-            result = ingest(tx, [Parsed(raw=_no_raw(channel, now), events=[event],
-                                        archive=False)], now, sealer=self._vault.sealer(tx))
+            result = ingest(tx, [Parsed(raw=None, events=[event])], now,
+                            sealer=self._vault.sealer(tx))
             (interaction,) = result.interactions
             contact = tx.contact(interaction.contact_id)
             root = (contact.merged_into if contact else None) or interaction.contact_id
             outgoing = Outgoing(
                 client_id=client_id, contact_id=interaction.contact_id, to=address, text=text,
                 subject=subject, html=html, reply_to=reply_to, references=references,
-                last_inbound_at=tx.last_inbound(tx.members(root), channel.channel.value,
+                last_inbound_at=tx.last_inbound(tx.members([root])[root], channel.channel.value,
                                                 channel.account),
                 options=options)
             return interaction, outgoing
@@ -548,18 +554,14 @@ def _recipient(tx: Transaction, to: Contact | Address | str, kind: str) -> Addre
     contact = tx.contact(to.id)
     if contact is None:
         raise NotFoundError(f"no contact #{to.id}")
-    group = tx.members(contact.merged_into or contact.id)
+    root = contact.merged_into or contact.id
+    group = tx.members([root])[root]
     for member in group:
         found = tx.contact(member)
         for address in found.addresses if found else ():
             if address.kind == kind:
                 return address
     raise SendError(f"contact #{contact.id} has no {kind} address to send to")
-
-
-def _no_raw(channel: Sender, now: dt.datetime) -> RawPayload:
-    return RawPayload(id=0, channel=channel.channel.value, account=channel.account,
-                      received_at=now)
 
 
 def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:

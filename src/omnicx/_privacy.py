@@ -91,7 +91,8 @@ def erase(store: Store, contact: Contact | int, *, reason: str, at: dt.datetime)
         # No master key needed: destroying keys and content only removes.
         sealer = Sealer(tx, None)
         erased = 0
-        for member in tx.members(found.merged_into or found.id):
+        root = found.merged_into or found.id
+        for member in tx.members([root])[root]:
             erased += _erase_one(tx, sealer, member, at, None, reason)
             tx.forget_contact(member, at)
         sealer.flush()
@@ -197,7 +198,7 @@ def _contact_lines(store: Store, vault: Vault, root_id: int, *, gaps: bool
                    ) -> Iterator[dict[str, Any]]:
     """One person's history as export lines, one page of interactions at a time."""
     with store.reading() as tx:
-        members = tx.members(root_id)
+        members = tx.members([root_id])[root_id]
         for member in members:
             found = tx.contact(member)
             if found is not None:
