@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from integrity_support import event, send, sql
 
 import omnicx
+from integrity_support import event, send, sql
 from omnicx._cli import main
 
 
