@@ -393,22 +393,24 @@ class SqlTransaction:
     def threads(
         self, contact_ids: Iterable[int], channel: str, account: str, thread_keys: Iterable[str]
     ) -> dict[tuple[int, str], tuple[int, dt.datetime]]:
-        ids, keys = list(dict.fromkeys(contact_ids)), list(dict.fromkeys(thread_keys))
+        ids, keys = list(dict.fromkeys(contact_ids)), set(thread_keys)
         found: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
         if not ids or not keys:
             return found
-        for id_chunk in _chunks(ids):
-            for key_chunk in _chunks(keys):
-                for cid, contact_id, key, last in self._all(
-                    "SELECT id, contact_id, thread_key, last_activity_at FROM conversations"
-                    f" WHERE contact_id IN ({_marks(len(id_chunk))}) AND channel = ?"
-                    f" AND account = ? AND thread_key IN ({_marks(len(key_chunk))})",
-                    (*id_chunk, channel, account, *key_chunk),
-                ):
-                    at = from_us(last)
-                    best = found.get((contact_id, key))
-                    if best is None or (at, cid) > (best[1], best[0]):
-                        found[(contact_id, key)] = (cid, at)
+        # Filter keys here, not in SQL: two IN lists would make the database
+        # probe the index for every (contact, key) pair.
+        for chunk in _chunks(ids):
+            for cid, contact_id, key, last in self._all(
+                "SELECT id, contact_id, thread_key, last_activity_at FROM conversations"
+                f" WHERE contact_id IN ({_marks(len(chunk))}) AND channel = ? AND account = ?"
+                " AND thread_key IS NOT NULL", (*chunk, channel, account),
+            ):
+                if key not in keys:
+                    continue
+                at = from_us(last)
+                best = found.get((contact_id, key))
+                if best is None or (at, cid) > (best[1], best[0]):
+                    found[(contact_id, key)] = (cid, at)
         return found
 
     def insert_conversations(self, conversations: Sequence[Conversation]) -> None:
