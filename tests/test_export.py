@@ -69,26 +69,33 @@ class _Counter(io.TextIOBase):
         return len(text)
 
 
-def test_bulk_export_streams_in_constant_memory(tmp_path: Path) -> None:
-    with omnicx.open(tmp_path / "h.db", synchronous="OFF") as history:
-        def grow(people: int, offset: int) -> None:
-            for start in range(offset, offset + people, 200):
-                send(history, *(event(i, email=f"p{i}@example.com", text="x" * 500)
-                                for i in range(start, start + 200)))
+def _peak(history: omnicx.History) -> tuple[int, int]:
+    sink = _Counter()
+    tracemalloc.start()
+    history.export(None, sink)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return sink.lines, peak
 
-        grow(400, 0)
-        tracemalloc.start()
-        small = _Counter()
-        history.export(None, small)
-        _, peak_small = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        grow(2000, 400)
-        tracemalloc.start()
-        large = _Counter()
-        history.export(None, large)
-        _, peak_large = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-    assert small.lines == 1 + 400 * 2
-    assert large.lines == 1 + 2400 * 2
-    # Six times the data, about the same peak (one page of contacts at a time).
-    assert peak_large < peak_small * 2
+
+def test_bulk_export_streams_in_constant_memory(tmp_path: Path) -> None:
+    people, per_payload = 2, 100
+    with omnicx.open(tmp_path / "h.db", synchronous="OFF") as history:
+        count = 0
+
+        def grow(messages: int) -> None:
+            nonlocal count
+            for _ in range(messages // per_payload):
+                for p in range(people):
+                    send(history, *(event(count + i, email=f"p{p}@example.com", text="x" * 500)
+                                    for i in range(per_payload)))
+                    count += per_payload
+
+        grow(300)  # more than one export page per person
+        lines_small, peak_small = _peak(history)
+        grow(2700)
+        lines_large, peak_large = _peak(history)
+    assert lines_small == 1 + people * (1 + 300)
+    assert lines_large == 1 + people * (1 + 3000)
+    # Ten times the interactions, about the same peak (one page at a time).
+    assert peak_large < peak_small * 1.5

@@ -343,3 +343,18 @@ def test_storage_failures_are_omnicx_errors(tmp_path: Path) -> None:
         omnicx.open(tmp_path)  # a directory, not a database file
     with pytest.raises(omnicx.ConfigurationError):
         omnicx.open(tmp_path / "x.db", schema="crm")
+
+
+def test_the_timeline_query_is_an_index_range_scan(tmp_path: Path) -> None:
+    import sqlite3
+
+    from omnicx.storage._sql import _INTERACTION_COLUMNS
+
+    omnicx.open(tmp_path / "plan.db").close()
+    conn = sqlite3.connect(tmp_path / "plan.db")
+    plan = " ".join(row[-1] for row in conn.execute(
+        f"EXPLAIN QUERY PLAN SELECT {_INTERACTION_COLUMNS} FROM interactions"
+        " WHERE contact_id = ? AND (occurred_at < ? OR (occurred_at = ? AND id < ?))"
+        " ORDER BY occurred_at DESC, id DESC LIMIT 50", (1, 2, 2, 3)))
+    assert "USING INDEX interactions_timeline" in plan
+    assert "TEMP B-TREE" not in plan  # no sort: rows come off the index in order

@@ -35,6 +35,7 @@ from ._models import (
 )
 from ._open import open
 from ._outbound import Outgoing, SendResult
+from ._server import webhook_app
 from .storage._base import Gap, RawPayload
 
 __version__ = "0.1.0"
@@ -50,9 +51,9 @@ __all__ = [
     "Contact",
     "Conversation",
     "Direction",
+    "EventKind",
     "Gap",
     "History",
-    "EventKind",
     "Interaction",
     "InteractionEvent",
     "Kind",
@@ -77,4 +78,5 @@ __all__ = [
     "WindowClosedError",
     "__version__",
     "open",
+    "webhook_app",
 ]
