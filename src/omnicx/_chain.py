@@ -61,6 +61,17 @@ _VERSION = b"ocx1"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 _sha256 = hashlib.sha256
+# The C encoder behind `_encode`, called directly: the same output without building
+# an encoder per call, which is most of the cost of a small array (verify() runs it
+# twice per record).
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_c_list = None if _c_encoder is None else _c_encoder(
+    None, str, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+
+
+def _encode_list(value: list[Any]) -> str:
+    """`_encode` of a list, byte for byte."""
+    return _encode(value) if _c_list is None else "".join(_c_list(value, 0))
 
 
 def micros(value: dt.datetime) -> int:
@@ -100,7 +111,7 @@ def content_columns(item: Interaction) -> tuple[Any, ...]:
 
 def content_bytes(columns: Sequence[Any]) -> bytes:
     """The canonical encoding of the nine content columns (what is sealed and digested)."""
-    return _encode(list(columns)).encode()
+    return _encode_list(list(columns)).encode()
 
 
 def decode_content(columns: Sequence[Any]) -> dict[str, Any]:
@@ -123,18 +134,18 @@ def decode_content(columns: Sequence[Any]) -> dict[str, Any]:
 def interaction_material(fields: Sequence[Any], digest: bytes) -> bytes:
     """``fields``: id, contact_id, conversation_id, channel, account, original external_id,
     direction, kind, message_type, occurred_at µs, received_at µs, reply_to, raw_id, seq."""
-    return _encode(["i", *fields, digest.hex()]).encode()
+    return _encode_list(["i", *fields, digest.hex()]).encode()
 
 
 def event_material(fields: Sequence[Any], digest: bytes) -> bytes:
     """``fields``: id, interaction_id, channel, account, external_id, event_id, kind,
     status, occurred_at µs, received_at µs, error, raw_id, seq."""
-    return _encode(["e", *fields, digest.hex()]).encode()
+    return _encode_list(["e", *fields, digest.hex()]).encode()
 
 
 def erasure_material(fields: Sequence[Any]) -> bytes:
     """``fields``: id, contact_id, at µs, before µs (or null), reason, seq."""
-    return _encode(["x", *fields]).encode()
+    return _encode_list(["x", *fields]).encode()
 
 
 def link(prev: bytes, material: bytes) -> bytes:
@@ -199,16 +210,8 @@ class VerifyReport:
 _TABLES = {"i": "interactions", "e": "events", "x": "erasures"}
 
 
-@attrs.define
-class _Record:
-    type: str
-    id: int
-    seq: int | None
-    hash: bytes | None
-    prev: bytes | None
-    material: bytes
-    fields: Sequence[Any]
-    digest: bytes | None = None
+# A record as the walk sees it: (type, id, seq, hash, prev_hash, hash_ok, fields, digest).
+_Record = tuple[str, int, Any, bytes | None, bytes | None, bool, Sequence[Any], bytes | None]
 
 
 def verify_contact(
@@ -218,14 +221,22 @@ def verify_contact(
     events: Iterable[Sequence[Any]],
     erasures: Iterable[Sequence[Any]],
 ) -> list[Problem]:
-    """Check one contact's chain; the row shapes are those of `Transaction.chain_rows`."""
+    """Check one contact's chain; the row shapes are those of `Transaction.chain_rows`.
+
+    The loops are written for speed: verify() is meant to run over millions of
+    rows at a speed close to that of hashing them (benchmarks/bench_integrity.py).
+    """
     problems: list[Problem] = []
     records: list[_Record] = []
+    append = records.append
+    sha256, encode, version = _sha256, _encode_list, _VERSION
     erased_before: list[int | None] = []
     for row in erasures:
         xfields: Sequence[Any] = row[:6]
-        records.append(_Record("x", row[0], row[5], _b(row[6]), _b(row[7]),
-                               erasure_material(xfields), xfields))
+        prev = _b(row[7])
+        ok = prev is not None and row[6] == sha256(
+            prev + version + erasure_material(xfields)).digest()
+        append(("x", row[0], row[5], _b(row[6]), prev, ok, xfields, None))
         erased_before.append(row[3])
     erased_ids: set[int] = set()
     chained_ids: dict[int, set[str]] = {}
@@ -241,9 +252,11 @@ def verify_contact(
                                     table="interactions", record_id=iid, position=seq,
                                     detail="the row carries no chain fields"))
             continue
-        fields: Sequence[Any] = row[:14]
-        records.append(_Record("i", iid, seq, _b(row[15]), _b(row[16]),
-                               interaction_material(fields, digest), fields, digest))
+        fields = row[:14]
+        stored, prev = row[15], _b(row[16])
+        ok = prev is not None and stored == sha256(
+            prev + version + encode(["i", *fields, digest.hex()]).encode()).digest()
+        append(("i", iid, seq, _b(stored), prev, ok, fields, digest))
         erased_at, sealed = row[17], row[18]
         if erased_at is not None:
             if not any(b is None or row[9] < b for b in erased_before):
@@ -253,16 +266,15 @@ def verify_contact(
                                                " erasure covers it"))
             erased_ids.add(iid)
         elif sealed is not None:
-            if _sha256(sealed).digest() != digest:
+            if sha256(sealed).digest() != digest:
                 problems.append(_edited("interactions", contact_id, iid, seq,
                                         "sealed content differs from what was chained"))
-        elif _sha256(content_bytes(row[19:28])).digest() != digest:
+        elif sha256(encode(list(row[19:28])).encode()).digest() != digest:
             problems.append(_edited("interactions", contact_id, iid, seq,
                                     "content differs from what was chained"))
-        external_id, origin = row[28], row[29]
-        if origin is not None and external_id not in chained_ids.get(iid, ()):
+        if row[29] is not None and row[28] not in chained_ids.get(iid, ()):
             problems.append(_edited("interactions", contact_id, iid, seq,
-                                    f"external id was changed to {external_id!r} without a"
+                                    f"external id was changed to {row[28]!r} without a"
                                     " chained event confirming it"))
 
     for row in event_rows:
@@ -274,26 +286,46 @@ def verify_contact(
                                         detail="the row carries no chain fields"))
             continue
         fields = row[:13]
-        records.append(_Record("e", eid, seq, _b(row[14]), _b(row[15]),
-                               event_material(fields, digest), fields, digest))
+        stored, prev = row[14], _b(row[15])
+        ok = prev is not None and stored == sha256(
+            prev + version + encode(["e", *fields, digest.hex()]).encode()).digest()
+        append(("e", eid, seq, _b(stored), prev, ok, fields, digest))
         if row[16] is not None:
             if row[1] not in erased_ids:
                 problems.append(_edited("events", contact_id, eid, seq,
                                         "content is marked erased but its interaction is not"))
         elif row[17] is not None:
-            if _sha256(row[17]).digest() != digest:
+            if sha256(row[17]).digest() != digest:
                 problems.append(_edited("events", contact_id, eid, seq,
                                         "sealed content differs from what was chained"))
-        elif _sha256((row[18] or "").encode()).digest() != digest:
+        elif sha256((row[18] or "").encode()).digest() != digest:
             problems.append(_edited("events", contact_id, eid, seq,
                                     "content differs from what was chained"))
 
-    problems += _walk(contact_id, head, records)
+    if not _intact(head, records):
+        problems += _walk(contact_id, head, records)
     return problems
 
 
 def _b(value: Any) -> bytes | None:
-    return None if value is None else bytes(value)
+    return value if value is None or type(value) is bytes else bytes(value)
+
+
+def _intact(head: bytes | None, records: list[_Record]) -> bool:
+    """The common case, checked fast: every hash matches, positions 1..n link up."""
+    if not all(r[5] for r in records):
+        return False
+    try:
+        ordered = sorted(records, key=lambda r: r[2])
+    except TypeError:  # a position is NULL
+        return False
+    prev = GENESIS
+    for expected, record in enumerate(ordered, 1):
+        if record[2] != expected or record[4] != prev:
+            return False
+        prev = record[3]  # type: ignore[assignment]
+    length, last = unpack_head(head)
+    return length == len(ordered) and (not ordered or last == prev)
 
 
 def _edited(table: str, contact_id: int, record_id: int, seq: int | None, detail: str
@@ -304,28 +336,29 @@ def _edited(table: str, contact_id: int, record_id: int, seq: int | None, detail
 
 def _walk(contact_id: int, head: bytes | None, records: list[_Record]) -> list[Problem]:
     problems: list[Problem] = []
-    bad = [r for r in records if r.prev is None or r.hash != link(r.prev, r.material)]
+    bad = [r for r in records if not r[5]]
     moved = _moved(bad)
-    for record in bad:
-        table = _TABLES[record.type]
-        if record.id in moved.get(record.type, {}):
-            origin = moved[record.type][record.id]
+    for kind, record_id, seq, *_ in bad:
+        table = _TABLES[kind]
+        if record_id in moved.get(kind, {}):
             problems.append(Problem(kind="reordered", contact_id=contact_id, table=table,
-                                    record_id=record.id, position=record.seq,
-                                    detail=f"holds what was chained as {table}#{origin}"))
+                                    record_id=record_id, position=seq,
+                                    detail=f"holds what was chained as"
+                                           f" {table}#{moved[kind][record_id]}"))
         else:
-            problems.append(_edited(table, contact_id, record.id, record.seq,
+            problems.append(_edited(table, contact_id, record_id, seq,
                                     "its columns no longer match its hash"))
-    flagged = {(r.type, r.id) for r in bad}
+    flagged = {(r[0], r[1]) for r in bad}
 
     by_seq: dict[int, list[_Record]] = {}
     for record in records:
-        if record.seq is None or record.seq < 1:
+        seq = record[2]
+        if seq is None or seq < 1:
             problems.append(Problem(kind="inserted", contact_id=contact_id,
-                                    table=_TABLES[record.type], record_id=record.id,
+                                    table=_TABLES[record[0]], record_id=record[1],
                                     detail="the row has no place in the chain"))
         else:
-            by_seq.setdefault(record.seq, []).append(record)
+            by_seq.setdefault(seq, []).append(record)
     length, last = unpack_head(head)
     top = max([length, *by_seq])
     successor_prev: bytes | None = last if length else None
@@ -337,27 +370,27 @@ def _walk(contact_id: int, head: bytes | None, records: list[_Record]) -> list[P
         if seq > length:
             for record in found:
                 problems.append(Problem(kind="inserted", contact_id=contact_id,
-                                        table=_TABLES[record.type], record_id=record.id,
+                                        table=_TABLES[record[0]], record_id=record[1],
                                         position=seq, detail="it lies beyond the chain's head"))
             continue
         if not found:
             missing.append(seq)
             successor_prev = None
             continue
-        genuine = [r for r in found if successor_prev is None or r.hash == successor_prev]
+        genuine = [r for r in found if successor_prev is None or r[3] == successor_prev]
         keep = genuine[0] if genuine else found[0]
         for record in found:
             if record is not keep:
                 problems.append(Problem(kind="inserted", contact_id=contact_id,
-                                        table=_TABLES[record.type], record_id=record.id,
+                                        table=_TABLES[record[0]], record_id=record[1],
                                         position=seq,
                                         detail="another record holds this chain position"))
-        if (successor_prev is not None and keep.hash != successor_prev
-                and (keep.type, keep.id) not in flagged):
+        if (successor_prev is not None and keep[3] != successor_prev
+                and (keep[0], keep[1]) not in flagged):
             detail = ("it is not the record the head points at" if seq == length
                       else "its successor was chained to a different record")
-            problems.append(_edited(_TABLES[keep.type], contact_id, keep.id, seq, detail))
-        successor_prev = keep.prev
+            problems.append(_edited(_TABLES[keep[0]], contact_id, keep[1], seq, detail))
+        successor_prev = keep[4]
     for start, end in _runs(sorted(missing)):
         span = f"position {start}" if start == end else f"positions {start}-{end}"
         problems.append(Problem(kind="removed", contact_id=contact_id, position=start,
@@ -370,17 +403,15 @@ def _moved(bad: list[_Record]) -> dict[str, dict[int, int]]:
     moved: dict[str, dict[int, int]] = {}
     if len(bad) > 64:
         return moved
-    for record in bad:
-        if record.prev is None or record.type == "x":
+    for kind, record_id, _, hashed, prev, _, fields, digest in bad:
+        if prev is None or digest is None or kind == "x":
             continue
+        encode = interaction_material if kind == "i" else event_material
         for other in bad:
-            if other is record or other.type != record.type:
+            if other[1] == record_id or other[0] != kind:
                 continue
-            fields = [other.id, *record.fields[1:]]
-            encode = interaction_material if record.type == "i" else event_material
-            assert record.digest is not None
-            if record.hash == link(record.prev, encode(fields, record.digest)):
-                moved.setdefault(record.type, {})[record.id] = other.id
+            if hashed == link(prev, encode([other[1], *fields[1:]], digest)):
+                moved.setdefault(kind, {})[record_id] = other[1]
                 break
     return moved
 
