@@ -5,9 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import attrs
 import pytest
 
 import omnicx
+import omnicx.storage
 from integrity_support import KEY, event, send, sql, status
 from omnicx import Address, SendResult, Status
 
@@ -204,3 +206,17 @@ def test_a_report_prints_each_problem(tmp_path: Path) -> None:
         text = str(history.verify())
     assert "1 problem(s)" in text
     assert "edited interactions#" in text
+
+
+def test_rows_written_around_the_ingest_are_reported(tmp_path: Path) -> None:
+    with omnicx.open(tmp_path / "h.db") as history:
+        (item,) = send(history, event(1)).interactions
+
+        def write(tx: omnicx.storage.Transaction) -> int:
+            (new_id,) = tx.new_ids("interactions", 1)
+            ghost = attrs.evolve(item, id=new_id, external_id="ghost", text="forged")
+            return tx.insert_interactions([ghost])
+
+        assert history.store.atomic(write) == 1
+        (problem,) = history.verify().problems
+        assert (problem.kind, problem.table) == ("inserted", "interactions")

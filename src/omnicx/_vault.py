@@ -141,8 +141,8 @@ class Vault:
         cipher = self.archive_cipher(tx)
         if cipher is None:
             raise ConfigurationError(f"raw payload #{raw.id} has no archive key to open it")
-        headers, body = _loads(Keyring.open(cipher, raw.sealed, b"r/%d" % raw.id))
-        return attrs.evolve(raw, headers=headers, body=base64.b64decode(body), sealed=None)
+        headers, _, body = Keyring.open(cipher, raw.sealed, b"r/%d" % raw.id).partition(b"\n")
+        return attrs.evolve(raw, headers=_loads(headers), body=body, sealed=None)
 
 
 def _loads(data: bytes) -> Any:
@@ -300,13 +300,15 @@ class Sealer:
         return RowSeal(digest=b"", seq=seq, hash=hashed, prev_hash=prev)
 
     def raw(self, payload: RawPayload) -> RawPayload:
-        """A raw payload as archived: sealed under the archive key when there is a key."""
+        """A raw payload as archived: sealed under the archive key when there is a key.
+
+        The plaintext is the headers' JSON, a newline (which JSON escapes
+        inside strings, so the first one ends it), then the body's bytes.
+        """
         if self._keyring is None:
             return payload
-        plain = dumps([dict(payload.headers), base64.b64encode(payload.body).decode()])
-        assert plain is not None
-        sealed = Keyring.seal(self.archive_cipher(), ARCHIVE, plain.encode(),
-                              b"r/%d" % payload.id)
+        plain = (dumps(dict(payload.headers)) or "{}").encode() + b"\n" + payload.body
+        sealed = Keyring.seal(self.archive_cipher(), ARCHIVE, plain, b"r/%d" % payload.id)
         return attrs.evolve(payload, headers={}, body=b"", sealed=sealed)
 
     def flush(self) -> None:

@@ -127,7 +127,8 @@ class RowSeal:
 
     ``columns`` are the values of the content columns to store (for an
     interaction the nine `omnicx._chain.CONTENT_COLUMNS`; all ``None`` but
-    ``sender_kind`` when the content is sealed), ``sealed`` the ciphertext,
+    ``sender_kind`` when the content is sealed; for an event its ``data``
+    column), ``sealed`` the ciphertext,
     ``digest`` the SHA-256 of the content, and ``seq``/``hash``/``prev_hash``
     the row's place in its contact's chain (``None`` for an event that waits
     for its message: it joins the chain when attached).
@@ -135,7 +136,7 @@ class RowSeal:
 
     columns: tuple[Any, ...] = ()
     sealed: bytes | None = None
-    digest: bytes
+    digest: bytes | None = None
     seq: int | None = None
     hash: bytes | None = None
     prev_hash: bytes | None = None
@@ -253,8 +254,15 @@ class Transaction(Protocol):
         self, channel: str, account: str, external_ids: Iterable[str]
     ) -> dict[str, InteractionRef]: ...
     def insert_interactions(
-        self, interactions: Sequence[Interaction], seals: Sequence[RowSeal]
-    ) -> int: ...
+        self, interactions: Sequence[Interaction], seals: Sequence[RowSeal] | None = None
+    ) -> int:
+        """Insert new interactions, skipping known external ids; return how many were new.
+
+        ``seals`` (one per interaction) come from the ingest; without them
+        the content is stored in the clear and outside any hash chain, which
+        `History.verify` reports (for store-level tests and tools only).
+        """
+        ...
     def advance_status(self, interaction_id: int, status: str, rank: int) -> bool: ...
     def assign_external_id(self, interaction_id: int, external_id: str) -> None: ...
     def interaction(self, interaction_id: int) -> Interaction | None: ...
@@ -264,8 +272,10 @@ class Transaction(Protocol):
     ) -> dt.datetime | None: ...
 
     # -- events ----------------------------------------------------------------------------
-    def insert_events(self, events: Sequence[EventRecord], seals: Sequence[RowSeal]
-                      ) -> list[int]: ...
+    def insert_events(self, events: Sequence[EventRecord],
+                      seals: Sequence[RowSeal] | None = None) -> list[int]:
+        """Insert events, skipping known ones; return the ids inserted (``seals``: as above)."""
+        ...
     def pending_events(self, channel: str, account: str, external_id: str) -> list[EventRecord]: ...
     def attach_events(self, event_ids: Sequence[int], interaction_id: int) -> None: ...
     def events(self, interaction_id: int) -> list[EventRecord]: ...

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
+from .._chain import content_columns
 from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
 from .._models import Address, Attachment, Contact, Conversation, Interaction
 from ._base import (
@@ -488,8 +489,10 @@ class SqlTransaction:
         return found
 
     def insert_interactions(
-        self, interactions: Sequence[Interaction], seals: Sequence[RowSeal]
+        self, interactions: Sequence[Interaction], seals: Sequence[RowSeal] | None = None
     ) -> int:
+        if seals is None:
+            seals = [RowSeal(columns=content_columns(i)) for i in interactions]
         return self._many(_INSERT_INTERACTION,
                           [interaction_row(i, s) for i, s in zip(interactions, seals, strict=True)])
 
@@ -542,8 +545,10 @@ class SqlTransaction:
         return None if row is None or row[0] is None else from_us(row[0])
 
     # -- events ----------------------------------------------------------------------------
-    def insert_events(self, events: Sequence[EventRecord], seals: Sequence[RowSeal]
-                      ) -> list[int]:
+    def insert_events(self, events: Sequence[EventRecord],
+                      seals: Sequence[RowSeal] | None = None) -> list[int]:
+        if seals is None:
+            seals = [RowSeal(columns=(_dumps(dict(e.data)),)) for e in events]
         inserted = []
         for e, seal in zip(events, seals, strict=True):
             (data,) = seal.columns
