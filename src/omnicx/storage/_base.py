@@ -157,7 +157,7 @@ class ChainRows:
       channel, account, external_id, event_id, kind, status, occurred_at,
       received_at, error, raw_id, chain_seq, digest, hash, prev_hash,
       erased_at, sealed, data, and the owning contact's id;
-    - ``erasures``: id, contact_id, erased_at, before, reason, chain_seq, hash,
+    - ``erasures``: id, contact_id, erased_at, erased_before, reason, chain_seq, hash,
       prev_hash.
 
     Times are integer microseconds. ``heads`` maps each contact to its

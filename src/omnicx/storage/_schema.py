@@ -134,7 +134,7 @@ _V1 = [
         id {pk},
         contact_id {int} NOT NULL REFERENCES contacts (id),
         erased_at {int} NOT NULL,
-        before {int},
+        erased_before {int},
         reason TEXT,
         chain_seq {int} NOT NULL,
         hash {blob} NOT NULL,
