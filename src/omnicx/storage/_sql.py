@@ -706,7 +706,8 @@ class SqlTransaction:
                 f"SELECT {_CHAIN_EVENT} FROM events e JOIN interactions i"
                 f" ON i.id = e.interaction_id WHERE i.contact_id IN ({marks})", ids),
             erasures=self._all(
-                "SELECT id, contact_id, erased_at, erased_before, reason, chain_seq, hash, prev_hash"
+                "SELECT id, contact_id, erased_at, erased_before, reason, chain_seq, hash,"
+                " prev_hash"
                 f" FROM erasures WHERE contact_id IN ({marks})", ids),
         )
 
@@ -717,7 +718,8 @@ class SqlTransaction:
     def insert_erasure(self, erasure_id: int, contact_id: int, at: dt.datetime,
                        before: dt.datetime | None, reason: str | None, seal: RowSeal) -> None:
         self._execute(
-            "INSERT INTO erasures (id, contact_id, erased_at, erased_before, reason, chain_seq, hash,"
+            "INSERT INTO erasures (id, contact_id, erased_at, erased_before, reason, chain_seq,"
+            " hash,"
             " prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (erasure_id, contact_id, to_us(at), _opt_us(before), reason, seal.seq, seal.hash,
              seal.prev_hash))
