@@ -44,6 +44,9 @@ def test_a_known_body_never_reaches_the_file(tmp_path: Path) -> None:
     assert SECRET.encode() not in disk
     assert b"passport.pdf" not in disk
     assert b"Top secret" not in disk
+    # Addresses are stored as blind indexes, names sealed.
+    assert b"anna@example.com" not in disk
+    assert b"Anna Muster" not in disk
 
 
 def test_without_a_key_the_same_body_is_in_the_clear(tmp_path: Path) -> None:
@@ -68,6 +71,10 @@ def test_reading_decrypts_transparently(tmp_path: Path) -> None:
         assert edit.data["text"] == f"{SECRET} (edited)"
         (quarantined,) = history.quarantine()
         assert quarantined.sealed is not None and quarantined.body == b""
+        # Found by exact match, read back readable.
+        assert history.contacts.find("ANNA@example.com") == anna
+        assert [str(a) for a in anna.addresses] == ["email:anna@example.com"]
+        assert [c.id for c in history.contacts] == [anna.id]
     # The early edit is attached (and opened) once its message arrives.
     with omnicx.open(tmp_path / "h.db", key=KEY) as history:
         send(history, event(9, text="late"))
@@ -96,8 +103,10 @@ def test_without_the_key_content_stays_closed_but_verify_works(tmp_path: Path) -
         _fill(history)
     with omnicx.open(tmp_path / "h.db") as history:
         assert history.verify().ok
-        anna = history.contacts.find("anna@example.com")
-        assert anna is not None
+        # Without the key an address cannot even be looked up (blind index).
+        assert history.contacts.find("anna@example.com") is None
+        (anna,) = list(history.contacts)
+        assert anna.display_name is not None and anna.display_name.startswith("sealed:")
         with pytest.raises(omnicx.ConfigurationError, match="encrypted"):
             history.timeline(anna)
         with pytest.raises(omnicx.ConfigurationError, match="encrypted"):
@@ -172,3 +181,18 @@ def test_working_in_the_clear_is_said_once(tmp_path: Path, caplog: pytest.LogCap
     messages = [r.getMessage() for r in caplog.records if r.name == "omnicx"]
     assert len(messages) == 1
     assert "in the clear" in messages[0]
+
+
+def test_addresses_stored_before_the_key_are_still_found(tmp_path: Path) -> None:
+    with omnicx.open(tmp_path / "h.db") as history:
+        send(history, event(1, text="in the clear"))
+    with omnicx.open(tmp_path / "h.db", key=KEY) as history:
+        send(history, event(2, text="sealed"), event(3, email="new@example.com"))
+        anna = history.contacts.find("anna@example.com")
+        assert anna is not None
+        assert [i.text for i in history.timeline(anna).items] == ["sealed", "in the clear"]
+        new = history.contacts.find("new@example.com")
+        assert new is not None and new.addresses[0].value == "new@example.com"
+        assert history.verify().ok
+    assert sql(tmp_path / "h.db", "SELECT count(*) FROM addresses WHERE value LIKE 'bi:%'"
+               ) == [(1,)]

@@ -9,7 +9,11 @@ The key hierarchy (``docs/privacy.md`` explains it for operators):
   makes its content unreadable for everyone, including the master key's owner;
 - one **archive key**, wrapped the same way (in ``omnicx_meta``), seals what
   belongs to no known contact yet: raw payloads and updates that arrived
-  before their message. Erasure deletes those rows' ciphertext outright.
+  before their message. Erasure deletes those rows' ciphertext outright;
+- one **index key**, wrapped the same way, keys the HMAC that addresses are
+  stored and found by (a blind index): exact-match lookups work, the stored
+  value does not reveal the address. The readable address is sealed beside
+  it under the contact's data key.
 
 Sealed values are ``b"\\x01" + key tag + 12-byte nonce + AES-256-GCM
 ciphertext``; the associated data binds a ciphertext to its table and row id,
@@ -99,7 +103,6 @@ class Keyring:
     def __init__(self, master: bytes) -> None:
         self._master = AESGCM(master)
         self._check = hmac.new(master, _CHECK_INFO, hashlib.sha256).hexdigest()
-        self._blind = hmac.new(master, b"omnicx blind index v1", hashlib.sha256).digest()
         self._opened: dict[tuple[str, bytes], AESGCM] = {}
 
     @property
@@ -163,7 +166,8 @@ class Keyring:
                 " under another key") from exc
 
     # -- blind index -------------------------------------------------------------------
-    def blind(self, kind: str, value: str) -> str:
-        """The keyed hash an address is found by when it is not stored readable."""
-        digest = hmac.new(self._blind, f"{kind}\x00{value}".encode(), hashlib.sha256)
-        return "bi:" + base64.urlsafe_b64encode(digest.digest()[:24]).decode()
+    @staticmethod
+    def blind(index_key: bytes, kind: str, value: str) -> str:
+        """The keyed hash an address is stored and found by (its blind index)."""
+        digest = hmac.new(index_key, f"{kind}\x00{value}".encode(), hashlib.sha256).digest()
+        return "bi:" + base64.urlsafe_b64encode(digest[:24]).decode()

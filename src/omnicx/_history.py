@@ -137,6 +137,8 @@ class History:
         store.atomic(self._vault.attach)
         if master is None:
             warn_clear()
+        # With a key, every transaction goes through the vault (blind-indexed addresses).
+        self._store = store = self._vault.store(store)
         self.contacts = Contacts(store)
 
     @property

@@ -137,6 +137,10 @@ def rotate_key(store: Store, vault: Vault, new: Keyring) -> int:
         if archive is not None:
             raw = old.unwrap_raw("archive", base64.b64decode(archive))
             tx.set_setting("archive_key", base64.b64encode(new.wrap("archive", raw)).decode())
+        index = tx.setting("index_key")
+        if index is not None:
+            raw = old.unwrap_raw("index", base64.b64decode(index))
+            tx.set_setting("index_key", base64.b64encode(new.wrap("index", raw)).decode())
         tx.set_setting("key_check", new.check_value)
         return len(wrapped)
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar, cast
 
 import attrs
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -34,14 +35,18 @@ from ._chain import (
 )
 from ._crypto import ARCHIVE, CONTACT, Keyring, new_key
 from ._errors import ConfigurationError
-from ._models import Interaction
-from .storage._base import EventRecord, RawPayload, RowSeal, Transaction
+from ._models import Address, Contact, Interaction
+from .storage._base import EventRecord, RawPayload, RowSeal, Store, Transaction
 
-__all__ = ["Sealer", "Vault"]
+__all__ = ["Sealer", "Vault", "VaultStore", "VaultTransaction"]
+
+T = TypeVar("T")
 
 _sha256 = hashlib.sha256
 _KEY_CHECK = "key_check"
 _ARCHIVE_KEY = "archive_key"
+INDEX_KEY = "index_key"
+_SEALED_NAME = "sealed:"  # a display name sealed under its contact's key, in base64
 _NO_CONTENT = (None,) * 8
 
 
@@ -51,9 +56,10 @@ class Vault:
     def __init__(self, keyring: Keyring | None) -> None:
         self.keyring = keyring
         self.encrypted_store = False
+        self.index_key = b""
 
     def attach(self, tx: Transaction) -> None:
-        """Check the key against the store; record it on first use."""
+        """Check the key against the store; record it, and the index key, on first use."""
         stored = tx.setting(_KEY_CHECK)
         self.encrypted_store = stored is not None
         if self.keyring is None:
@@ -63,6 +69,17 @@ class Vault:
             self.encrypted_store = True
         elif stored != self.keyring.check_value:
             raise ConfigurationError("this history was encrypted with a different key")
+        wrapped = tx.setting(INDEX_KEY)
+        if wrapped is None:
+            self.index_key = new_key()
+            tx.set_setting(INDEX_KEY, base64.b64encode(
+                self.keyring.wrap("index", self.index_key)).decode())
+        else:
+            self.index_key = self.keyring.unwrap_raw("index", base64.b64decode(wrapped))
+
+    def store(self, store: Store) -> Store:
+        """``store`` as a `History` uses it: through `VaultTransaction` when there is a key."""
+        return store if self.keyring is None else VaultStore(store, self)
 
     def writable(self) -> None:
         if self.keyring is None and self.encrypted_store:
@@ -71,6 +88,8 @@ class Vault:
 
     def sealer(self, tx: Transaction) -> Sealer:
         self.writable()
+        if isinstance(tx, VaultTransaction):
+            return tx.sealer
         return Sealer(tx, self.keyring)
 
     # -- reading ---------------------------------------------------------------------------
@@ -194,6 +213,10 @@ class Sealer:
         if contact_id not in self._heads:
             self.prefetch([contact_id])
         return self._heads[contact_id]
+
+    def cipher_for(self, contact_id: int) -> AESGCM:
+        """A contact's data key (created when it has none yet; written by `flush`)."""
+        return self._cipher(contact_id)
 
     def _cipher(self, contact_id: int) -> AESGCM:
         cipher = self._ciphers.get(contact_id)
@@ -328,3 +351,139 @@ def _event_fields(record: EventRecord, interaction_id: int, seq: int) -> list[An
             record.status.value if record.status is not None else None,
             micros(record.occurred_at), micros(record.received_at), record.error,
             record.raw_id, seq]
+
+
+class VaultStore:
+    """A store seen through the master key: every transaction is a `VaultTransaction`.
+
+    Everything else (``capabilities``, ``close``, a backend's own attributes
+    such as ``SQLiteStore.db``) is the wrapped store's.
+    """
+
+    def __init__(self, inner: Store, vault: Vault) -> None:
+        self.inner = inner
+        self._vault = vault
+        self.capabilities = inner.capabilities
+
+    def atomic(self, work: Callable[[Transaction], T]) -> T:
+        return self.inner.atomic(lambda tx: work(self._vault_tx(tx)))
+
+    @contextmanager
+    def reading(self) -> Iterator[Transaction]:
+        with self.inner.reading() as tx:
+            yield self._vault_tx(tx)
+
+    def _vault_tx(self, tx: Transaction) -> Transaction:
+        # The wrapper implements the protocol by delegation (``__getattr__``),
+        # which a static checker cannot see.
+        return cast(Transaction, VaultTransaction(tx, self._vault))
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class VaultTransaction:
+    """A `Transaction` that stores addresses as blind indexes, their readable form sealed.
+
+    Display names are sealed too (``contacts.display_name`` holds ``sealed:``
+    and the base64 ciphertext).
+
+    ``addresses.value`` holds ``Keyring.blind(index key, kind, value)``, so
+    an exact lookup still finds its owner, and ``addresses.sealed`` the value
+    and name under the contact's data key (gone with it on erasure). Lookups
+    also try the plain value, for addresses stored before a key was set.
+    Every other method is the wrapped transaction's.
+    """
+
+    def __init__(self, inner: Transaction, vault: Vault) -> None:
+        assert vault.keyring is not None
+        self._inner = inner
+        self._vault = vault
+        self._sealer: Sealer | None = None
+
+    @property
+    def sealer(self) -> Sealer:
+        if self._sealer is None:
+            self._sealer = Sealer(self._inner, self._vault.keyring)
+        return self._sealer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def _blind(self, kind: str, value: str) -> str:
+        return Keyring.blind(self._vault.index_key, kind, value)
+
+    def owners(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        keys = list(dict.fromkeys(addresses))
+        blind = {(kind, self._blind(kind, value)): (kind, value) for kind, value in keys}
+        found = self._inner.owners([*keys, *blind])
+        owners = {key: found[key] for key in keys if key in found}
+        for stored, key in blind.items():
+            if stored in found and key not in owners:
+                owners[key] = found[stored]
+        return owners
+
+    def insert_addresses(self, rows: Sequence[tuple[str, str, int, str | None]],
+                         at: Any) -> int:
+        stored = [(kind, self._blind(kind, value), contact_id, None)
+                  for kind, value, contact_id, _ in rows]
+        inserted = self._inner.insert_addresses(stored, at)
+        if inserted == len(rows):  # otherwise the ingest retries: seal nothing now
+            self._inner.seal_addresses([
+                (kind, blind, Keyring.seal(self.sealer.cipher_for(contact_id), CONTACT,
+                                           (dumps([value, name]) or "").encode(),
+                                           f"a/{kind}/{blind}".encode()))
+                for (kind, value, contact_id, name), (_, blind, _, _) in zip(
+                    rows, stored, strict=True)])
+        return inserted
+
+    def _seal_name(self, contact_id: int, name: str) -> str:
+        sealed = Keyring.seal(self.sealer.cipher_for(contact_id), CONTACT, name.encode(),
+                              b"n/%d" % contact_id)
+        return _SEALED_NAME + base64.b64encode(sealed).decode()
+
+    def insert_contacts(self, contacts: Sequence[Contact]) -> None:
+        self._inner.insert_contacts([
+            attrs.evolve(c, display_name=self._seal_name(c.id, c.display_name))
+            if c.display_name else c for c in contacts])
+
+    def set_display_name(self, contact_id: int, name: str) -> None:
+        self._inner.set_display_name(contact_id, self._seal_name(contact_id, name))
+
+    def contact(self, contact_id: int) -> Contact | None:
+        found = self._inner.contact(contact_id)
+        return None if found is None else self._readable([found])[0]
+
+    def contacts(self) -> Iterator[Contact]:
+        page: list[Contact] = []
+        for contact in self._inner.contacts():
+            page.append(contact)
+            if len(page) >= 200:
+                yield from self._readable(page)
+                page = []
+        yield from self._readable(page)
+
+    def _readable(self, contacts: list[Contact]) -> list[Contact]:
+        seals = self._inner.address_seals([c.id for c in contacts]) if contacts else {}
+        readable = []
+        for contact in contacts:
+            sealed = seals.get(contact.id)
+            name = contact.display_name
+            if name is not None and name.startswith(_SEALED_NAME):
+                blob = base64.b64decode(name[len(_SEALED_NAME):])
+                contact = attrs.evolve(contact, display_name=Keyring.open(
+                    self.sealer.cipher_for(contact.id), blob, b"n/%d" % contact.id).decode())
+            if not sealed:
+                readable.append(contact)
+                continue
+            cipher = self.sealer.cipher_for(contact.id)
+            opened: dict[tuple[str, str], Address] = {}
+            for kind, blind, blob in sealed:
+                value, name = _loads(Keyring.open(cipher, blob, f"a/{kind}/{blind}".encode()))
+                opened[(kind, blind)] = Address(kind=kind, value=value, name=name)
+            readable.append(attrs.evolve(contact, addresses=tuple(
+                opened.get((str(a.kind), a.value), a) for a in contact.addresses)))
+        return readable

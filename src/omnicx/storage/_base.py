@@ -313,6 +313,13 @@ class Transaction(Protocol):
     def contacts_with_content(self, before: dt.datetime) -> list[int]:
         """Contacts that have unerased interactions older than ``before``."""
         ...
+    def seal_addresses(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        """Store the sealed readable form of addresses: (kind, stored value, sealed)."""
+        ...
+    def address_seals(self, contact_ids: Iterable[int]
+                      ) -> dict[int, list[tuple[str, str, bytes]]]:
+        """The sealed addresses of these contacts: (kind, stored value, sealed)."""
+        ...
 
     # -- gaps ------------------------------------------------------------------------------
     def open_gaps(self, gaps: Sequence[Gap]) -> None: ...

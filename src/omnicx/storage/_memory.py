@@ -28,7 +28,7 @@ import attrs
 from .._chain import content_columns, dumps
 from .._enums import Direction
 from .._errors import StorageError
-from .._models import Address, Contact, Conversation, Interaction
+from .._models import Contact, Conversation, Interaction
 from ._base import (
     AddressOwner,
     Capabilities,
@@ -41,7 +41,7 @@ from ._base import (
     TimelineQuery,
     Transaction,
 )
-from ._sql import from_us, interaction_from_row, interaction_row, to_us
+from ._sql import from_us, interaction_from_row, interaction_row, stored_address, to_us
 
 __all__ = ["MemoryStore"]
 
@@ -112,6 +112,7 @@ class _Tables:
         self.settings: dict[str, str] = {}
         self.event_chain: dict[int, _EventChain] = {}
         self.erasures: dict[int, tuple[Any, ...]] = {}
+        self.address_seals: dict[tuple[str, str], bytes] = {}
         self.undo: list[Callable[[], object]] | None = None
 
     def put(self, table: dict[K, V], key: K, value: V) -> None:
@@ -244,8 +245,7 @@ class _MemoryTransaction:
         return Contact(id=row.id, display_name=row.display_name, crm_id=row.crm_id,
                        created_at=row.created_at, merged_into=row.merged_into,
                        erased=row.erased_at is not None,
-                       addresses=tuple(Address(kind=k, value=v, name=n)
-                                       for _, k, v, n in owned))
+                       addresses=tuple(stored_address(k, v, n) for _, k, v, n in owned))
 
     def _contact_row(self, contact_id: int) -> _ContactRow:
         row = self._t.contacts.get(contact_id)
@@ -594,6 +594,8 @@ class _MemoryTransaction:
         for key, (owner, _, _) in list(self._t.addresses.items()):
             if owner == contact_id:
                 self._t.remove(self._t.addresses, key)
+                if key in self._t.address_seals:
+                    self._t.remove(self._t.address_seals, key)
         self._t.change(self._contact_row(contact_id), display_name=None, data_key=None,
                        erased_at=at)
 
@@ -601,6 +603,21 @@ class _MemoryTransaction:
         cutoff = to_us(before)
         return sorted({row[1] for row in self._t.interactions.values()
                        if row[_ERASED_AT] is None and row[_OCCURRED_AT] < cutoff})
+
+    def seal_addresses(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        for kind, value, sealed in rows:
+            if (kind, value) in self._t.addresses:
+                self._t.put(self._t.address_seals, (kind, value), sealed)
+
+    def address_seals(self, contact_ids: Iterable[int]
+                      ) -> dict[int, list[tuple[str, str, bytes]]]:
+        wanted = set(contact_ids)
+        found: dict[int, list[tuple[str, str, bytes]]] = {}
+        for (kind, value), sealed in self._t.address_seals.items():
+            owner = self._t.addresses[(kind, value)][0]
+            if owner in wanted:
+                found.setdefault(owner, []).append((kind, value, sealed))
+        return found
 
     # -- gaps --------------------------------------------------------------------------------
     def open_gaps(self, gaps: Sequence[Gap]) -> None:

@@ -45,6 +45,7 @@ _V1 = [
         contact_id {int} NOT NULL REFERENCES contacts (id),
         name TEXT,
         created_at {int} NOT NULL,
+        sealed {blob},
         PRIMARY KEY (kind, value))""",
     "CREATE INDEX addresses_contact ON addresses (contact_id)",
     """CREATE TABLE merges (

@@ -762,3 +762,18 @@ class SqlTransaction:
         return [r[0] for r in self._all(
             "SELECT DISTINCT contact_id FROM interactions WHERE erased_at IS NULL"
             " AND occurred_at < ? ORDER BY contact_id", (to_us(before),))]
+
+    def seal_addresses(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        self._many("UPDATE addresses SET sealed = ? WHERE kind = ? AND value = ?",
+                   [(sealed, kind, value) for kind, value, sealed in rows])
+
+    def address_seals(self, contact_ids: Iterable[int]
+                      ) -> dict[int, list[tuple[str, str, bytes]]]:
+        found: dict[int, list[tuple[str, str, bytes]]] = {}
+        for chunk in _chunks(list(dict.fromkeys(contact_ids))):
+            for contact_id, kind, value, sealed in self._all(
+                    "SELECT contact_id, kind, value, sealed FROM addresses"
+                    f" WHERE contact_id IN ({_marks(len(chunk))}) AND sealed IS NOT NULL",
+                    chunk):
+                found.setdefault(contact_id, []).append((kind, value, bytes(sealed)))
+        return found
