@@ -469,7 +469,8 @@ class VaultTransaction:
     def _readable(self, contacts: list[Contact]) -> list[Contact]:
         seals = self._inner.address_seals([c.id for c in contacts]) if contacts else {}
         readable = []
-        for contact in contacts:
+        for stored in contacts:
+            contact = stored
             sealed = seals.get(contact.id)
             name = contact.display_name
             if name is not None and name.startswith(_SEALED_NAME):
