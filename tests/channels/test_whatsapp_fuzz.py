@@ -1,0 +1,147 @@
+"""Property-based tests: mutated valid payloads never raise anything but omnicx errors."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+from typing import Any
+
+import whatsapp_payloads as p
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from omnicx import MessageEvent, OmnicxError, PayloadError, UpdateEvent
+from omnicx.channels import WhatsApp
+
+WA = WhatsApp(phone_number_id=p.PHONE_NUMBER_ID, app_secret="secret")
+
+
+def _bases() -> list[dict[str, Any]]:
+    bsuid = p.inbound(
+        p.message("text", 1, user_id=p.BSUID),
+        p.message("edit", 2, sender=None, user_id=p.BSUID),
+        contacts=[p.contact(user_id=p.BSUID, parent=p.PARENT_BSUID, username="@s")],
+    )
+    statuses = p.statuses(
+        *(p.status(s, p.wamid(i), user_id=p.BSUID) for i, s in
+          enumerate(["sent", "delivered", "read", "played", "failed"])),
+        contacts=[p.contact(user_id=p.BSUID)],
+    )
+    return [p.every_type(), bsuid, statuses, p.echoes(p.echo(1), p.echo(2))]
+
+
+BASES = _bases()
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.sampled_from(["", "0", "1e400", "-1", "text", "image", "reaction", "edit", "revoke",
+                       "system", "interactive", "statuses", "+", "١٢٣٤٥٦٧٨", "²³⁴⁵⁶⁷⁸"])
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=6,
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, child in node.items():
+            found.extend(_paths(child, (*prefix, key)))
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            found.extend(_paths(child, (*prefix, index)))
+    return found
+
+
+def _parent(document: Any, path: tuple[Any, ...]) -> Any:
+    node = document
+    for step in path[:-1]:
+        node = node[step]
+    return node
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    document = copy.deepcopy(draw(st.sampled_from(BASES)))
+    for _ in range(draw(st.integers(min_value=1, max_value=4))):
+        path = draw(st.sampled_from(_paths(document)))
+        if not path:
+            document = draw(json_values)
+            continue
+        parent = _parent(document, path)
+        operation = draw(st.sampled_from(["replace", "delete", "duplicate", "retype"]))
+        if operation == "replace":
+            parent[path[-1]] = draw(json_values)
+        elif operation == "delete":
+            del parent[path[-1]]
+        elif operation == "duplicate" and isinstance(parent, list):
+            parent.append(copy.deepcopy(parent[path[-1]]))
+        else:
+            value = parent[path[-1]]
+            parent[path[-1]] = (
+                str(value) if not isinstance(value, str) else [value]
+            )
+    return json.dumps(document).encode()
+
+
+def _check(events: Any) -> None:
+    for event in events:
+        assert isinstance(event, MessageEvent | UpdateEvent)
+        assert event.channel == "whatsapp"
+        if isinstance(event, MessageEvent):
+            assert event.contact, "a message always has a contact"
+            assert event.external_id
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_payloads_parse_or_raise_omnicx_errors(body: bytes) -> None:
+    try:
+        events = WA.parse(body, {})
+    except OmnicxError as exc:
+        assert isinstance(exc, PayloadError)
+        assert exc.channel == "whatsapp"
+    else:
+        _check(events)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(BASES), st.data())
+def test_byte_level_corruption_never_escapes(base: dict[str, Any], data: st.DataObject) -> None:
+    body = bytearray(json.dumps(base).encode())
+    for _ in range(data.draw(st.integers(min_value=1, max_value=5))):
+        index = data.draw(st.integers(min_value=0, max_value=len(body) - 1))
+        body[index] = data.draw(st.integers(min_value=0, max_value=255))
+    try:
+        events = WA.parse(bytes(body), {})
+    except OmnicxError as exc:
+        assert isinstance(exc, PayloadError)
+    else:
+        _check(events)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_arbitrary_json_never_escapes(value: Any) -> None:
+    with contextlib.suppress(PayloadError):
+        _check(WA.parse(json.dumps(value).encode(), {}))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_never_escape(body: bytes) -> None:
+    with contextlib.suppress(PayloadError):
+        _check(WA.parse(body, {}))
+
+
+def test_parsing_is_deterministic() -> None:
+    body = p.dumps(p.every_type())
+    assert WA.parse(body, {}) == WA.parse(body, {})
