@@ -319,7 +319,10 @@ class WhatsApp:
         content_type = meta.get("mime_type")
         if not isinstance(content_type, str) or not content_type:
             content_type = "application/octet-stream"
-        target = store or self.blobs or FileBlobStore("omnicx-media")
+        # "is None", not "or": an empty store is falsy (it has a length).
+        target = store if store is not None else self.blobs
+        if target is None:
+            target = FileBlobStore("omnicx-media")
         key = target.put(content, content_type=content_type)
         return Attachment(
             filename=filename,
