@@ -22,6 +22,7 @@ from ._errors import (
     WindowClosedError,
 )
 from ._events import ChannelEvent, MessageEvent, UpdateEvent
+from ._history import History, Page, Receipt
 from ._models import (
     Address,
     Attachment,
@@ -31,7 +32,9 @@ from ._models import (
     InteractionEvent,
     StatusChange,
 )
+from ._open import open
 from ._outbound import Outgoing, SendResult
+from .storage._base import Gap, RawPayload
 
 __version__ = "0.1.0"
 
@@ -46,6 +49,8 @@ __all__ = [
     "Contact",
     "Conversation",
     "Direction",
+    "Gap",
+    "History",
     "EventKind",
     "Interaction",
     "InteractionEvent",
@@ -54,7 +59,10 @@ __all__ = [
     "NotFoundError",
     "OmnicxError",
     "Outgoing",
+    "Page",
     "PayloadError",
+    "RawPayload",
+    "Receipt",
     "SendError",
     "SendResult",
     "SignatureError",
@@ -64,4 +72,5 @@ __all__ = [
     "UpdateEvent",
     "WindowClosedError",
     "__version__",
+    "open",
 ]

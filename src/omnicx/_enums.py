@@ -11,7 +11,16 @@ from __future__ import annotations
 import enum
 from typing import Any, Self
 
-__all__ = ["AddressKind", "Channel", "Direction", "EventKind", "Kind", "Status", "status_rank"]
+__all__ = [
+    "AddressKind",
+    "Channel",
+    "Direction",
+    "EventKind",
+    "Kind",
+    "Status",
+    "optional_status",
+    "status_rank",
+]
 
 
 class OpenEnum(enum.StrEnum):
@@ -127,3 +136,8 @@ def status_rank(status: Status | str | None) -> int:
     if status is None:
         return -1
     return _RANKS.get(Status.coerce(status), -1)
+
+
+def optional_status(value: Status | str | None) -> Status | None:
+    """Converter: ``None`` stays ``None``, anything else becomes a `Status`."""
+    return None if value is None else Status(value)

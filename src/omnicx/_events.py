@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from ._enums import Channel, Direction, EventKind, Kind, Status
+from ._enums import Channel, Direction, EventKind, Kind, Status, optional_status
 from ._models import Address, Attachment, _optional_utc
 
 __all__ = ["ChannelEvent", "MessageEvent", "UpdateEvent"]
@@ -50,13 +50,13 @@ class MessageEvent:
     gave none, and the receive time is used.
     """
 
-    channel: Channel = attrs.field(converter=Channel.coerce)
+    channel: Channel = attrs.field(converter=Channel)
     account: str
     external_id: str
-    direction: Direction = attrs.field(converter=Direction.coerce)
+    direction: Direction = attrs.field(converter=Direction)
     contact: tuple[Address, ...] = attrs.field(validator=attrs.validators.min_len(1))
     contact_name: str | None = None
-    kind: Kind = attrs.field(default=Kind.MESSAGE, converter=Kind.coerce)
+    kind: Kind = attrs.field(default=Kind.MESSAGE, converter=Kind)
     message_type: str | None = None
     occurred_at: dt.datetime | None = attrs.field(default=None, converter=_optional_utc)
     sender: Address | None = None
@@ -70,7 +70,7 @@ class MessageEvent:
     thread_key: str | None = None
     thread_window: dt.timedelta | None = None
     status: Status | None = attrs.field(
-        default=None, converter=attrs.converters.optional(Status.coerce)
+        default=None, converter=optional_status
     )
     data: Mapping[str, Any] = _EMPTY
 
@@ -85,14 +85,14 @@ class UpdateEvent:
     the provider's id of the reaction or edit message.
     """
 
-    channel: Channel = attrs.field(converter=Channel.coerce)
+    channel: Channel = attrs.field(converter=Channel)
     account: str
     target: str
     event_id: str
-    kind: EventKind = attrs.field(converter=EventKind.coerce)
+    kind: EventKind = attrs.field(converter=EventKind)
     occurred_at: dt.datetime | None = attrs.field(default=None, converter=_optional_utc)
     status: Status | None = attrs.field(
-        default=None, converter=attrs.converters.optional(Status.coerce)
+        default=None, converter=optional_status
     )
     error: str | None = None
     contact: tuple[Address, ...] = ()

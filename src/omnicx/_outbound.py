@@ -58,7 +58,7 @@ class SendResult:
     """
 
     external_id: str
-    status: Status = attrs.field(default=Status.SENT, converter=Status.coerce)
+    status: Status = attrs.field(default=Status.SENT, converter=Status)
     occurred_at: dt.datetime | None = attrs.field(default=None, converter=_optional_utc)
     message_type: str | None = None
     text: str | None = None
