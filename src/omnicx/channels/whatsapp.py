@@ -90,9 +90,17 @@ class WhatsApp:
     blobs: BlobStore | None = attrs.field(default=None, repr=False, eq=False)
     channel: ClassVar[Channel] = Channel.WHATSAPP
 
+    # Send to a phone number when the contact has one, else to the user id.
+    address_kinds: ClassVar[tuple[str, ...]] = ("phone", "whatsapp")
+
     @property
     def account(self) -> str:
         return self.phone_number_id
+
+    @property
+    def thread_key(self) -> str:
+        """One conversation per contact and business number (``History.send`` uses it)."""
+        return f"wa:{self.phone_number_id}"
 
     # -- inbound ----------------------------------------------------------------
 
