@@ -331,7 +331,7 @@ class History:
                 raise NotFoundError(f"no contact #{contact_id}")
             root = found.merged_into or found.id
             query = TimelineQuery(
-                contact_ids=tx.members(root), limit=limit + 1, before=query_before,
+                contact_ids=tx.members([root])[root], limit=limit + 1, before=query_before,
                 channels=frozenset(str(c) for c in channels) if channels else None,
                 since=since, until=until)
             rows = tx.timeline(query)
@@ -405,7 +405,7 @@ class History:
             outgoing = Outgoing(
                 client_id=client_id, contact_id=interaction.contact_id, to=address, text=text,
                 subject=subject, html=html, reply_to=reply_to, references=references,
-                last_inbound_at=tx.last_inbound(tx.members(root), channel.channel.value,
+                last_inbound_at=tx.last_inbound(tx.members([root])[root], channel.channel.value,
                                                 channel.account),
                 options=options)
             return interaction, outgoing
@@ -464,7 +464,8 @@ def _recipient(tx: Transaction, to: Contact | Address | str, kinds: Sequence[str
     contact = tx.contact(to.id)
     if contact is None:
         raise NotFoundError(f"no contact #{to.id}")
-    group = tx.members(contact.merged_into or contact.id)
+    root = contact.merged_into or contact.id
+    group = tx.members([root])[root]
     members = [found for found in map(tx.contact, group) if found is not None]
     for kind in kinds:
         for member in members:

@@ -70,7 +70,12 @@ class _Batch:
         self.known: dict[AccountKey, dict[str, InteractionRef]] = {}
         self.owners: dict[tuple[str, str], AddressOwner] = {}
         self.members: dict[int, tuple[int, ...]] = {}
+        # (contact_id, channel, account, thread_key) -> (conversation_id, last activity),
+        # loaded for every (contact, channel, account) in thread_scope.
         self.threads: dict[tuple[int, str, str, str], tuple[int, dt.datetime]] = {}
+        self.thread_scope: set[tuple[int, str, str]] = set()
+        self.thread_keys: dict[AccountKey, set[str]] = {}
+        self.created: set[int] = set()
         self.named: set[int] = set()
         self.new_contacts: list[Contact] = []
         self.new_addresses: list[tuple[str, str, int, str | None]] = []
@@ -92,7 +97,7 @@ class _Batch:
 
     def resolve(self, addresses: Sequence[Address], name: str | None, reason: str) -> AddressOwner:
         """The contact these addresses belong to; link, create or merge as needed."""
-        keys = [(a.kind.value, a.value) for a in addresses]
+        keys = [(str(a.kind), a.value) for a in addresses]
         found = [self.owners[k] for k in keys if k in self.owners]
         if not found:
             (contact_id,) = self.tx.new_ids("contacts", 1)
@@ -101,6 +106,7 @@ class _Batch:
             owner = AddressOwner(contact_id=contact_id, root_id=contact_id)
             self.members[contact_id] = (contact_id,)
             self.named.add(contact_id)
+            self.created.add(contact_id)
         else:
             owner = found[0]
             other_roots = list(dict.fromkeys(
@@ -118,7 +124,7 @@ class _Batch:
                             self.owners[key] = AddressOwner(contact_id=existing.contact_id,
                                                             root_id=owner.root_id)
                 self.members.pop(owner.root_id, None)
-            if name and owner.contact_id not in self.named:
+            if name and not owner.named and owner.contact_id not in self.named:
                 self.tx.set_display_name(owner.contact_id, name)
                 self.named.add(owner.contact_id)
         for address, key in zip(addresses, keys, strict=True):
@@ -130,12 +136,42 @@ class _Batch:
     def group(self, root_id: int) -> tuple[int, ...]:
         members = self.members.get(root_id)
         if members is None:
-            members = self.members[root_id] = self.tx.members(root_id)
+            members = self.members[root_id] = self.tx.members([root_id])[root_id]
         return members
+
+    def load_threads(self, contact_ids: Iterable[int], channel: str, account: str) -> None:
+        wanted = [c for c in contact_ids
+                  if c not in self.created and (c, channel, account) not in self.thread_scope]
+        keys = self.thread_keys.get((channel, account))
+        if not wanted or not keys:
+            return
+        for (contact_id, key), found in self.tx.threads(wanted, channel, account, keys).items():
+            self.threads[(contact_id, channel, account, key)] = found
+        self.thread_scope.update((c, channel, account) for c in wanted)
+
+    def prefetch(self, messages: Sequence[MessageEvent]) -> None:
+        """Load in bulk what `thread` would otherwise ask for message by message."""
+        roots = {owner.root_id for owner in self.owners.values()}
+        if roots:
+            self.members.update(self.tx.members(roots))
+        accounts: dict[AccountKey, set[int]] = {}
+        for event in messages:
+            if event.thread_key is None:
+                continue
+            key = (str(event.channel), event.account)
+            self.thread_keys.setdefault(key, set()).add(event.thread_key)
+            contacts = accounts.setdefault(key, set())
+            for address in event.contact:
+                owner = self.owners.get((str(address.kind), address.value))
+                if owner is not None:
+                    contacts.update(self.members.get(owner.root_id, (owner.root_id,)))
+        for (channel, account), contacts in accounts.items():
+            self.load_threads(contacts, channel, account)
 
     # -- threading ---------------------------------------------------------------------------
     def thread(self, event: MessageEvent, owner: AddressOwner, occurred: dt.datetime) -> int:
-        known = self.known[(event.channel.value, event.account)]
+        channel = str(event.channel)
+        known = self.known[(channel, event.account)]
         group = self.group(owner.root_id)
         parents = (*event.thread_refs, event.reply_to) if event.reply_to else event.thread_refs
         for ref in reversed(parents):
@@ -144,25 +180,25 @@ class _Batch:
             # conversation (a forwarded mail, a shared newsletter).
             if parent is not None and parent.contact_id in group:
                 return parent.conversation_id
-        if event.thread_key is not None:
-            cache_key = (owner.root_id, event.channel.value, event.account, event.thread_key)
-            cached = self.threads.get(cache_key)
-            since = occurred - event.thread_window if event.thread_window else None
-            if cached is not None and (since is None or cached[1] >= since):
-                return cached[0]
-            found = self.tx.find_conversation(group, event.channel.value, event.account,
-                                              event.thread_key, since)
-            if found is not None:
-                self.threads[cache_key] = (found, occurred)
-                return found
+        key = event.thread_key
+        if key is not None:
+            self.load_threads(group, channel, event.account)
+            candidates = [(found, (c, channel, event.account, key)) for c in group
+                          if (found := self.threads.get((c, channel, event.account, key)))]
+            if candidates:
+                (conversation_id, last), slot = max(candidates, key=lambda x: (x[0][1], x[0][0]))
+                if event.thread_window is None or last >= occurred - event.thread_window:
+                    if occurred > last:
+                        self.threads[slot] = (conversation_id, occurred)
+                    return conversation_id
         (conversation_id,) = self.tx.new_ids("conversations", 1)
         self.new_conversations.append(Conversation(
             id=conversation_id, contact_id=owner.contact_id, channel=event.channel,
-            account=event.account, thread_key=event.thread_key, subject=event.subject,
+            account=event.account, thread_key=key, subject=event.subject,
             started_at=occurred, last_activity_at=occurred))
-        if event.thread_key is not None:
-            self.threads[(owner.root_id, event.channel.value, event.account,
-                          event.thread_key)] = (conversation_id, occurred)
+        if key is not None:
+            self.threads[(owner.contact_id, channel, event.account, key)] = (
+                conversation_id, occurred)
         return conversation_id
 
     def open_gap(self, kind: str, channel: str, account: str, reference: str, *,
@@ -176,7 +212,7 @@ class _Batch:
 def _mentioned(events: Iterable[ChannelEvent]) -> dict[AccountKey, set[str]]:
     wanted: dict[AccountKey, set[str]] = {}
     for event in events:
-        ids = wanted.setdefault((event.channel.value, event.account), set())
+        ids = wanted.setdefault((str(event.channel), event.account), set())
         if isinstance(event, MessageEvent):
             ids.add(event.external_id)
             ids.update(event.thread_refs)
@@ -197,8 +233,9 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime) -> Ingest
     for key, ids in _mentioned(e for _, e in events).items():
         state.known[key] = tx.interaction_refs(key[0], key[1], ids)
     state.owners = tx.owners(
-        (a.kind.value, a.value) for _, e in events for a in e.contact)
+        (str(a.kind), a.value) for _, e in events for a in e.contact)
 
+    state.prefetch([e for _, e in events if isinstance(e, MessageEvent)])
     new: list[Interaction] = []
     for raw_id, event in events:
         if isinstance(event, MessageEvent):
@@ -207,10 +244,12 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime) -> Ingest
                 new.append(interaction)
     state.flush_identity()
     if state.new_conversations:
-        tx.insert_conversations(state.new_conversations)
+        tx.insert_conversations([
+            attrs.evolve(c, last_activity_at=state.touched.pop(c.id, c.last_activity_at))
+            for c in state.new_conversations])
     if new and tx.insert_interactions(new) != len(new):
         raise ConflictError("an interaction was stored by a concurrent writer")
-    if state.touched:
+    if state.touched:  # what is left: conversations that existed before this batch
         tx.touch_conversations(state.touched)
 
     for raw_id, event in events:
@@ -225,12 +264,12 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime) -> Ingest
 
 
 def _message(state: _Batch, event: MessageEvent, raw_id: int) -> Interaction | None:
-    known = state.known[(event.channel.value, event.account)]
+    known = state.known[(str(event.channel), event.account)]
     if event.external_id in known:
         state.result.duplicates += 1
         return None
     owner = state.resolve(event.contact, event.contact_name,
-                          f"linked by {event.channel.value} {event.external_id}")
+                          f"linked by {event.channel!s} {event.external_id}")
     occurred = event.occurred_at or state.now
     conversation_id = state.thread(event, owner, occurred)
     (interaction_id,) = state.tx.new_ids("interactions", 1)
@@ -250,13 +289,13 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int) -> Interaction | N
     if last is None or occurred > last:
         state.touched[conversation_id] = occurred
     if event.reply_to and event.reply_to not in known:
-        state.open_gap(MISSING_PARENT, event.channel.value, event.account, event.reply_to,
+        state.open_gap(MISSING_PARENT, str(event.channel), event.account, event.reply_to,
                        contact_id=owner.contact_id, detail=f"{event.external_id} replies to it")
     return interaction
 
 
 def _update(state: _Batch, event: UpdateEvent, raw_id: int) -> None:
-    channel = event.channel.value
+    channel = str(event.channel)
     target = state.known[(channel, event.account)].get(event.target)
     (event_id,) = state.tx.new_ids("events", 1)
     record = EventRecord(
@@ -269,28 +308,28 @@ def _update(state: _Batch, event: UpdateEvent, raw_id: int) -> None:
         return
     state.result.updates += 1
     if target is None:
-        owner = next((state.owners[(a.kind.value, a.value)] for a in event.contact
-                      if (a.kind.value, a.value) in state.owners), None)
+        owner = next((state.owners[(str(a.kind), a.value)] for a in event.contact
+                      if (str(a.kind), a.value) in state.owners), None)
         kind = STATUS_WITHOUT_MESSAGE if event.kind == EventKind.STATUS else MISSING_PARENT
         state.open_gap(kind, channel, event.account, event.target,
                        contact_id=owner.contact_id if owner else None,
-                       detail=f"{event.kind.value} {event.event_id} arrived before the message")
+                       detail=f"{event.kind!s} {event.event_id} arrived before the message")
     elif event.kind == EventKind.STATUS and event.status is not None:
-        state.tx.advance_status(target.id, event.status.value, status_rank(event.status))
+        state.tx.advance_status(target.id, str(event.status), status_rank(event.status))
 
 
 def _settle_arrivals(state: _Batch, new: Sequence[Interaction]) -> None:
     """Close the gaps new interactions fill, and apply the updates that waited for them."""
     by_account: dict[AccountKey, list[Interaction]] = {}
     for interaction in new:
-        by_account.setdefault((interaction.channel.value, interaction.account), []).append(
+        by_account.setdefault((str(interaction.channel), interaction.account), []).append(
             interaction)
     for (channel, account), items in by_account.items():
         refs = [i.external_id for i in items]
         # Gaps opened earlier in this very batch are not in the database yet.
         arrived = set(refs)
         state.gaps = [g for g in state.gaps
-                      if not (g.channel.value == channel and g.account == account
+                      if not (str(g.channel) == channel and g.account == account
                               and g.reference in arrived)]
         closed = state.tx.close_gaps(channel, account, refs, state.now)
         state.result.gaps_closed += closed
@@ -310,4 +349,4 @@ def attach_waiting(tx: Transaction, interaction_id: int, channel: str, account: 
     best = max((e for e in waiting if e.kind == EventKind.STATUS and e.status is not None),
                key=lambda e: status_rank(e.status), default=None)
     if best is not None and best.status is not None:
-        tx.advance_status(interaction_id, best.status.value, status_rank(best.status))
+        tx.advance_status(interaction_id, str(best.status), status_rank(best.status))

@@ -15,7 +15,21 @@ from typing import Any
 
 import attrs
 
-from ._enums import AddressKind, Channel, Direction, EventKind, Kind, Status, optional_status
+from ._enums import (
+    AddressKind,
+    Channel,
+    Direction,
+    EventKind,
+    Kind,
+    Status,
+    optional_status,
+    to_address_kind,
+    to_channel,
+    to_direction,
+    to_event_kind,
+    to_kind,
+    to_status,
+)
 from ._identity import normalise
 
 __all__ = [
@@ -34,10 +48,11 @@ _EMPTY: Mapping[str, Any] = {}
 
 def utc(value: dt.datetime) -> dt.datetime:
     """Return ``value`` as an aware UTC datetime (naive values are taken as UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    if value.utcoffset() == dt.timedelta(0) and value.tzinfo is dt.UTC:
+    tz = value.tzinfo
+    if tz is dt.UTC:
         return value
+    if tz is None:
+        return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
 
 
@@ -54,7 +69,7 @@ class Address:
     is not part of the identity (two addresses with different names are equal).
     """
 
-    kind: AddressKind = attrs.field(converter=AddressKind)
+    kind: AddressKind = attrs.field(converter=to_address_kind)
     value: str
     name: str | None = attrs.field(default=None, eq=False)
 
@@ -104,7 +119,7 @@ class Conversation:
 
     id: int
     contact_id: int
-    channel: Channel = attrs.field(converter=Channel)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
     thread_key: str | None = None
     subject: str | None = None
@@ -127,10 +142,10 @@ class Interaction:
     id: int
     contact_id: int
     conversation_id: int
-    channel: Channel = attrs.field(converter=Channel)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
-    direction: Direction = attrs.field(converter=Direction)
-    kind: Kind = attrs.field(converter=Kind)
+    direction: Direction = attrs.field(converter=to_direction)
+    kind: Kind = attrs.field(converter=to_kind)
     message_type: str | None = None
     external_id: str
     occurred_at: dt.datetime = attrs.field(converter=utc)
@@ -160,10 +175,10 @@ class StatusChange:
 
     id: int
     interaction_id: int | None
-    channel: Channel = attrs.field(converter=Channel)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
     external_id: str
-    status: Status = attrs.field(converter=Status)
+    status: Status = attrs.field(converter=to_status)
     occurred_at: dt.datetime = attrs.field(converter=utc)
     received_at: dt.datetime = attrs.field(converter=utc)
     error: str | None = None
@@ -179,10 +194,10 @@ class InteractionEvent:
 
     id: int
     interaction_id: int | None
-    channel: Channel = attrs.field(converter=Channel)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
     external_id: str
-    kind: EventKind = attrs.field(converter=EventKind)
+    kind: EventKind = attrs.field(converter=to_event_kind)
     occurred_at: dt.datetime = attrs.field(converter=utc)
     received_at: dt.datetime = attrs.field(converter=utc)
     data: Mapping[str, Any] = _EMPTY

@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
-from .._enums import Channel, EventKind, Status, optional_status
+from .._enums import Channel, EventKind, Status, optional_status, to_channel, to_event_kind
 from .._models import Contact, Conversation, Interaction, utc
 
 __all__ = [
@@ -83,7 +83,7 @@ class Gap:
 
     id: int
     kind: str
-    channel: Channel = attrs.field(converter=Channel)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
     reference: str
     contact_id: int | None = None
@@ -106,7 +106,7 @@ class EventRecord:
     account: str
     external_id: str
     event_id: str
-    kind: EventKind = attrs.field(converter=EventKind)
+    kind: EventKind = attrs.field(converter=to_event_kind)
     status: Status | None = attrs.field(default=None, converter=optional_status)
     occurred_at: dt.datetime = attrs.field(converter=utc)
     received_at: dt.datetime = attrs.field(converter=utc)
@@ -129,11 +129,13 @@ class InteractionRef:
 class AddressOwner:
     """Who owns an address: the contact it was first seen with, and that contact's root.
 
-    ``root_id`` differs from ``contact_id`` when the owner was merged into another contact.
+    ``root_id`` differs from ``contact_id`` when the owner was merged into another contact;
+    ``named`` tells whether the owner has a display name already.
     """
 
     contact_id: int
     root_id: int
+    named: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -149,7 +151,14 @@ class TimelineQuery:
 
 
 class Transaction(Protocol):
-    """The operations the ingest pipeline and queries need, inside one transaction."""
+    """The operations the ingest pipeline and queries need, inside one transaction.
+
+    Lookups take many keys at once, so a batch of a thousand payloads costs a
+    handful of queries, not thousands: ``members`` maps each root contact to
+    itself plus the contacts merged into it; ``threads`` maps ``(contact_id,
+    thread_key)`` to the most recently active conversation and its last
+    activity.
+    """
 
     # -- ids ---------------------------------------------------------------------
     def new_ids(self, table: str, count: int) -> Sequence[int]: ...
@@ -171,21 +180,16 @@ class Transaction(Protocol):
     def set_display_name(self, contact_id: int, name: str) -> None: ...
     def contact(self, contact_id: int) -> Contact | None: ...
     def contacts(self) -> Iterator[Contact]: ...
-    def members(self, root_id: int) -> tuple[int, ...]: ...
+    def members(self, root_ids: Iterable[int]) -> dict[int, tuple[int, ...]]: ...
     def merge(self, winner_id: int, loser_id: int, at: dt.datetime, reason: str | None) -> None: ...
     def unmerge(self, winner_id: int, loser_id: int, at: dt.datetime) -> None: ...
     def link_crm(self, contact_id: int, crm_id: str) -> None: ...
     def contact_by_crm(self, crm_id: str) -> int | None: ...
 
     # -- conversations -----------------------------------------------------------------
-    def find_conversation(
-        self,
-        contact_ids: Sequence[int],
-        channel: str,
-        account: str,
-        thread_key: str,
-        active_since: dt.datetime | None,
-    ) -> int | None: ...
+    def threads(
+        self, contact_ids: Iterable[int], channel: str, account: str, thread_keys: Iterable[str]
+    ) -> dict[tuple[int, str], tuple[int, dt.datetime]]: ...
     def insert_conversations(self, conversations: Sequence[Conversation]) -> None: ...
     def touch_conversations(self, last_activity: Mapping[int, dt.datetime]) -> None: ...
     def conversation(self, conversation_id: int) -> Conversation | None: ...

@@ -81,18 +81,18 @@ def interaction_row(item: Interaction) -> tuple[Any, ...]:
         item.id,
         item.contact_id,
         item.conversation_id,
-        item.channel.value,
+        str(item.channel),
         item.account,
         item.external_id,
-        item.direction.value,
-        item.kind.value,
+        str(item.direction),
+        str(item.kind),
         item.message_type,
         to_us(item.occurred_at),
         to_us(item.received_at),
-        sender.kind.value if sender else None,
+        str(sender.kind) if sender else None,
         sender.value if sender else None,
         sender.name if sender else None,
-        _dumps([[a.kind.value, a.value, a.name] for a in item.recipients]),
+        _dumps([[str(a.kind), a.value, a.name] for a in item.recipients]),
         item.subject,
         item.text,
         item.html,
@@ -102,7 +102,7 @@ def interaction_row(item: Interaction) -> tuple[Any, ...]:
             for a in item.attachments
         ]),
         item.reply_to,
-        item.status.value if item.status is not None else None,
+        str(item.status) if item.status is not None else None,
         status_rank(item.status),
         _dumps(dict(item.data)),
         item.raw_id,
@@ -202,7 +202,9 @@ class SqlTransaction:
     def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
         return self._cursor.execute(self._dialect.sql(statement), params)
 
-    def _many(self, statement: str, rows: Iterable[Sequence[Any]]) -> int:
+    def _many(self, statement: str, rows: Sequence[Sequence[Any]]) -> int:
+        if len(rows) == 1:  # execute() skips executemany's per-call set-up
+            return int(self._cursor.execute(self._dialect.sql(statement), rows[0]).rowcount)
         self._cursor.executemany(self._dialect.sql(statement), rows)
         return int(self._cursor.rowcount)
 
@@ -259,14 +261,15 @@ class SqlTransaction:
             by_kind.setdefault(kind, []).append(value)
         for kind, values in by_kind.items():
             for chunk in _chunks(values):
-                for value, contact_id, merged_into in self._all(
-                    "SELECT a.value, a.contact_id, c.merged_into FROM addresses a"
-                    " JOIN contacts c ON c.id = a.contact_id"
+                for value, contact_id, merged_into, named in self._all(
+                    "SELECT a.value, a.contact_id, c.merged_into, c.display_name IS NOT NULL"
+                    " FROM addresses a JOIN contacts c ON c.id = a.contact_id"
                     f" WHERE a.kind = ? AND a.value IN ({_marks(len(chunk))})",
                     (kind, *chunk),
                 ):
                     found[(kind, value)] = AddressOwner(
-                        contact_id=contact_id, root_id=merged_into or contact_id)
+                        contact_id=contact_id, root_id=merged_into or contact_id,
+                        named=bool(named))
         return found
 
     def insert_contacts(self, contacts: Sequence[Contact]) -> None:
@@ -329,9 +332,15 @@ class SqlTransaction:
             return []
         return self._contacts(f"id IN ({_marks(len(ids))})", ids)
 
-    def members(self, root_id: int) -> tuple[int, ...]:
-        rows = self._all("SELECT id FROM contacts WHERE merged_into = ? ORDER BY id", (root_id,))
-        return (root_id, *(r[0] for r in rows))
+    def members(self, root_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
+        roots = list(dict.fromkeys(root_ids))
+        merged: dict[int, list[int]] = {root: [] for root in roots}
+        for chunk in _chunks(roots):
+            for contact_id, root in self._all(
+                f"SELECT id, merged_into FROM contacts WHERE merged_into IN"
+                f" ({_marks(len(chunk))}) ORDER BY id", chunk):
+                merged[root].append(contact_id)
+        return {root: (root, *others) for root, others in merged.items()}
 
     def merge(self, winner_id: int, loser_id: int, at: dt.datetime, reason: str | None) -> None:
         (merge_id,) = self.new_ids("merges", 1)
@@ -363,28 +372,32 @@ class SqlTransaction:
         return None if row is None else int(row[0])
 
     # -- conversations ---------------------------------------------------------------------
-    def find_conversation(
-        self,
-        contact_ids: Sequence[int],
-        channel: str,
-        account: str,
-        thread_key: str,
-        active_since: dt.datetime | None,
-    ) -> int | None:
-        row = self._one(
-            f"SELECT id FROM conversations WHERE contact_id IN ({_marks(len(contact_ids))})"
-            " AND channel = ? AND account = ? AND thread_key = ? AND last_activity_at >= ?"
-            " ORDER BY last_activity_at DESC, id DESC LIMIT 1",
-            (*contact_ids, channel, account, thread_key,
-             to_us(active_since) if active_since else -(2**62)),
-        )
-        return None if row is None else int(row[0])
+    def threads(
+        self, contact_ids: Iterable[int], channel: str, account: str, thread_keys: Iterable[str]
+    ) -> dict[tuple[int, str], tuple[int, dt.datetime]]:
+        ids, keys = list(dict.fromkeys(contact_ids)), list(dict.fromkeys(thread_keys))
+        found: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
+        if not ids or not keys:
+            return found
+        for id_chunk in _chunks(ids):
+            for key_chunk in _chunks(keys):
+                for cid, contact_id, key, last in self._all(
+                    "SELECT id, contact_id, thread_key, last_activity_at FROM conversations"
+                    f" WHERE contact_id IN ({_marks(len(id_chunk))}) AND channel = ?"
+                    f" AND account = ? AND thread_key IN ({_marks(len(key_chunk))})",
+                    (*id_chunk, channel, account, *key_chunk),
+                ):
+                    at = from_us(last)
+                    best = found.get((contact_id, key))
+                    if best is None or (at, cid) > (best[1], best[0]):
+                        found[(contact_id, key)] = (cid, at)
+        return found
 
     def insert_conversations(self, conversations: Sequence[Conversation]) -> None:
         self._many(
             "INSERT INTO conversations (id, contact_id, channel, account, thread_key, subject,"
             " started_at, last_activity_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(c.id, c.contact_id, c.channel.value, c.account, c.thread_key, c.subject,
+            [(c.id, c.contact_id, str(c.channel), c.account, c.thread_key, c.subject,
               to_us(c.started_at), to_us(c.last_activity_at)) for c in conversations],
         )
 
@@ -480,7 +493,7 @@ class SqlTransaction:
                 f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({_marks(13)})"
                 " ON CONFLICT (channel, account, external_id, event_id) DO NOTHING RETURNING id",
                 (e.id, e.interaction_id, e.channel, e.account, e.external_id, e.event_id,
-                 e.kind.value, e.status.value if e.status is not None else None,
+                 str(e.kind), str(e.status) if e.status is not None else None,
                  to_us(e.occurred_at), to_us(e.received_at), e.error, _dumps(dict(e.data)),
                  e.raw_id),
             )
@@ -512,7 +525,7 @@ class SqlTransaction:
         self._many(
             f"INSERT INTO gaps ({_GAP_COLUMNS}) VALUES ({_marks(9)})"
             " ON CONFLICT (kind, channel, account, reference) DO NOTHING",
-            [(g.id, g.kind, g.channel.value, g.account, g.reference, g.contact_id,
+            [(g.id, g.kind, str(g.channel), g.account, g.reference, g.contact_id,
               to_us(g.opened_at), _opt_us(g.closed_at), g.detail) for g in gaps],
         )
 

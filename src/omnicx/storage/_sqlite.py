@@ -36,13 +36,26 @@ _TYPES = {"pk": "INTEGER PRIMARY KEY", "int": "INTEGER", "blob": "BLOB"}
 
 
 class _SQLiteDialect:
+    """Ids come from ``max(id) + 1``, remembered between transactions.
+
+    The memory is valid while no other connection has committed, which
+    ``PRAGMA data_version`` tells for free; otherwise it is dropped.
+    """
+
     def __init__(self) -> None:
         self._next: dict[str, int] = {}
+        self._data_version: int | None = None
 
     def sql(self, statement: str) -> str:
         return statement
 
-    def reset(self) -> None:
+    def begin(self, conn: sqlite3.Connection) -> None:
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        if version != self._data_version:
+            self._next.clear()
+            self._data_version = version
+
+    def forget(self) -> None:
         self._next.clear()
 
     def new_ids(self, cursor: Any, table: str, count: int) -> Sequence[int]:
@@ -146,14 +159,16 @@ class SQLiteStore:
 
     def _run(self, work: Callable[[Transaction], T]) -> T:
         conn = self._conn
-        self._dialect.reset()
         conn.execute("BEGIN IMMEDIATE")
         try:
+            self._dialect.begin(conn)
             result = work(SqlTransaction(conn.cursor(), self._dialect))
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            self._dialect.forget()  # ids drawn in a rolled-back transaction are free again
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
         return result
 
     @contextmanager
