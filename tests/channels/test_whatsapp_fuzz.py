@@ -5,16 +5,42 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import whatsapp_payloads as p
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omnicx import MessageEvent, OmnicxError, PayloadError, UpdateEvent
-from omnicx.channels import WhatsApp
+from omnicx.channels import WhatsApp, _whatsapp_parse
 
 WA = WhatsApp(phone_number_id=p.PHONE_NUMBER_ID, app_secret="secret")
+
+
+@contextlib.contextmanager
+def stdlib_json() -> Iterator[None]:
+    """Decode with the json module even when orjson (the `fast` extra) is installed."""
+    saved = _whatsapp_parse.orjson
+    _whatsapp_parse.orjson = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        _whatsapp_parse.orjson = saved
+
+
+def parse_both(body: bytes) -> None:
+    """Parse with both decoders: each returns sound events or raises PayloadError."""
+    for decoder in (contextlib.nullcontext, stdlib_json):
+        with decoder():
+            try:
+                events = WA.parse(body, {})
+            except OmnicxError as exc:
+                assert isinstance(exc, PayloadError)
+                assert exc.channel == "whatsapp"
+            else:
+                _check(events)
 
 
 def _bases() -> list[dict[str, Any]]:
@@ -101,45 +127,47 @@ def _check(events: Any) -> None:
             assert event.external_id
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_payloads_parse_or_raise_omnicx_errors(body: bytes) -> None:
-    try:
-        events = WA.parse(body, {})
-    except OmnicxError as exc:
-        assert isinstance(exc, PayloadError)
-        assert exc.channel == "whatsapp"
-    else:
-        _check(events)
+    parse_both(body)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(BASES), st.data())
 def test_byte_level_corruption_never_escapes(base: dict[str, Any], data: st.DataObject) -> None:
     body = bytearray(json.dumps(base).encode())
     for _ in range(data.draw(st.integers(min_value=1, max_value=5))):
         index = data.draw(st.integers(min_value=0, max_value=len(body) - 1))
         body[index] = data.draw(st.integers(min_value=0, max_value=255))
-    try:
-        events = WA.parse(bytes(body), {})
-    except OmnicxError as exc:
-        assert isinstance(exc, PayloadError)
-    else:
-        _check(events)
+    parse_both(bytes(body))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(json_values)
 def test_arbitrary_json_never_escapes(value: Any) -> None:
-    with contextlib.suppress(PayloadError):
-        _check(WA.parse(json.dumps(value).encode(), {}))
+    parse_both(json.dumps(value).encode())
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_never_escape(body: bytes) -> None:
-    with contextlib.suppress(PayloadError):
-        _check(WA.parse(body, {}))
+    parse_both(body)
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * 100_000 + b"]" * 100_000, b'{"a": NaN}', b'"\\ud800"', b"1" * 5000]
+)
+def test_edge_bodies_with_both_decoders(body: bytes) -> None:
+    parse_both(body)
+
+
+def test_both_decoders_give_the_same_events() -> None:
+    for base in BASES:
+        body = json.dumps(base).encode()
+        fast = WA.parse(body, {})
+        with stdlib_json():
+            assert WA.parse(body, {}) == fast
 
 
 def test_parsing_is_deterministic() -> None:

@@ -38,8 +38,8 @@ from .._events import ChannelEvent
 from .._models import Attachment, utc
 from .._outbound import Outgoing, SendResult
 from ..typing import BlobStore
-from ._common import get_header, hmac_sha256_hex, load_json, verify_hmac_sha256
-from ._whatsapp_parse import _hex_digest, parse_document
+from ._common import get_header, hmac_sha256_hex, verify_hmac_sha256
+from ._whatsapp_parse import _hex_digest, decode_body, parse_document
 from ._whatsapp_send import WINDOW, GraphAPI, message_payload
 
 __all__ = ["SIGNATURE_HEADER", "Handshake", "WhatsApp"]
@@ -138,11 +138,7 @@ class WhatsApp:
         return Handshake(200, challenge)
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[ChannelEvent]:
-        try:
-            document = load_json(body, channel=_CHANNEL)
-        except RecursionError as exc:  # absurdly deep nesting
-            raise PayloadError("body is nested too deeply", channel=_CHANNEL) from exc
-        return parse_document(document, self.phone_number_id)
+        return parse_document(decode_body(body), self.phone_number_id)
 
     # -- the customer-service window --------------------------------------------
 
