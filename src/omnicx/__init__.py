@@ -34,6 +34,7 @@ from ._models import (
 )
 from ._open import open
 from ._outbound import Outgoing, SendResult
+from ._server import webhook_app
 from .storage._base import Gap, RawPayload
 
 __version__ = "0.1.0"
@@ -49,9 +50,9 @@ __all__ = [
     "Contact",
     "Conversation",
     "Direction",
+    "EventKind",
     "Gap",
     "History",
-    "EventKind",
     "Interaction",
     "InteractionEvent",
     "Kind",
@@ -73,4 +74,5 @@ __all__ = [
     "WindowClosedError",
     "__version__",
     "open",
+    "webhook_app",
 ]

@@ -359,6 +359,12 @@ class History:
         with self._store.reading() as tx:
             return tx.events(iid)
 
+    def report(self) -> dict[str, dict[str, int]]:
+        """Counts for a dashboard: interactions by channel/direction/status,
+        contacts, gaps and archived payloads by state."""
+        with self._store.reading() as tx:
+            return tx.counts()
+
     def gaps(self, *, include_closed: bool = False) -> list[Gap]:
         """What is known to be missing (open gaps), oldest first."""
         with self._store.reading() as tx:
@@ -397,8 +403,7 @@ class History:
                 reply_to=reply_to.external_id if reply_to else None,
                 thread_refs=references, thread_key=_default_thread_key(channel),
                 status=Status.PENDING, data={"options": _jsonable(options)} if options else {})
-            result = ingest(tx, [Parsed(raw=_no_raw(channel, now), events=[event],
-                                        archive=False)], now)
+            result = ingest(tx, [Parsed(raw=None, events=[event])], now)
             (interaction,) = result.interactions
             contact = tx.contact(interaction.contact_id)
             root = (contact.merged_into if contact else None) or interaction.contact_id
@@ -473,11 +478,6 @@ def _recipient(tx: Transaction, to: Contact | Address | str, kinds: Sequence[str
                 if address.kind == kind:
                     return address
     raise SendError(f"contact #{contact.id} has no {' or '.join(kinds)} address to send to")
-
-
-def _no_raw(channel: Sender, now: dt.datetime) -> RawPayload:
-    return RawPayload(id=0, channel=channel.channel.value, account=channel.account,
-                      received_at=now)
 
 
 def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -42,9 +42,13 @@ STATUS_WITHOUT_MESSAGE = "status_without_message"
 
 @attrs.frozen(kw_only=True)
 class Parsed:
-    """One payload and what parsing it produced. ``archive=False`` on replay."""
+    """One payload and what parsing it produced.
 
-    raw: RawPayload
+    ``archive=False`` on replay (the payload is archived already); ``raw`` is
+    ``None`` for interactions that come from no payload (outbound sends).
+    """
+
+    raw: RawPayload | None
     events: Sequence[ChannelEvent]
     archive: bool = True
 
@@ -225,11 +229,11 @@ def _mentioned(events: Iterable[ChannelEvent]) -> dict[AccountKey, set[str]]:
 
 def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime) -> IngestResult:
     """Store every event of ``batch``; see the module docstring for the steps."""
-    to_archive = [p.raw for p in batch if p.archive]
+    to_archive = [p.raw for p in batch if p.archive and p.raw is not None]
     if to_archive:
         tx.archive(to_archive)
     state = _Batch(tx, now)
-    events = [(p.raw.id, e) for p in batch for e in p.events]
+    events = [(p.raw.id if p.raw else None, e) for p in batch for e in p.events]
     for key, ids in _mentioned(e for _, e in events).items():
         state.known[key] = tx.interaction_refs(key[0], key[1], ids)
     state.owners = tx.owners(
@@ -263,7 +267,7 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime) -> Ingest
     return state.result
 
 
-def _message(state: _Batch, event: MessageEvent, raw_id: int) -> Interaction | None:
+def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interaction | None:
     known = state.known[(str(event.channel), event.account)]
     if event.external_id in known:
         state.result.duplicates += 1
@@ -294,7 +298,7 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int) -> Interaction | N
     return interaction
 
 
-def _update(state: _Batch, event: UpdateEvent, raw_id: int) -> None:
+def _update(state: _Batch, event: UpdateEvent, raw_id: int | None) -> None:
     channel = str(event.channel)
     target = state.known[(channel, event.account)].get(event.target)
     (event_id,) = state.tx.new_ids("events", 1)

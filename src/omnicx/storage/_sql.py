@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
-from .._enums import Channel, Direction, Kind, Status, status_rank
+from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
 from .._models import Address, Attachment, Contact, Conversation, Interaction
 from ._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, TimelineQuery
 
@@ -110,39 +110,58 @@ def interaction_row(item: Interaction) -> tuple[Any, ...]:
     )
 
 
+# Rows come from our own writes, so their values are canonical already: the
+# read path skips normalisation and shares the immutable pieces that repeat
+# (a contact's address, a recipients list) instead of rebuilding them per row.
+_CHANNELS: dict[str, Channel] = dict(Channel._value2member_map_)
+_DIRECTIONS: dict[str, Direction] = dict(Direction._value2member_map_)
+_KINDS: dict[str, Kind] = dict(Kind._value2member_map_)
+_STATUSES: dict[str, Status] = dict(Status._value2member_map_)
+
+
+@lru_cache(maxsize=8192)
+def stored_address(kind: str, value: str, name: str | None) -> Address:
+    """An `Address` from a row, without re-normalising its canonical value."""
+    address = object.__new__(Address)
+    object.__setattr__(address, "kind", AddressKind(kind))
+    object.__setattr__(address, "value", value)
+    object.__setattr__(address, "name", name)
+    return address
+
+
+@lru_cache(maxsize=4096)
+def _recipients(text: str) -> tuple[Address, ...]:
+    return tuple(stored_address(k, v, n) for k, v, n in json.loads(text))
+
+
+@lru_cache(maxsize=4096)
+def _attachments(text: str) -> tuple[Attachment, ...]:
+    return tuple(Attachment(**a) for a in json.loads(text))
+
+
 def interaction_from_row(row: Sequence[Any]) -> Interaction:
     """The inverse of `interaction_row` (columns in `_INTERACTION_COLUMNS` order)."""
-    sender = (
-        Address(kind=row[11], value=row[12], name=row[13]) if row[11] is not None else None
-    )
-    recipients = (
-        tuple(Address(kind=k, value=v, name=n) for k, v, n in json.loads(row[14]))
-        if row[14]
-        else ()
-    )
-    attachments = (
-        tuple(Attachment(**a) for a in json.loads(row[18])) if row[18] else ()
-    )
+    status = row[20]
     return Interaction(
         id=row[0],
         contact_id=row[1],
         conversation_id=row[2],
-        channel=Channel(row[3]),
+        channel=_CHANNELS.get(row[3]) or Channel(row[3]),
         account=row[4],
         external_id=row[5],
-        direction=Direction(row[6]),
-        kind=Kind(row[7]),
+        direction=_DIRECTIONS.get(row[6]) or Direction(row[6]),
+        kind=_KINDS.get(row[7]) or Kind(row[7]),
         message_type=row[8],
         occurred_at=from_us(row[9]),
         received_at=from_us(row[10]),
-        sender=sender,
-        recipients=recipients,
+        sender=stored_address(row[11], row[12], row[13]) if row[11] is not None else None,
+        recipients=_recipients(row[14]) if row[14] else (),
         subject=row[15],
         text=row[16],
         html=row[17],
-        attachments=attachments,
+        attachments=_attachments(row[18]) if row[18] else (),
         reply_to=row[19],
-        status=Status(row[20]) if row[20] is not None else None,
+        status=None if status is None else (_STATUSES.get(status) or Status(status)),
         data=json.loads(row[22]) if row[22] else {},
         raw_id=row[23],
         erased=row[24] is not None,
@@ -305,8 +324,7 @@ class SqlTransaction:
                 f" WHERE contact_id IN ({_marks(len(chunk))}) ORDER BY created_at, kind, value",
                 chunk,
             ):
-                addresses.setdefault(contact_id, []).append(Address(kind=kind, value=value,
-                                                                    name=name))
+                addresses.setdefault(contact_id, []).append(stored_address(kind, value, name))
         return [
             Contact(id=r[0], display_name=r[1], crm_id=r[2], created_at=from_us(r[3]),
                     merged_into=r[4], erased=r[5] is not None,
@@ -375,22 +393,24 @@ class SqlTransaction:
     def threads(
         self, contact_ids: Iterable[int], channel: str, account: str, thread_keys: Iterable[str]
     ) -> dict[tuple[int, str], tuple[int, dt.datetime]]:
-        ids, keys = list(dict.fromkeys(contact_ids)), list(dict.fromkeys(thread_keys))
+        ids, keys = list(dict.fromkeys(contact_ids)), set(thread_keys)
         found: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
         if not ids or not keys:
             return found
-        for id_chunk in _chunks(ids):
-            for key_chunk in _chunks(keys):
-                for cid, contact_id, key, last in self._all(
-                    "SELECT id, contact_id, thread_key, last_activity_at FROM conversations"
-                    f" WHERE contact_id IN ({_marks(len(id_chunk))}) AND channel = ?"
-                    f" AND account = ? AND thread_key IN ({_marks(len(key_chunk))})",
-                    (*id_chunk, channel, account, *key_chunk),
-                ):
-                    at = from_us(last)
-                    best = found.get((contact_id, key))
-                    if best is None or (at, cid) > (best[1], best[0]):
-                        found[(contact_id, key)] = (cid, at)
+        # Filter keys here, not in SQL: two IN lists would make the database
+        # probe the index for every (contact, key) pair.
+        for chunk in _chunks(ids):
+            for cid, contact_id, key, last in self._all(
+                "SELECT id, contact_id, thread_key, last_activity_at FROM conversations"
+                f" WHERE contact_id IN ({_marks(len(chunk))}) AND channel = ? AND account = ?"
+                " AND thread_key IS NOT NULL", (*chunk, channel, account),
+            ):
+                if key not in keys:
+                    continue
+                at = from_us(last)
+                best = found.get((contact_id, key))
+                if best is None or (at, cid) > (best[1], best[0]):
+                    found[(contact_id, key)] = (cid, at)
         return found
 
     def insert_conversations(self, conversations: Sequence[Conversation]) -> None:
@@ -545,6 +565,26 @@ class SqlTransaction:
         where = "1 = 1" if include_closed else "closed_at IS NULL"
         return [_gap_from_row(r) for r in self._all(
             f"SELECT {_GAP_COLUMNS} FROM gaps WHERE {where} ORDER BY opened_at, id")]
+
+    # -- reporting ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, dict[str, int]]:
+        interactions = {
+            f"{channel}/{direction}/{status or 'none'}": int(count)
+            for channel, direction, status, count in self._all(
+                "SELECT channel, direction, status, count(*) FROM interactions"
+                " GROUP BY channel, direction, status ORDER BY channel, direction, status")
+        }
+        (total, merged), = self._all(
+            "SELECT count(*), count(merged_into) FROM contacts")
+        (open_gaps, all_gaps), = self._all("SELECT count(*) - count(closed_at), count(*) FROM gaps")
+        raws = {state: int(count) for state, count in self._all(
+            "SELECT state, count(*) FROM raw_payloads GROUP BY state ORDER BY state")}
+        return {
+            "interactions": interactions,
+            "contacts": {"total": int(total), "merged": int(merged)},
+            "gaps": {"open": int(open_gaps), "closed": int(all_gaps) - int(open_gaps)},
+            "raw_payloads": raws,
+        }
 
     # -- cursors ------------------------------------------------------------------------------
     def cursor(self, name: str) -> str | None:
