@@ -290,3 +290,22 @@ def test_every_type_batch_end_to_end(history: History, wa: WhatsApp) -> None:
     assert receipt.updates == 4 + 5
     again = deliver(history, wa, p.every_type())
     assert again.stored == 0 and again.duplicates == receipt.stored + receipt.updates
+
+
+def test_window_for_a_contact_and_business_number(history: History, wa: WhatsApp) -> None:
+    deliver(history, wa, p.inbound(p.message("text", 1, ts=recent())))
+    contact = history.contacts.find(PHONE)
+    assert contact is not None
+    closes = wa.window_for(history, contact)
+    assert closes is not None
+    assert closes - dt.datetime.now(dt.UTC) > dt.timedelta(hours=23)
+    other_number = WhatsApp(phone_number_id="999999999", app_secret=SECRET)
+    assert other_number.window_for(history, contact) is None
+
+
+def test_window_for_ignores_old_and_outbound_messages(history: History, wa: WhatsApp) -> None:
+    deliver(history, wa, p.inbound(p.message("text", 1, ts="1600000000")))
+    deliver(history, wa, p.echoes(p.echo(1)))
+    contact = history.contacts.find(PHONE)
+    assert contact is not None
+    assert wa.window_for(history, contact) is None

@@ -384,6 +384,19 @@ def test_connection_errors_are_retried_then_translated() -> None:
     assert len(recorder.requests) == 3
 
 
+def test_a_connect_timeout_is_retried_even_for_send() -> None:
+    calls: list[int] = []
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            raise httpx.ConnectTimeout("no route", request=request)
+        return httpx.Response(200, json=ACCEPTED)
+
+    assert channel(Recorder(flaky)).send(outgoing()).external_id == WAMID
+    assert len(calls) == 2
+
+
 def test_a_read_timeout_on_send_is_not_retried_to_avoid_duplicates() -> None:
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("timed out", request=request)

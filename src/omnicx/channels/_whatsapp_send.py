@@ -36,7 +36,7 @@ __all__ = [
     "WINDOW",
     "GraphAPI",
     "message_payload",
-    "raise_for_error",
+    "error_from_object",
 ]
 
 _CHANNEL = "whatsapp"
@@ -108,7 +108,8 @@ class GraphAPI:
                 response = self.client.request(
                     method, url, json=json_body, data=data, files=files
                 )
-            except httpx.ConnectError as exc:  # nothing reached Meta: always safe to retry
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing reached Meta: always safe to retry.
                 failure: SendError = SendError(
                     f"cannot reach the Graph API: {exc}", channel=_CHANNEL, retryable=True
                 )
@@ -167,11 +168,11 @@ def error_from_response(response: httpx.Response) -> SendError:
         document = None
     if isinstance(document, dict) and isinstance(document.get("error"), dict):
         error = document["error"]
-    return raise_for_error(error, http_status=response.status_code)
+    return error_from_object(error, http_status=response.status_code)
 
 
-def raise_for_error(error: Mapping[str, Any], *, http_status: int) -> SendError:
-    """Build (not raise) the `SendError` for a Graph API ``error`` object."""
+def error_from_object(error: Mapping[str, Any], *, http_status: int) -> SendError:
+    """The `SendError` for a Graph API ``error`` object (returned, not raised)."""
     code = error.get("code")
     if not isinstance(code, int) or isinstance(code, bool):
         code = None

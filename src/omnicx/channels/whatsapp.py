@@ -26,7 +26,7 @@ import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import attrs
 import httpx
@@ -40,7 +40,11 @@ from .._outbound import Outgoing, SendResult
 from ..typing import BlobStore
 from ._common import get_header, hmac_sha256_hex, verify_hmac_sha256
 from ._whatsapp_parse import _hex_digest, decode_body, parse_document
-from ._whatsapp_send import WINDOW, GraphAPI, message_payload
+from ._whatsapp_send import WINDOW, GraphAPI, check_window, message_payload
+
+if TYPE_CHECKING:
+    from .._history import History
+    from .._models import Contact
 
 __all__ = ["SIGNATURE_HEADER", "Handshake", "WhatsApp"]
 
@@ -151,6 +155,25 @@ class WhatsApp:
         closes = self.window_closes_at(last_inbound_at)
         return closes is not None and self.clock() < closes
 
+    def window_for(self, history: History, contact: Contact | int) -> dt.datetime | None:
+        """When the window with ``contact`` on this number closes; ``None`` if it is closed.
+
+        Looks for the customer's newest inbound WhatsApp message to this
+        business number within the last 24 hours, through the public
+        timeline (merged contacts included).
+        """
+        since = self.clock() - WINDOW
+        cursor = None
+        while True:
+            page = history.timeline(contact, limit=100, before=cursor,
+                                    channels={Channel.WHATSAPP.value}, since=since)
+            for item in page.items:
+                if item.account == self.phone_number_id and item.direction == "inbound":
+                    return self.window_closes_at(item.occurred_at)
+            if page.next_cursor is None:
+                return None
+            cursor = page.next_cursor
+
     # -- outbound ---------------------------------------------------------------
 
     @cached_property
@@ -199,8 +222,7 @@ class WhatsApp:
         media = message.options.get("media")
         media_id = None
         if isinstance(media, Mapping) and media.get("data") is not None and not media.get("id"):
-            # Check the window before uploading: no point storing media we cannot send.
-            message_payload(message, now=now, media_id="pending-upload")
+            check_window(message, now)  # no point uploading what we may not send
             media_id = self.upload_media(
                 bytes(media["data"]),
                 content_type=str(media.get("content_type") or "application/octet-stream"),
@@ -223,11 +245,10 @@ class WhatsApp:
             data["contact"] = contacts[0]
         if isinstance(first, dict) and first.get("message_status"):
             data["message_status"] = first["message_status"]
-        text = message.text
         if kind in ("image", "video", "document"):
             text = body[kind].get("caption")
-        elif kind != "text":
-            text = message.text if kind == "interactive" else None
+        else:
+            text = message.text if kind in ("text", "interactive") else None
         return SendResult(
             external_id=wamid,
             status=Status.SENT,
