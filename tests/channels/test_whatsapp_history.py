@@ -309,3 +309,26 @@ def test_window_for_ignores_old_and_outbound_messages(history: History, wa: What
     contact = history.contacts.find(PHONE)
     assert contact is not None
     assert wa.window_for(history, contact) is None
+
+
+def test_the_builtin_webhook_app_serves_whatsapp(history: History, wa: WhatsApp) -> None:
+    import asyncio
+
+    app = omnicx.webhook_app(history, [wa])
+    path = f"/whatsapp/{p.PHONE_NUMBER_ID}"
+    body = p.dumps(p.inbound(p.message("text", 1)))
+
+    async def meta() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://crm") as client:
+            challenge = await client.get(path, params={
+                "hub.mode": "subscribe", "hub.verify_token": "tok", "hub.challenge": "77"})
+            posted = await client.post(path, content=body, headers=wa.sign(body))
+            forged = await client.post(path, content=body,
+                                       headers={"X-Hub-Signature-256": "sha256=00"})
+        return challenge, posted, forged
+
+    challenge, posted, forged = asyncio.run(meta())
+    assert (challenge.status_code, challenge.text) == (200, "77")
+    assert posted.json()["stored"] == 1
+    assert forged.status_code == 401
