@@ -6,10 +6,10 @@ import asyncio
 from typing import Any
 
 import httpx
-from webchat_payloads import CHANNEL, message, signed
 
 import omnicx
 from omnicx.channels import WhatsApp
+from webchat_payloads import CHANNEL, message, signed
 
 
 def exchange(app: Any, *requests: tuple[str, str, bytes, dict[str, str]]) -> list[httpx.Response]:

@@ -145,7 +145,8 @@ def _whatsapp_steps(wa: WhatsApp) -> Iterator[Step]:
         "messages",
         {"contacts": anna, "messages": [
             {"from": wa_id, "id": "wamid.DEMO0004", "timestamp": _epoch(day2 + 13),
-             "type": "reaction", "reaction": {"message_id": "wamid.DEMO0003", "emoji": "\U0001f64f"}},
+             "type": "reaction",
+             "reaction": {"message_id": "wamid.DEMO0003", "emoji": "\U0001f64f"}},
         ]},
     )
 
