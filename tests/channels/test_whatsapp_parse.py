@@ -464,3 +464,10 @@ def test_value_level_errors_are_kept_on_the_message() -> None:
     del value["messages"][0]["errors"]
     (event,) = parse(document)
     assert event.data["errors"][0]["code"] == 131051
+
+
+def test_a_user_id_where_the_phone_was_expected_is_a_user_id() -> None:
+    (event,) = parse(p.inbound(p.message("text", sender=p.BSUID), contacts=[]))
+    assert event.contact == (BSUID,)
+    (status,) = parse(p.statuses(p.status("read", recipient=p.PARENT_BSUID)))
+    assert status.contact == (Address(kind="whatsapp", value=p.PARENT_BSUID),)
