@@ -471,3 +471,13 @@ def test_a_user_id_where_the_phone_was_expected_is_a_user_id() -> None:
     assert event.contact == (BSUID,)
     (status,) = parse(p.statuses(p.status("read", recipient=p.PARENT_BSUID)))
     assert status.contact == (Address(kind="whatsapp", value=p.PARENT_BSUID),)
+
+
+def test_failed_status_with_value_level_errors() -> None:
+    item = p.status("failed")
+    errors = item.pop("errors")
+    document = p.statuses(item)
+    document["entry"][0]["changes"][0]["value"]["errors"] = errors
+    (event,) = parse(document)
+    assert isinstance(event, UpdateEvent)
+    assert event.error == "131026 Message undeliverable"

@@ -343,7 +343,7 @@ class _Value:
             if key in item:
                 data[key] = item[key]
         error = None
-        errors = item.get("errors")
+        errors = item.get("errors", self.errors)
         if errors is not None:
             data["errors"] = errors
             error = _error_text(errors)
