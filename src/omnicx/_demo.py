@@ -20,7 +20,7 @@ import attrs
 from ._history import History, Receipt
 from ._models import Contact, Interaction
 from ._open import open as open_history
-from .channels import WebChat
+from .channels import WebChat, WhatsApp
 from .typing import ChannelAdapter
 
 __all__ = ["DemoResult", "run_demo"]
@@ -88,9 +88,74 @@ def _webchat_steps(chat: WebChat) -> Iterator[Step]:
     )
 
 
+def _epoch(minutes: float) -> str:
+    return str(int((T0 + dt.timedelta(minutes=minutes)).timestamp()))
+
+
+def _whatsapp_steps(wa: WhatsApp) -> Iterator[Step]:
+    wa_id = "41791234567"  # Meta's wa_id: the phone number Anna left in the web chat
+    business = "41445550100"
+    day2 = 24 * 60
+
+    def step(note: str, field: str, value: dict[str, object]) -> Step:
+        document = {"object": "whatsapp_business_account", "entry": [{
+            "id": "102290129340398",
+            "changes": [{"field": field, "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": business,
+                             "phone_number_id": wa.phone_number_id},
+                **value}}]}]}
+        body = json.dumps(document).encode()
+        return Step(note=note, channel=wa, body=body, headers=wa.sign(body))
+
+    anna = [{"profile": {"name": "Anna K."}, "wa_id": wa_id}]
+    yield step(
+        "WhatsApp: next morning Anna writes from her phone, with a photo",
+        "messages",
+        {"contacts": anna, "messages": [
+            {"from": wa_id, "id": "wamid.DEMO0001", "timestamp": _epoch(day2), "type": "text",
+             "text": {"body": "The parcel arrived but the box is crushed. Photo follows."}},
+            {"from": wa_id, "id": "wamid.DEMO0002", "timestamp": _epoch(day2 + 1),
+             "type": "image", "image": {"mime_type": "image/jpeg", "id": "1003383421387256",
+                                        "sha256": "ZCyTWr5ZD2eFq6grgAAbyfqtj1kDZHX6nZEN2tNN9zg=",
+                                        "caption": "crushed box"}},
+        ]},
+    )
+    yield step(
+        "WhatsApp: support answers from the WhatsApp Business app (an echo)",
+        "smb_message_echoes",
+        {"message_echoes": [
+            {"from": business, "to": wa_id, "id": "wamid.DEMO0003",
+             "timestamp": _epoch(day2 + 9), "type": "text",
+             "text": {"body": "So sorry! A replacement goes out today, no need to return it."}},
+        ]},
+    )
+    yield step(
+        "WhatsApp: 'read' arrives before 'delivered'; the status stays 'read'",
+        "messages",
+        {"statuses": [
+            {"id": "wamid.DEMO0003", "status": "read", "timestamp": _epoch(day2 + 12),
+             "recipient_id": wa_id},
+            {"id": "wamid.DEMO0003", "status": "delivered", "timestamp": _epoch(day2 + 10),
+             "recipient_id": wa_id},
+        ]},
+    )
+    yield step(
+        "WhatsApp: Anna reacts to the answer",
+        "messages",
+        {"contacts": anna, "messages": [
+            {"from": wa_id, "id": "wamid.DEMO0004", "timestamp": _epoch(day2 + 13),
+             "type": "reaction",
+             "reaction": {"message_id": "wamid.DEMO0003", "emoji": "\U0001f64f"}},
+        ]},
+    )
+
+
 def demo_steps() -> list[Step]:
     """The payloads of the demo, in the order a provider would deliver them."""
-    return list(_webchat_steps(WebChat(secret="demo-webchat-secret", site="shop.example.ch")))
+    chat = WebChat(secret="demo-webchat-secret", site="shop.example.ch")
+    wa = WhatsApp(phone_number_id="106540352242922", app_secret="demo-whatsapp-secret")
+    return [*_webchat_steps(chat), *_whatsapp_steps(wa)]
 
 
 def run_demo(

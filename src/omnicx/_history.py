@@ -475,10 +475,10 @@ class History:
         """
         now = _now()
         client_id = f"omnicx:{uuid.uuid4()}"
-        address_kind = _address_kind(channel)
+        address_kinds = _address_kinds(channel)
 
         def record(tx: Transaction) -> tuple[Interaction, Outgoing]:
-            address = _recipient(tx, to, address_kind)
+            address = _recipient(tx, to, address_kinds)
             references = (reply_to.external_id,) if reply_to is not None else ()
             event = MessageEvent(
                 channel=channel.channel, account=channel.account, external_id=client_id,
@@ -538,8 +538,12 @@ def _parse(channel: ChannelAdapter, body: bytes, headers: Headers) -> Sequence[C
         raise PayloadError(f"{type(exc).__name__} while parsing: {exc}", channel=name) from exc
 
 
-def _address_kind(channel: Sender) -> str:
-    return str(getattr(channel, "address_kind", "phone"))
+def _address_kinds(channel: Sender) -> tuple[str, ...]:
+    """The address kinds ``channel`` sends to, most preferred first."""
+    kinds = getattr(channel, "address_kinds", None)
+    if kinds:
+        return tuple(str(kind) for kind in kinds)
+    return (str(getattr(channel, "address_kind", "phone")),)
 
 
 def _default_thread_key(channel: Sender) -> str | None:
@@ -547,8 +551,8 @@ def _default_thread_key(channel: Sender) -> str | None:
     return str(key) if key else None
 
 
-def _recipient(tx: Transaction, to: Contact | Address | str, kind: str) -> Address:
-    """The address to send to: a contact's first address of ``kind``, or ``to`` itself."""
+def _recipient(tx: Transaction, to: Contact | Address | str, kinds: Sequence[str]) -> Address:
+    """The address to send to: a contact's first address of ``kinds``, or ``to`` itself."""
     if isinstance(to, Address):
         return to
     if isinstance(to, str):
@@ -558,12 +562,13 @@ def _recipient(tx: Transaction, to: Contact | Address | str, kind: str) -> Addre
         raise NotFoundError(f"no contact #{to.id}")
     root = contact.merged_into or contact.id
     group = tx.members([root])[root]
-    for member in group:
-        found = tx.contact(member)
-        for address in found.addresses if found else ():
-            if address.kind == kind:
-                return address
-    raise SendError(f"contact #{contact.id} has no {kind} address to send to")
+    members = [found for found in map(tx.contact, group) if found is not None]
+    for kind in kinds:
+        for member in members:
+            for address in member.addresses:
+                if address.kind == kind:
+                    return address
+    raise SendError(f"contact #{contact.id} has no {' or '.join(kinds)} address to send to")
 
 
 def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -303,7 +303,7 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interact
         occurred_at=occurred, received_at=state.now, sender=event.sender,
         recipients=event.recipients, subject=event.subject, text=event.text, html=event.html,
         attachments=event.attachments, reply_to=event.reply_to, status=event.status,
-        data=event.data, raw_id=raw_id,
+        data=event.data, raw_id=raw_id or None,  # 0: History.send, no raw payload
     )
     known[event.external_id] = InteractionRef(id=interaction_id, contact_id=owner.contact_id,
                                               conversation_id=conversation_id,

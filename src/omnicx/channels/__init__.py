@@ -9,5 +9,6 @@ third-party exceptions.
 from __future__ import annotations
 
 from .webchat import WebChat
+from .whatsapp import WhatsApp
 
-__all__ = ["WebChat"]
+__all__ = ["WebChat", "WhatsApp"]
