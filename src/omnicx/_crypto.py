@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import logging
 import os
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -169,5 +170,10 @@ class Keyring:
     @staticmethod
     def blind(index_key: bytes, kind: str, value: str) -> str:
         """The keyed hash an address is stored and found by (its blind index)."""
-        digest = hmac.new(index_key, f"{kind}\x00{value}".encode(), hashlib.sha256).digest()
-        return "bi:" + base64.urlsafe_b64encode(digest[:24]).decode()
+        return _blind(index_key, kind, value)
+
+
+@lru_cache(maxsize=65536)
+def _blind(index_key: bytes, kind: str, value: str) -> str:
+    digest = hmac.digest(index_key, f"{kind}\x00{value}".encode(), "sha256")
+    return "bi:" + base64.urlsafe_b64encode(digest[:24]).decode()
