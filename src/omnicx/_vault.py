@@ -263,14 +263,17 @@ class Sealer:
                                   content_bytes(columns), b"i/%d" % item.id)
             digest = _sha256(sealed).digest()
             columns = (columns[0], *_NO_CONTENT)
-        fields = [item.id, item.contact_id, item.conversation_id, item.channel.value,
-                  item.account, item.external_id, item.direction.value, item.kind.value,
-                  item.message_type, micros(item.occurred_at), micros(item.received_at),
-                  item.reply_to, item.raw_id]
-        seq, hashed, prev = self._append(
-            item.contact_id, lambda seq: interaction_material([*fields, seq], digest))
-        return RowSeal(columns=columns, sealed=sealed, digest=digest, seq=seq, hash=hashed,
-                       prev_hash=prev)
+        head = self._heads.get(item.contact_id) or self._head(item.contact_id)
+        seq = head.seq + 1
+        prev = head.last
+        hashed = link(prev, interaction_material(
+            [item.id, item.contact_id, item.conversation_id, item.channel.value, item.account,
+             item.external_id, item.direction.value, item.kind.value, item.message_type,
+             micros(item.occurred_at), micros(item.received_at), item.reply_to, item.raw_id,
+             seq], digest))
+        head.seq, head.last = seq, hashed
+        self._dirty.add(item.contact_id)
+        return RowSeal(columns, sealed, digest, seq, hashed, prev)
 
     def event(self, record: EventRecord, contact_id: int | None) -> RowSeal:
         """Seal an event; chain it when its interaction (``contact_id``'s) is known.

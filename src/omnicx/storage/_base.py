@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import attrs
 
@@ -121,8 +121,7 @@ class EventRecord:
     sealed: bytes | None = None
 
 
-@attrs.frozen(kw_only=True)
-class RowSeal:
+class RowSeal(NamedTuple):
     """The integrity and privacy columns of a new row, computed by the ingest.
 
     ``columns`` are the values of the content columns to store (for an
@@ -131,7 +130,8 @@ class RowSeal:
     column), ``sealed`` the ciphertext,
     ``digest`` the SHA-256 of the content, and ``seq``/``hash``/``prev_hash``
     the row's place in its contact's chain (``None`` for an event that waits
-    for its message: it joins the chain when attached).
+    for its message: it joins the chain when attached). A named tuple, not an
+    attrs class: the ingest makes one per row, and this is the cheap kind.
     """
 
     columns: tuple[Any, ...] = ()
