@@ -47,6 +47,7 @@ _sha256 = hashlib.sha256
 _KEY_CHECK = "key_check"
 _ARCHIVE_KEY = "archive_key"
 INDEX_KEY = "index_key"
+_PLAIN_ADDRESSES = "plain_addresses"
 _SEALED_NAME = "sealed:"  # a display name sealed under its contact's key, in base64
 _NO_CONTENT = (None,) * 8
 
@@ -58,6 +59,7 @@ class Vault:
         self.keyring = keyring
         self.encrypted_store = False
         self.index_key = b""
+        self.plain_addresses = False  # addresses stored before the first key was set
 
     def attach(self, tx: Transaction) -> None:
         """Check the key against the store; record it, and the index key, on first use."""
@@ -68,8 +70,11 @@ class Vault:
         if stored is None:
             tx.set_setting(_KEY_CHECK, self.keyring.check_value)
             self.encrypted_store = True
+            if tx.chained_contacts(0, 1):  # used in the clear until now
+                tx.set_setting(_PLAIN_ADDRESSES, "1")
         elif stored != self.keyring.check_value:
             raise ConfigurationError("this history was encrypted with a different key")
+        self.plain_addresses = tx.setting(_PLAIN_ADDRESSES) == "1"
         wrapped = tx.setting(INDEX_KEY)
         if wrapped is None:
             self.index_key = new_key()
@@ -396,7 +401,8 @@ class VaultTransaction:
     ``addresses.value`` holds ``Keyring.blind(index key, kind, value)``, so
     an exact lookup still finds its owner, and ``addresses.sealed`` the value
     and name under the contact's data key (gone with it on erasure). Lookups
-    also try the plain value, for addresses stored before a key was set.
+    also try the plain value when the history was used without a key before
+    its first keyed open (``omnicx_meta.plain_addresses``).
     Every other method is the wrapped transaction's.
     """
 
@@ -421,7 +427,7 @@ class VaultTransaction:
     def owners(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
         keys = list(dict.fromkeys(addresses))
         blind = {(kind, self._blind(kind, value)): (kind, value) for kind, value in keys}
-        found = self._inner.owners([*keys, *blind])
+        found = self._inner.owners([*keys, *blind] if self._vault.plain_addresses else blind)
         owners = {key: found[key] for key in keys if key in found}
         for stored, key in blind.items():
             if stored in found and key not in owners:
