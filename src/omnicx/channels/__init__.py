@@ -8,6 +8,7 @@ third-party exceptions.
 
 from __future__ import annotations
 
+from .email import Email, IMAPSettings, SMTPSettings
 from .webchat import WebChat
 
-__all__ = ["WebChat"]
+__all__ = ["Email", "IMAPSettings", "SMTPSettings", "WebChat"]
