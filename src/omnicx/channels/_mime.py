@@ -82,6 +82,7 @@ class DeliveryReport:
     action: str  # failed, delayed, delivered, relayed, expanded, displayed (MDN)
     status: str | None = None
     diagnostic: str | None = None
+    original_message_id: str | None = None  # read receipts name the message they are about
 
 
 @attrs.frozen(kw_only=True)
@@ -133,7 +134,7 @@ def _lookup_charset(charset: str) -> str:
         return "utf-8"
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or junk such as NUL bytes in the name
         return "utf-8"
 
 
@@ -284,11 +285,25 @@ def parse_date(value: str | None) -> dt.datetime | None:
     return parsed if _MIN_DATE <= parsed < _MAX_DATE else None
 
 
+_DEFAULTS = (dt.datetime(2001, 1, 1, 1, 1, 1), dt.datetime(2002, 2, 2, 2, 2, 2))
+
+
 def _lenient_date(value: str) -> dt.datetime | None:
+    """ISO 8601 and other non-RFC spellings; ``None`` unless the date is complete.
+
+    dateutil fills missing fields from its ``default``: parsing with two
+    different defaults and comparing tells a complete date from a guess,
+    without ever consulting the clock.
+    """
     try:
-        return dateparser.parse(value[:200], fuzzy=True)
+        first, second = (dateparser.parse(value[:200], default=d) for d in _DEFAULTS)
     except (ValueError, OverflowError, TypeError, LookupError):
         return None
+    if first.date() != second.date():
+        return None
+    if first.time() != second.time():  # a date without a time: midnight, not a guess
+        first = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    return first
 
 
 def _received_date(msg: Message) -> dt.datetime | None:
@@ -414,6 +429,8 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
         filename is None or disposition == "inline")
     if is_body_text:
         content = decode_bytes(_payload_bytes(part), _charset(part))
+        if "\r" in content:
+            content = content.replace("\r\n", "\n").replace("\r", "\n")
         (acc.text if ctype == "text/plain" else acc.html).append(content)
         return
     data = _payload_bytes(part)
@@ -466,7 +483,8 @@ def _delivery_reports(data: bytes, ctype: str) -> Iterator[DeliveryReport]:
         disposition = fields.get("disposition", "")
         action = disposition.rsplit(";", 1)[-1].strip().split("/", 1)[0] or "displayed"
         yield DeliveryReport(recipient=_address_field(fields.get("final-recipient")),
-                             action=action.lower())
+                             action=action.lower(),
+                             original_message_id=_first_id(fields.get("original-message-id")))
         return
     # The first group holds per-message fields; groups without an Action are skipped.
     for group in re.split(r"\n\s*\n", text):
@@ -518,7 +536,7 @@ def _diagnostic(value: str | None) -> str | None:
 _KEPT_HEADERS = (
     "auto-submitted", "x-autoreply", "x-autorespond", "x-auto-response-suppress",
     "precedence", "x-precedence", "x-failed-recipients", "list-id", "list-unsubscribe",
-    "return-path", "x-mailer", "user-agent", "content-language", "x-ms-exchange-generated",
+    "return-path", "date", "x-mailer", "user-agent", "content-language", "x-ms-exchange-generated",
     "x-ms-exchange-organization-autoresponse", "delivered-to",
 )
 

@@ -158,7 +158,7 @@ class Email:
             return mail.message_id, False
         basis = "\x00".join((
             ",".join(a for _, a in mail.from_), ",".join(a for _, a in mail.to),
-            mail.date.isoformat() if mail.date else "", mail.subject or "", mail.body_digest,
+            mail.headers.get("date", ""), mail.subject or "", mail.body_digest,
         ))
         digest = hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()[:32]
         return f"omnicx.{digest}@synthetic.invalid", True
@@ -252,13 +252,12 @@ class Email:
     def _report_updates(self, mail: ParsedMail) -> list[UpdateEvent]:
         report_id, _ = self._message_id(mail)
         if mail.report_type is not None and mail.reports:
-            target = mail.original_message_id or _original_id(mail)
-            if target is None:
-                return []
+            fallback = mail.original_message_id or _original_id(mail)
             updates: list[UpdateEvent] = []
             for index, report in enumerate(mail.reports):
                 status = _report_status(report.action)
-                if status is None:
+                target = report.original_message_id or fallback
+                if status is None or target is None:
                     continue
                 error = " ".join(x for x in (report.status, report.diagnostic) if x) or None
                 updates.append(UpdateEvent(
