@@ -18,11 +18,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
+from aiosmtpd.controller import Controller
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 IMAP_USER = "support@example.com"
@@ -114,8 +116,24 @@ def _wait_for_banner(port: int, process: subprocess.Popen[bytes], log: Path) -> 
 
 
 @contextlib.contextmanager
-def run_dovecot(root: Path) -> Iterator[Dovecot]:
-    """Start Dovecot for one test (or module) and stop it afterwards."""
+def run_dovecot() -> Iterator[Dovecot]:
+    """Start Dovecot for one test (or module) and stop it afterwards.
+
+    Its files live in a fresh directory under the system temp dir, not in
+    pytest's ``tmp_path``: when the tests run as root, Dovecot's mail
+    processes run as the unprivileged ``dovecot`` user, which cannot enter
+    pytest's private (0700) directories.
+    """
+    root = Path(tempfile.mkdtemp(prefix="omnicx-dovecot-"))
+    try:
+        with _dovecot_in(root) as server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _dovecot_in(root: Path) -> Iterator[Dovecot]:
     port = free_port()
     for sub in ("run", "state", "mail", "home"):
         (root / sub).mkdir(parents=True, exist_ok=True)
@@ -153,7 +171,6 @@ class SMTPServer:
 @contextlib.contextmanager
 def run_smtp() -> Iterator[SMTPServer]:
     """An aiosmtpd server on loopback that records (mail from, rcpt tos, data)."""
-    from aiosmtpd.controller import Controller
 
     server = SMTPServer("127.0.0.1", free_port())
 

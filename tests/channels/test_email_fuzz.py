@@ -51,8 +51,8 @@ def mangled(draw: st.DrawFn) -> bytes:
         elif action == "delete":
             del data[at:at + draw(st.integers(1, 200))]
         else:
-            line = f"{draw(HEADER_NAMES)}: {draw(NASTY_VALUES)}\r\n".encode("utf-8", "surrogateescape")
-            data[0:0] = line
+            line = f"{draw(HEADER_NAMES)}: {draw(NASTY_VALUES)}\r\n"
+            data[0:0] = line.encode("utf-8", "surrogateescape")
     return bytes(data)
 
 
@@ -88,7 +88,9 @@ def test_random_bytes_raise_only_omnicx_errors(raw: bytes) -> None:
 @given(st.lists(st.tuples(HEADER_NAMES, st.one_of(NASTY_VALUES, st.text(max_size=60))),
                 max_size=12),
        st.text(max_size=300))
-def test_hostile_headers_raise_only_omnicx_errors(headers: list[tuple[str, str]], body: str) -> None:
+def test_hostile_headers_raise_only_omnicx_errors(
+    headers: list[tuple[str, str]], body: str
+) -> None:
     raw = "".join(f"{name}: {value}\r\n" for name, value in headers) + "\r\n" + body
     _parse(raw.encode("utf-8", "surrogateescape"))
 

@@ -51,7 +51,8 @@ def test_gmail_reply_separates_new_text_and_threads_on_the_parent() -> None:
     assert event.contact_name == "Jane Doe"
     assert event.occurred_at == dt.datetime(2025, 3, 4, 17, 14, 51, tzinfo=dt.UTC)
     assert event.text == (
-        "Hi,\n\nthe parcel arrived but the mug is broken – can you send a new one?\n\nThanks,\nJane")
+        "Hi,\n\nthe parcel arrived but the mug is broken \u2013 can you send a new one?"
+        "\n\nThanks,\nJane")
     assert "your order #10432 left our warehouse" in event.data["quoted"]
     assert "> Hello Jane," in event.data["full_text"]
     assert event.html is not None and "gmail_quote" in event.html
@@ -79,12 +80,12 @@ def test_outlook_german_reply_with_windows_1252_and_thread_index() -> None:
 def test_french_reply_with_wrapped_attribution_and_latin1_base64() -> None:
     event = message("french_reply")
     assert event.contact_name == "Hélène Dubois"
-    assert event.subject == "RE\u00a0: Rendez-vous de jeudi – confirmation"
+    assert event.subject == "RE\u00a0: Rendez-vous de jeudi \u2013 confirmation"
     assert event.text is not None
     assert event.text.endswith("Cordialement,\nHélène Dubois")
     assert "a écrit" not in event.text
     assert event.data["quoted"].startswith("Le lun. 3 mars 2025 à 17:20")
-    assert event.thread_key == "subject:rendez-vous de jeudi – confirmation"
+    assert event.thread_key == "subject:rendez-vous de jeudi \u2013 confirmation"
     assert event.reply_to == "20250303162001.991.3@mail.example.com"
 
 
@@ -99,7 +100,7 @@ def test_html_only_mail_gets_a_derived_text_with_quotes_removed() -> None:
 def test_encoded_words_addresses_and_attachments() -> None:
     event = message("encoded_words")
     assert event.contact_name == "Łukasz Nowak"
-    assert event.subject == "Zażółć gęślą jaźń – załącznik"
+    assert event.subject == "Zażółć gęślą jaźń \u2013 załącznik"
     names = {a.value: a.name for a in event.recipients}
     assert names == {"support@example.com": "Dział Obsługi", "jan@example.pl": "Kowalski, Jan",
                      "clement@example.fr": "Clément"}
@@ -107,7 +108,7 @@ def test_encoded_words_addresses_and_attachments() -> None:
     assert event.data["reply_to_addresses"] == ["biuro@example.pl"]
     assert event.text == "Dzień dobry, w załączniku faktura."
     by_type = {(a.filename, a.content_type): a for a in event.attachments}
-    pdf = by_type[("faktura nr 12–b.pdf", "application/pdf")]
+    pdf = by_type[("faktura nr 12\u2013b.pdf", "application/pdf")]
     expected = b"%PDF-1.4\n" + bytes(range(256)) * 8
     assert pdf.size == len(expected)
     assert pdf.sha256 == hashlib.sha256(expected).hexdigest()
@@ -120,7 +121,7 @@ def test_encoded_words_addresses_and_attachments() -> None:
 def test_broken_charsets_never_lose_text() -> None:
     event = message("broken_charset")
     assert event.contact_name == "Zoë Müller"  # raw UTF-8 in the header
-    assert event.subject == "Frage zur Lieferung – dringend"
+    assert event.subject == "Frage zur Lieferung \u2013 dringend"
     assert event.text == "Grüße aus Köln, wo bleibt meine Lieferung?"  # cp1252 labelled us-ascii
     (note,) = event.attachments
     assert note.filename == "notiz.txt"

@@ -93,8 +93,8 @@ def _quote(folder: str) -> str:
 
 def connect(settings: IMAPSettings) -> imaplib.IMAP4:
     """An authenticated IMAP connection (the caller logs out)."""
+    client: imaplib.IMAP4 | None = None
     try:
-        client: imaplib.IMAP4
         if settings.security == "ssl":
             client = imaplib.IMAP4_SSL(settings.host, settings.port,
                                        ssl_context=ssl.create_default_context(),
@@ -105,6 +105,9 @@ def connect(settings: IMAPSettings) -> imaplib.IMAP4:
                 client.starttls(ssl.create_default_context())
         client.login(settings.username, settings.password)
     except (imaplib.IMAP4.error, OSError) as exc:
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.shutdown()
         raise MailSourceError(f"IMAP {settings.host}:{settings.port}: {exc}") from exc
     return client
 

@@ -8,8 +8,9 @@ back as ``after`` to resume, after a crash, exactly behind the last message
 committed.
 
 - a single ``.eml`` file: one message, position ``"eml:1"``;
-- an mbox file (first line ``From ``): split on ``From `` lines that follow a
-  blank line; ``>From`` escapes are undone (mboxrd); the position is the
+- an mbox file (first line ``From ``): split on ``From sender date`` lines
+  that follow a blank line (an unescaped ``From here on`` in a body is not a
+  separator); ``>From`` escapes are undone (mboxrd); the position is the
   byte offset of the next message (``"mbox:<offset>"``), so resuming seeks
   instead of re-reading;
 - a Maildir (``cur``/``new``/``tmp``): messages in the order of their unique
@@ -31,6 +32,8 @@ from .._errors import OmnicxError
 __all__ = ["MailSourceError", "detect_format", "iter_messages"]
 
 _ESCAPED_FROM = re.compile(rb"^>(>*From )")
+# "From sender asctime-date": unescaped body lines ("From here on ...") do not end in a year.
+_SEPARATOR = re.compile(rb"^From \S+ .*\d\d:\d\d.*\d{4}(?: [+-]\d{4})?\s*$")
 
 
 class MailSourceError(OmnicxError, OSError):
@@ -95,7 +98,7 @@ def _mbox(path: Path, offset: int) -> Iterator[tuple[str, bytes]]:
         lines: list[bytes] | None = None
         previous_blank = True
         for line in handle:
-            if previous_blank and line.startswith(b"From "):
+            if previous_blank and line.startswith(b"From ") and _SEPARATOR.match(line):
                 if lines is not None:
                     yield f"mbox:{position}", _finish(lines)
                 lines = []
