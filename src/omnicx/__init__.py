@@ -22,6 +22,7 @@ from ._errors import (
     WindowClosedError,
 )
 from ._events import ChannelEvent, MessageEvent, UpdateEvent
+from ._history import History, Page, Receipt
 from ._models import (
     Address,
     Attachment,
@@ -31,7 +32,10 @@ from ._models import (
     InteractionEvent,
     StatusChange,
 )
+from ._open import open
 from ._outbound import Outgoing, SendResult
+from ._server import webhook_app
+from .storage._base import Gap, RawPayload
 
 __version__ = "0.1.0"
 
@@ -47,6 +51,8 @@ __all__ = [
     "Conversation",
     "Direction",
     "EventKind",
+    "Gap",
+    "History",
     "Interaction",
     "InteractionEvent",
     "Kind",
@@ -54,7 +60,10 @@ __all__ = [
     "NotFoundError",
     "OmnicxError",
     "Outgoing",
+    "Page",
     "PayloadError",
+    "RawPayload",
+    "Receipt",
     "SendError",
     "SendResult",
     "SignatureError",
@@ -64,4 +73,6 @@ __all__ = [
     "UpdateEvent",
     "WindowClosedError",
     "__version__",
+    "open",
+    "webhook_app",
 ]

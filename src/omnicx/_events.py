@@ -19,7 +19,18 @@ from typing import Any
 
 import attrs
 
-from ._enums import Channel, Direction, EventKind, Kind, Status
+from ._enums import (
+    Channel,
+    Direction,
+    EventKind,
+    Kind,
+    Status,
+    optional_status,
+    to_channel,
+    to_direction,
+    to_event_kind,
+    to_kind,
+)
 from ._models import Address, Attachment, _optional_utc
 
 __all__ = ["ChannelEvent", "MessageEvent", "UpdateEvent"]
@@ -50,13 +61,13 @@ class MessageEvent:
     gave none, and the receive time is used.
     """
 
-    channel: Channel = attrs.field(converter=Channel.coerce)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
     external_id: str
-    direction: Direction = attrs.field(converter=Direction.coerce)
+    direction: Direction = attrs.field(converter=to_direction)
     contact: tuple[Address, ...] = attrs.field(validator=attrs.validators.min_len(1))
     contact_name: str | None = None
-    kind: Kind = attrs.field(default=Kind.MESSAGE, converter=Kind.coerce)
+    kind: Kind = attrs.field(default=Kind.MESSAGE, converter=to_kind)
     message_type: str | None = None
     occurred_at: dt.datetime | None = attrs.field(default=None, converter=_optional_utc)
     sender: Address | None = None
@@ -70,7 +81,7 @@ class MessageEvent:
     thread_key: str | None = None
     thread_window: dt.timedelta | None = None
     status: Status | None = attrs.field(
-        default=None, converter=attrs.converters.optional(Status.coerce)
+        default=None, converter=optional_status
     )
     data: Mapping[str, Any] = _EMPTY
 
@@ -85,14 +96,14 @@ class UpdateEvent:
     the provider's id of the reaction or edit message.
     """
 
-    channel: Channel = attrs.field(converter=Channel.coerce)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
     target: str
     event_id: str
-    kind: EventKind = attrs.field(converter=EventKind.coerce)
+    kind: EventKind = attrs.field(converter=to_event_kind)
     occurred_at: dt.datetime | None = attrs.field(default=None, converter=_optional_utc)
     status: Status | None = attrs.field(
-        default=None, converter=attrs.converters.optional(Status.coerce)
+        default=None, converter=optional_status
     )
     error: str | None = None
     contact: tuple[Address, ...] = ()

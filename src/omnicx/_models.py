@@ -15,7 +15,21 @@ from typing import Any
 
 import attrs
 
-from ._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
+from ._enums import (
+    AddressKind,
+    Channel,
+    Direction,
+    EventKind,
+    Kind,
+    Status,
+    optional_status,
+    to_address_kind,
+    to_channel,
+    to_direction,
+    to_event_kind,
+    to_kind,
+    to_status,
+)
 from ._identity import normalise
 
 __all__ = [
@@ -34,19 +48,16 @@ _EMPTY: Mapping[str, Any] = {}
 
 def utc(value: dt.datetime) -> dt.datetime:
     """Return ``value`` as an aware UTC datetime (naive values are taken as UTC)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    if value.utcoffset() == dt.timedelta(0) and value.tzinfo is dt.UTC:
+    tz = value.tzinfo
+    if tz is dt.UTC:
         return value
+    if tz is None:
+        return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
 
 
 def _optional_utc(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else utc(value)
-
-
-def _normalised_value(value: str, self_: Address) -> str:
-    return normalise(self_.kind, value)
 
 
 @attrs.frozen(kw_only=True)
@@ -58,9 +69,16 @@ class Address:
     is not part of the identity (two addresses with different names are equal).
     """
 
-    kind: AddressKind = attrs.field(converter=AddressKind.coerce)
-    value: str = attrs.field(converter=attrs.Converter(_normalised_value, takes_self=True))
+    kind: AddressKind = attrs.field(converter=to_address_kind)
+    value: str
     name: str | None = attrs.field(default=None, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        # The value's canonical form depends on the kind, so it cannot be a
+        # per-field converter; a frozen class sets it the one way it can.
+        normalised = normalise(self.kind, self.value)
+        if normalised != self.value:
+            object.__setattr__(self, "value", normalised)
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.value}"
@@ -101,7 +119,7 @@ class Conversation:
 
     id: int
     contact_id: int
-    channel: Channel = attrs.field(converter=Channel.coerce)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
     thread_key: str | None = None
     subject: str | None = None
@@ -124,10 +142,10 @@ class Interaction:
     id: int
     contact_id: int
     conversation_id: int
-    channel: Channel = attrs.field(converter=Channel.coerce)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
-    direction: Direction = attrs.field(converter=Direction.coerce)
-    kind: Kind = attrs.field(converter=Kind.coerce)
+    direction: Direction = attrs.field(converter=to_direction)
+    kind: Kind = attrs.field(converter=to_kind)
     message_type: str | None = None
     external_id: str
     occurred_at: dt.datetime = attrs.field(converter=utc)
@@ -140,7 +158,7 @@ class Interaction:
     attachments: tuple[Attachment, ...] = ()
     reply_to: str | None = None
     status: Status | None = attrs.field(
-        default=None, converter=attrs.converters.optional(Status.coerce)
+        default=None, converter=optional_status
     )
     data: Mapping[str, Any] = _EMPTY
     raw_id: int | None = None
@@ -157,10 +175,10 @@ class StatusChange:
 
     id: int
     interaction_id: int | None
-    channel: Channel = attrs.field(converter=Channel.coerce)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
     external_id: str
-    status: Status = attrs.field(converter=Status.coerce)
+    status: Status = attrs.field(converter=to_status)
     occurred_at: dt.datetime = attrs.field(converter=utc)
     received_at: dt.datetime = attrs.field(converter=utc)
     error: str | None = None
@@ -176,10 +194,10 @@ class InteractionEvent:
 
     id: int
     interaction_id: int | None
-    channel: Channel = attrs.field(converter=Channel.coerce)
+    channel: Channel = attrs.field(converter=to_channel)
     account: str
     external_id: str
-    kind: EventKind = attrs.field(converter=EventKind.coerce)
+    kind: EventKind = attrs.field(converter=to_event_kind)
     occurred_at: dt.datetime = attrs.field(converter=utc)
     received_at: dt.datetime = attrs.field(converter=utc)
     data: Mapping[str, Any] = _EMPTY

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from ._enums import Status
+from ._enums import Status, to_status
 from ._models import Address, Interaction, _optional_utc
 
 __all__ = ["Outgoing", "SendResult"]
@@ -58,7 +58,7 @@ class SendResult:
     """
 
     external_id: str
-    status: Status = attrs.field(default=Status.SENT, converter=Status.coerce)
+    status: Status = attrs.field(default=Status.SENT, converter=to_status)
     occurred_at: dt.datetime | None = attrs.field(default=None, converter=_optional_utc)
     message_type: str | None = None
     text: str | None = None

@@ -34,8 +34,11 @@ class ChannelAdapter(Protocol):
     I/O, no clock other than what the payload says.
     """
 
-    channel: Channel
-    account: str
+    @property
+    def channel(self) -> Channel: ...
+
+    @property
+    def account(self) -> str: ...
 
     def verify(self, body: bytes, headers: Headers) -> None:
         """Raise `omnicx.SignatureError` unless the request is authentic."""
@@ -50,8 +53,11 @@ class ChannelAdapter(Protocol):
 class Sender(Protocol):
     """A channel that can deliver outbound messages."""
 
-    channel: Channel
-    account: str
+    @property
+    def channel(self) -> Channel: ...
+
+    @property
+    def account(self) -> str: ...
 
     def send(self, message: Outgoing) -> SendResult:
         """Deliver ``message``; return the provider's id or raise `omnicx.SendError`."""

@@ -10,5 +10,6 @@ from __future__ import annotations
 
 from .email import Email, IMAPSettings, SMTPSettings
 from .webchat import WebChat
+from .whatsapp import WhatsApp
 
-__all__ = ["Email", "IMAPSettings", "SMTPSettings", "WebChat"]
+__all__ = ["Email", "IMAPSettings", "SMTPSettings", "WebChat", "WhatsApp"]

@@ -23,6 +23,7 @@ from dateutil import parser as dateparser
 from .._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
 from .._errors import PayloadError
 from .._events import ChannelEvent, MessageEvent, UpdateEvent
+from .._identity import normalise_phone
 from .._models import Address, Attachment, utc
 from ._common import expect, get_header, hmac_sha256_hex, load_json, parse_epoch, verify_hmac_sha256
 
@@ -78,11 +79,11 @@ class WebChat:
     # -- one event --------------------------------------------------------------
 
     def _event(self, item: dict[str, Any]) -> ChannelEvent:
-        kind = _text(item, "type", required=True)
-        event_id = _text(item, "id", required=True)
+        kind = _required(item, "type")
+        event_id = _required(item, "id")
         at = _time(item.get("at"))
         if kind in _STATUS_TYPES or kind in _UPDATE_TYPES:
-            target = _text(item, "message", required=True)
+            target = _required(item, "message")
             return UpdateEvent(
                 channel=Channel.WEBCHAT,
                 account=self.site,
@@ -99,7 +100,7 @@ class WebChat:
         agent = item.get("agent") if isinstance(item.get("agent"), dict) else None
         direction = Direction.INBOUND
         if kind == "message":
-            sender = _text(item, "from", required=True)
+            sender = _required(item, "from")
             if sender not in ("visitor", "agent"):
                 raise PayloadError(f"message 'from' must be visitor or agent, not {sender!r}",
                                    channel=_CHANNEL)
@@ -155,7 +156,7 @@ class WebChat:
                 addresses.append(Address(kind=AddressKind.EMAIL, value=str(email)))
             if phone:
                 addresses.append(Address(kind=AddressKind.PHONE,
-                                         value=_phone(str(phone), self.default_region)))
+                                         value=normalise_phone(str(phone), self.default_region)))
         except PayloadError as exc:
             raise PayloadError(f"visitor: {exc.message}", channel=_CHANNEL) from exc
         visitor_id = visitor.get("id")
@@ -167,17 +168,16 @@ class WebChat:
         return tuple(addresses), name if isinstance(name, str) and name else None
 
 
-def _phone(value: str, region: str | None) -> str:
-    from .._identity import normalise_phone
+def _required(item: Mapping[str, Any], key: str) -> str:
+    value = _text(item, key)
+    if value is None:
+        raise PayloadError(f"event field {key!r} is required", channel=_CHANNEL)
+    return value
 
-    return normalise_phone(value, region)
 
-
-def _text(item: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+def _text(item: Mapping[str, Any], key: str) -> str | None:
     value = item.get(key)
     if value is None or value == "":
-        if required:
-            raise PayloadError(f"event field {key!r} is required", channel=_CHANNEL)
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
@@ -195,6 +195,10 @@ def _time(value: Any) -> dt.datetime | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return parse_epoch(value, channel=_CHANNEL, what="at")
     text = expect(value, str, "at", channel=_CHANNEL)
+    try:
+        return utc(dt.datetime.fromisoformat(text))  # C-fast; covers what widgets send
+    except ValueError:
+        pass
     try:
         return utc(dateparser.isoparse(text))
     except (ValueError, OverflowError) as exc:

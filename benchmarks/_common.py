@@ -1,0 +1,67 @@
+"""Shared helpers for the benchmarks: payload generation and timing.
+
+Every benchmark prints omnicx beside a baseline measured in the same run, so
+the ratio survives a noisy machine even when the absolute numbers do not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterator
+
+from omnicx.channels import WebChat
+
+CHANNEL = WebChat(secret="benchmark-secret", site="bench")
+START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+def webchat_payloads(count: int, *, contacts: int = 1000) -> Iterator[tuple[bytes, dict[str, str]]]:
+    """``count`` signed one-message WebChat payloads spread over ``contacts`` visitors."""
+    for n in range(count):
+        visitor = n % contacts
+        body = json.dumps({
+            "site": "bench",
+            "events": [{
+                "type": "message",
+                "id": f"m{n}",
+                "session": f"s{visitor}",
+                "at": (START + dt.timedelta(seconds=n)).isoformat(),
+                "from": "visitor" if n % 3 else "agent",
+                "visitor": {"id": f"v{visitor}", "email": f"visitor{visitor}@example.com",
+                            "name": f"Visitor {visitor}"},
+                "text": f"Message number {n}: where is my parcel? Order #{100000 + n}.",
+            }],
+        }).encode()
+        yield body, CHANNEL.sign(body)
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f}/s"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median_latency(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Median and p99 wall time of ``fn`` in seconds."""
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def report(title: str, ours: float, baseline: float, unit: str, higher_is_better: bool,
+           target: str) -> None:
+    ratio = ours / baseline if baseline else float("nan")
+    better = ", higher is better" if higher_is_better else ", lower is better"
+    print(f"{title:<48} omnicx {ours:>12,.1f} {unit:<8} raw {baseline:>12,.1f} {unit:<8}"
+          f" ratio {ratio:5.2f}x  (target {target}{better})")

@@ -1,0 +1,215 @@
+"""``omnicx demo``: one customer's history across channels, through the real path.
+
+Every step below is a raw provider payload, signed where the provider signs,
+handed to `History.receive` exactly as a web handler would. Nothing is
+inserted behind the library's back, so the demo doubles as a smoke test of
+the whole pipeline: identity linking across channels, redelivery, a status
+that arrives before its message, and the unified timeline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+import attrs
+
+from ._history import History, Receipt
+from ._models import Contact, Interaction
+from ._open import open as open_history
+from .channels import WebChat, WhatsApp
+from .typing import ChannelAdapter
+
+__all__ = ["DemoResult", "run_demo"]
+
+CUSTOMER_PHONE = "+41 79 123 45 67"
+CUSTOMER_EMAIL = "anna.keller@example.ch"
+T0 = dt.datetime(2026, 11, 2, 9, 14, tzinfo=dt.UTC)
+
+
+@attrs.frozen(kw_only=True)
+class Step:
+    note: str
+    channel: ChannelAdapter
+    body: bytes
+    headers: dict[str, str]
+
+
+@attrs.frozen(kw_only=True)
+class DemoResult:
+    contact: Contact
+    timeline: tuple[Interaction, ...]
+    receipts: tuple[Receipt, ...]
+
+
+def _at(minutes: float) -> str:
+    return (T0 + dt.timedelta(minutes=minutes)).isoformat()
+
+
+def _webchat_steps(chat: WebChat) -> Iterator[Step]:
+    visitor = {"id": "v-7f3a", "name": "Anna Keller", "email": CUSTOMER_EMAIL}
+
+    def step(note: str, *events: dict[str, object]) -> Step:
+        body = json.dumps({"site": chat.site, "events": list(events)}).encode()
+        return Step(note=note, channel=chat, body=body, headers=chat.sign(body))
+
+    yield step(
+        "web chat: Anna opens the chat on the shop's order page",
+        {"type": "session.started", "id": "wc-s1", "session": "sess-1", "at": _at(0),
+         "visitor": visitor, "page": "https://shop.example.ch/orders/48213"},
+        {"type": "message", "id": "wc-m1", "session": "sess-1", "at": _at(0.5), "seq": 1,
+         "from": "visitor", "visitor": visitor,
+         "text": "Hi, my order 48213 was due yesterday. Where is it?"},
+    )
+    yield step(
+        "web chat: the agent answers; the widget reports it read before it reports the message",
+        {"type": "message.read", "id": "wc-r2", "message": "wc-m2", "at": _at(2.5),
+         "visitor": visitor},
+    )
+    agent_reply = step(
+        "web chat: the agent's reply itself",
+        {"type": "message", "id": "wc-m2", "session": "sess-1", "at": _at(2), "seq": 2,
+         "from": "agent", "agent": {"id": "a-12", "name": "Marco (support)"},
+         "visitor": visitor, "reply_to": "wc-m1",
+         "text": "Sorry Anna! It left our warehouse this morning and arrives tomorrow."},
+    )
+    yield agent_reply
+    yield attrs.evolve(agent_reply, note="web chat: the widget redelivers the same message")
+    yield step(
+        "web chat: Anna leaves her phone number for an SMS update and closes the chat",
+        {"type": "message", "id": "wc-m3", "session": "sess-1", "at": _at(4), "seq": 3,
+         "from": "visitor", "visitor": {**visitor, "phone": CUSTOMER_PHONE},
+         "text": "Great, thanks. Text me on my mobile if anything changes."},
+        {"type": "session.ended", "id": "wc-s1-end", "session": "sess-1", "at": _at(5),
+         "visitor": visitor, "reason": "visitor_left"},
+    )
+
+
+def _epoch(minutes: float) -> str:
+    return str(int((T0 + dt.timedelta(minutes=minutes)).timestamp()))
+
+
+def _whatsapp_steps(wa: WhatsApp) -> Iterator[Step]:
+    wa_id = "41791234567"  # Meta's wa_id: the phone number Anna left in the web chat
+    business = "41445550100"
+    day2 = 24 * 60
+
+    def step(note: str, field: str, value: dict[str, object]) -> Step:
+        document = {"object": "whatsapp_business_account", "entry": [{
+            "id": "102290129340398",
+            "changes": [{"field": field, "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": business,
+                             "phone_number_id": wa.phone_number_id},
+                **value}}]}]}
+        body = json.dumps(document).encode()
+        return Step(note=note, channel=wa, body=body, headers=wa.sign(body))
+
+    anna = [{"profile": {"name": "Anna K."}, "wa_id": wa_id}]
+    yield step(
+        "WhatsApp: next morning Anna writes from her phone, with a photo",
+        "messages",
+        {"contacts": anna, "messages": [
+            {"from": wa_id, "id": "wamid.DEMO0001", "timestamp": _epoch(day2), "type": "text",
+             "text": {"body": "The parcel arrived but the box is crushed. Photo follows."}},
+            {"from": wa_id, "id": "wamid.DEMO0002", "timestamp": _epoch(day2 + 1),
+             "type": "image", "image": {"mime_type": "image/jpeg", "id": "1003383421387256",
+                                        "sha256": "ZCyTWr5ZD2eFq6grgAAbyfqtj1kDZHX6nZEN2tNN9zg=",
+                                        "caption": "crushed box"}},
+        ]},
+    )
+    yield step(
+        "WhatsApp: support answers from the WhatsApp Business app (an echo)",
+        "smb_message_echoes",
+        {"message_echoes": [
+            {"from": business, "to": wa_id, "id": "wamid.DEMO0003",
+             "timestamp": _epoch(day2 + 9), "type": "text",
+             "text": {"body": "So sorry! A replacement goes out today, no need to return it."}},
+        ]},
+    )
+    yield step(
+        "WhatsApp: 'read' arrives before 'delivered'; the status stays 'read'",
+        "messages",
+        {"statuses": [
+            {"id": "wamid.DEMO0003", "status": "read", "timestamp": _epoch(day2 + 12),
+             "recipient_id": wa_id},
+            {"id": "wamid.DEMO0003", "status": "delivered", "timestamp": _epoch(day2 + 10),
+             "recipient_id": wa_id},
+        ]},
+    )
+    yield step(
+        "WhatsApp: Anna reacts to the answer",
+        "messages",
+        {"contacts": anna, "messages": [
+            {"from": wa_id, "id": "wamid.DEMO0004", "timestamp": _epoch(day2 + 13),
+             "type": "reaction",
+             "reaction": {"message_id": "wamid.DEMO0003", "emoji": "\U0001f64f"}},
+        ]},
+    )
+
+
+def demo_steps() -> list[Step]:
+    """The payloads of the demo, in the order a provider would deliver them."""
+    chat = WebChat(secret="demo-webchat-secret", site="shop.example.ch")
+    wa = WhatsApp(phone_number_id="106540352242922", app_secret="demo-whatsapp-secret")
+    return [*_webchat_steps(chat), *_whatsapp_steps(wa)]
+
+
+def run_demo(
+    path: str | Path = "omnicx-demo.db",
+    *,
+    out: TextIO | None = None,
+    steps: Callable[[], list[Step]] = demo_steps,
+) -> DemoResult:
+    """Build the demo history in ``path`` (replacing it) and print the timeline to ``out``."""
+    target = Path(path)
+    if str(path) != ":memory:":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+    history = open_history(path)
+    try:
+        return _run(history, steps(), out)
+    finally:
+        history.close()
+
+
+def _run(history: History, steps: list[Step], out: TextIO | None) -> DemoResult:
+    def say(line: str = "") -> None:
+        if out is not None:
+            print(line, file=out)
+
+    receipts = []
+    for step in steps:
+        receipt = history.receive(step.channel, body=step.body, headers=step.headers)
+        receipts.append(receipt)
+        say(f"  {step.note}\n      -> stored {receipt.stored}, duplicates"
+            f" {receipt.duplicates}, updates {receipt.updates}")
+    contact = history.contacts.find(CUSTOMER_PHONE)
+    if contact is None:  # the demo's own data links the phone; this is a broken build
+        raise RuntimeError("demo customer not found by phone")
+    page = history.timeline(contact, limit=100)
+    say()
+    say(f"Unified timeline of {contact.display_name} (contact #{contact.id}),"
+        f" found by {CUSTOMER_PHONE}; addresses: "
+        + ", ".join(str(a) for a in contact.addresses))
+    say(format_timeline(page.items))
+    gaps = history.gaps()
+    say(f"\nopen gaps: {len(gaps)}")
+    return DemoResult(contact=contact, timeline=page.items, receipts=tuple(receipts))
+
+
+def format_timeline(items: tuple[Interaction, ...] | list[Interaction]) -> str:
+    """A plain-text table of interactions, one line each."""
+    lines = []
+    for item in items:
+        text = (item.text or item.subject or item.message_type or "").replace("\n", " ")
+        if item.erased:
+            text = "[erased]"
+        arrow = {"inbound": "<-", "outbound": "->"}.get(str(item.direction), "--")
+        status = f" [{item.status}]" if item.status is not None else ""
+        lines.append(f"  {item.occurred_at:%Y-%m-%d %H:%M} {item.channel!s:<9} {arrow}"
+                     f" {item.kind!s:<8} {text[:70]}{status}")
+    return "\n".join(lines)

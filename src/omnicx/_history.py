@@ -1,0 +1,529 @@
+"""`History`: the object `omnicx.open` returns, and everything a CRM calls.
+
+It is a thin coordinator: channels parse, `omnicx._ingest` decides, the
+store keeps. Its job is the promise around them: verify before anything is
+stored, quarantine what cannot be parsed, commit before returning, and never
+let a third-party exception through.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ._contacts import Contacts
+from ._enums import Direction, Kind, Status, status_rank
+from ._errors import (
+    ConfigurationError,
+    NotFoundError,
+    OmnicxError,
+    PayloadError,
+    SendError,
+    SignatureError,
+)
+from ._events import ChannelEvent, MessageEvent
+from ._identity import guess_kind
+from ._ingest import IngestResult, Parsed, attach_waiting, ingest
+from ._models import Address, Contact, Interaction, InteractionEvent, StatusChange
+from ._outbound import Outgoing, SendResult
+from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
+from .typing import ChannelAdapter, Headers, Sender
+
+__all__ = ["History", "Page", "Receipt"]
+
+Payload = bytes | tuple[bytes, Headers]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@attrs.frozen(kw_only=True)
+class Receipt:
+    """What one `History.receive` (or a batch) stored.
+
+    ``stored`` new interactions (listed in ``interactions``), ``duplicates``
+    redelivered messages and updates that were already there, ``updates``
+    new status/edit/reaction events, ``quarantined`` payloads kept because
+    they could not be parsed (batches only: a single receive raises
+    `PayloadError` instead), ``raw_ids`` the archived payloads.
+    """
+
+    stored: int = 0
+    duplicates: int = 0
+    updates: int = 0
+    quarantined: int = 0
+    gaps_opened: int = 0
+    gaps_closed: int = 0
+    interactions: tuple[Interaction, ...] = ()
+    raw_ids: tuple[int, ...] = ()
+
+    def __add__(self, other: Receipt) -> Receipt:
+        return Receipt(
+            stored=self.stored + other.stored,
+            duplicates=self.duplicates + other.duplicates,
+            updates=self.updates + other.updates,
+            quarantined=self.quarantined + other.quarantined,
+            gaps_opened=self.gaps_opened + other.gaps_opened,
+            gaps_closed=self.gaps_closed + other.gaps_closed,
+            interactions=self.interactions + other.interactions,
+            raw_ids=self.raw_ids + other.raw_ids,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Page:
+    """One page of a timeline, newest first.
+
+    Pass ``next_cursor`` as ``before=`` to get the next (older) page; it is
+    ``None`` on the last page. The cursor is a keyset position, so items
+    arriving meanwhile never make a page repeat or skip an item.
+    """
+
+    items: tuple[Interaction, ...]
+    next_cursor: str | None
+
+
+def _encode_cursor(item: Interaction) -> str:
+    delta = item.occurred_at - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return base64.urlsafe_b64encode(f"{micros}:{item.id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        micros, item_id = base64.urlsafe_b64decode(padded).decode().split(":")
+        at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=int(micros))
+        return at, int(item_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError, OverflowError) as exc:
+        raise NotFoundError(f"not a timeline cursor: {cursor!r}") from exc
+
+
+def _to_receipt(result: IngestResult, raw_ids: Sequence[int], quarantined: int = 0) -> Receipt:
+    return Receipt(stored=len(result.interactions), duplicates=result.duplicates,
+                   updates=result.updates, quarantined=quarantined,
+                   gaps_opened=result.gaps_opened, gaps_closed=result.gaps_closed,
+                   interactions=tuple(result.interactions), raw_ids=tuple(raw_ids))
+
+
+class History:
+    """A unified contact history on one store. Create it with `omnicx.open`."""
+
+    def __init__(self, store: Store, *, channels: Iterable[ChannelAdapter] = ()) -> None:
+        self._store = store
+        self._channels: dict[tuple[str, str], ChannelAdapter] = {}
+        for channel in channels:
+            self._register(channel)
+        self.contacts = Contacts(store)
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _register(self, channel: ChannelAdapter) -> None:
+        self._channels[(channel.channel.value, channel.account)] = channel
+
+    # -- inbound -----------------------------------------------------------------------
+    def receive(
+        self, channel: ChannelAdapter, *, body: bytes, headers: Headers | None = None
+    ) -> Receipt:
+        """Verify, archive, parse and store one provider request; return after commit.
+
+        Raises `SignatureError` (nothing stored) or `PayloadError` (payload
+        quarantined, see ``.quarantine_id``).
+        """
+        self._register(channel)
+        header_map = dict(headers or {})
+        self._verify(channel, body, header_map)
+        now = _now()
+        try:
+            events = _parse(channel, body, header_map)
+
+            def work(tx: Transaction) -> Receipt:
+                (raw_id,) = tx.new_ids("raw_payloads", 1)
+                raw = RawPayload(id=raw_id, channel=channel.channel.value,
+                                 account=channel.account, received_at=now,
+                                 headers=header_map, body=body)
+                return _to_receipt(ingest(tx, [Parsed(raw=raw, events=events)], now), [raw_id])
+
+            return self._store.atomic(work)
+        except PayloadError as exc:
+            raise self._quarantine(channel, body, header_map, now, exc) from exc
+
+    def receive_batch(
+        self,
+        channel: ChannelAdapter,
+        payloads: Sequence[Payload],
+        *,
+        cursor: tuple[str, str] | None = None,
+    ) -> Receipt:
+        """Store many payloads in one transaction (the import path).
+
+        A payload that cannot be parsed is quarantined in the same transaction
+        and counted in ``Receipt.quarantined``; the others are stored. A forged
+        one raises `SignatureError` and nothing of the batch is stored.
+        ``cursor=(name, value)`` is saved in the same transaction, so an import
+        that resumes from `History.cursor` never stores anything twice.
+        """
+        self._register(channel)
+        now = _now()
+        prepared: list[tuple[bytes, dict[str, str], Sequence[ChannelEvent] | None, str | None]]
+        prepared = []
+        for payload in payloads:
+            body, headers = payload if isinstance(payload, tuple) else (payload, {})
+            header_map = dict(headers)
+            self._verify(channel, body, header_map)
+            try:
+                prepared.append((body, header_map, _parse(channel, body, header_map), None))
+            except PayloadError as exc:
+                prepared.append((body, header_map, None, exc.message))
+
+        def work(tx: Transaction) -> Receipt:
+            ids = tx.new_ids("raw_payloads", len(prepared))
+            good: list[Parsed] = []
+            bad: list[RawPayload] = []
+            for raw_id, (body, headers, events, error) in zip(ids, prepared, strict=True):
+                raw = RawPayload(id=raw_id, channel=channel.channel.value,
+                                 account=channel.account, received_at=now, headers=headers,
+                                 body=body, state="ok" if error is None else "quarantined",
+                                 error=error)
+                if events is None:
+                    bad.append(raw)
+                else:
+                    good.append(Parsed(raw=raw, events=events))
+            if bad:
+                tx.archive(bad)
+            result = ingest(tx, good, now)
+            if cursor is not None:
+                tx.set_cursor(cursor[0], cursor[1], now)
+            return _to_receipt(result, list(ids), quarantined=len(bad))
+
+        try:
+            return self._store.atomic(work)
+        except PayloadError as exc:  # raised while storing: keep the whole batch
+            for body, headers, _, _ in prepared:
+                self._quarantine(channel, body, headers, now, exc)
+            raise
+
+    def receive_many(
+        self, channel: ChannelAdapter, payloads: Iterable[Payload], *, batch_size: int = 500
+    ) -> Receipt:
+        """`receive_batch` over an iterable of any length, one transaction per batch."""
+        total = Receipt()
+        batch: list[Payload] = []
+        for payload in payloads:
+            batch.append(payload)
+            if len(batch) >= batch_size:
+                total += self.receive_batch(channel, batch)
+                batch = []
+        if batch:
+            total += self.receive_batch(channel, batch)
+        return attrs.evolve(total, interactions=()) if total.stored > batch_size else total
+
+    def cursor(self, name: str) -> str | None:
+        """The value last saved with ``receive_batch(..., cursor=(name, value))``."""
+        with self._store.reading() as tx:
+            return tx.cursor(name)
+
+    def _verify(self, channel: ChannelAdapter, body: bytes, headers: dict[str, str]) -> None:
+        try:
+            channel.verify(body, headers)
+        except OmnicxError:
+            raise
+        except Exception as exc:
+            raise SignatureError(
+                f"{channel.channel.value}: cannot verify signature: {exc}") from exc
+
+    def _quarantine(
+        self,
+        channel: ChannelAdapter,
+        body: bytes,
+        headers: Mapping[str, str],
+        now: dt.datetime,
+        exc: PayloadError,
+    ) -> PayloadError:
+        def work(tx: Transaction) -> int:
+            (raw_id,) = tx.new_ids("raw_payloads", 1)
+            tx.archive([RawPayload(id=raw_id, channel=channel.channel.value,
+                                   account=channel.account, received_at=now, headers=headers,
+                                   body=body, state="quarantined", error=exc.message)])
+            return raw_id
+
+        raw_id = self._store.atomic(work)
+        return PayloadError(exc.message, channel=channel.channel.value, quarantine_id=raw_id)
+
+    # -- quarantine ----------------------------------------------------------------------------
+    def quarantine(self) -> list[RawPayload]:
+        """Payloads that could not be parsed, oldest first, with their errors."""
+        with self._store.reading() as tx:
+            return tx.raws("quarantined")
+
+    def replay(self, quarantine_id: int, channel: ChannelAdapter | None = None) -> Receipt:
+        """Parse a quarantined payload again (after fixing the adapter) and store it.
+
+        ``channel`` defaults to the adapter this history last saw for the
+        payload's channel and account. On failure the payload stays in
+        quarantine with the new error, and `PayloadError` is raised.
+        """
+        with self._store.reading() as tx:
+            raw = tx.raw(quarantine_id)
+        if raw is None or raw.state != "quarantined":
+            raise NotFoundError(f"no quarantined payload #{quarantine_id}")
+        adapter = channel or self._channels.get((raw.channel, raw.account))
+        if adapter is None:
+            raise ConfigurationError(
+                f"no {raw.channel} channel for account {raw.account!r} is known to this"
+                " history; pass channel= to replay()")
+        now = _now()
+        try:
+            events = _parse(adapter, raw.body, dict(raw.headers))
+        except PayloadError as exc:
+            message = exc.message
+            self._store.atomic(lambda tx: tx.set_raw_state(raw.id, "quarantined", message))
+            raise PayloadError(message, channel=raw.channel, quarantine_id=raw.id) from exc
+
+        def work(tx: Transaction) -> Receipt:
+            result = ingest(tx, [Parsed(raw=raw, events=events, archive=False)], now)
+            tx.set_raw_state(raw.id, "replayed", None)
+            return _to_receipt(result, [raw.id])
+
+        return self._store.atomic(work)
+
+    # -- queries -----------------------------------------------------------------------------
+    def timeline(
+        self,
+        contact: Contact | int,
+        *,
+        limit: int = 50,
+        before: str | None = None,
+        channels: Iterable[str] | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+    ) -> Page:
+        """A contact's interactions across every channel, newest first, one page at a time.
+
+        Includes the interactions of contacts merged into this one. Ordered
+        by provider time, ties broken by id.
+        """
+        if limit < 1:
+            raise ConfigurationError("limit must be at least 1")
+        contact_id = contact.id if isinstance(contact, Contact) else int(contact)
+        query_before = _decode_cursor(before) if before else None
+        with self._store.reading() as tx:
+            found = tx.contact(contact_id)
+            if found is None:
+                raise NotFoundError(f"no contact #{contact_id}")
+            root = found.merged_into or found.id
+            query = TimelineQuery(
+                contact_ids=tx.members([root])[root], limit=limit + 1, before=query_before,
+                channels=frozenset(str(c) for c in channels) if channels else None,
+                since=since, until=until)
+            rows = tx.timeline(query)
+        items = tuple(rows[:limit])
+        return Page(items=items,
+                    next_cursor=_encode_cursor(items[-1]) if len(rows) > limit else None)
+
+    def interaction(self, interaction_id: int) -> Interaction:
+        with self._store.reading() as tx:
+            found = tx.interaction(interaction_id)
+        if found is None:
+            raise NotFoundError(f"no interaction #{interaction_id}")
+        return found
+
+    def statuses(self, interaction: Interaction | int) -> list[StatusChange]:
+        """Every delivery status reported for an interaction, in provider order."""
+        return [_status_change(e) for e in self._events(interaction) if e.kind == "status"]
+
+    def events(self, interaction: Interaction | int) -> list[InteractionEvent]:
+        """Edits, revokes and reactions recorded on an interaction, in provider order."""
+        return [_interaction_event(e) for e in self._events(interaction) if e.kind != "status"]
+
+    def _events(self, interaction: Interaction | int) -> list[EventRecord]:
+        iid = interaction.id if isinstance(interaction, Interaction) else int(interaction)
+        with self._store.reading() as tx:
+            return tx.events(iid)
+
+    def report(self) -> dict[str, dict[str, int]]:
+        """Counts for a dashboard: interactions by channel/direction/status,
+        contacts, gaps and archived payloads by state."""
+        with self._store.reading() as tx:
+            return tx.counts()
+
+    def gaps(self, *, include_closed: bool = False) -> list[Gap]:
+        """What is known to be missing (open gaps), oldest first."""
+        with self._store.reading() as tx:
+            return tx.gaps(include_closed=include_closed)
+
+    # -- outbound ------------------------------------------------------------------------------
+    def send(
+        self,
+        channel: Sender,
+        *,
+        to: Contact | Address | str,
+        text: str | None = None,
+        subject: str | None = None,
+        html: str | None = None,
+        reply_to: Interaction | None = None,
+        **options: Any,
+    ) -> Interaction:
+        """Send a message and record it in the history.
+
+        The outbound interaction is committed *before* the provider is
+        called (status ``pending``); the provider's id and status are stored
+        after. On failure the interaction is marked ``failed`` and
+        `SendError` is raised.
+        """
+        now = _now()
+        client_id = f"omnicx:{uuid.uuid4()}"
+        address_kinds = _address_kinds(channel)
+
+        def record(tx: Transaction) -> tuple[Interaction, Outgoing]:
+            address = _recipient(tx, to, address_kinds)
+            references = (reply_to.external_id,) if reply_to is not None else ()
+            event = MessageEvent(
+                channel=channel.channel, account=channel.account, external_id=client_id,
+                direction=Direction.OUTBOUND, contact=(address,), kind=Kind.MESSAGE,
+                occurred_at=now, recipients=(address,), subject=subject, text=text, html=html,
+                reply_to=reply_to.external_id if reply_to else None,
+                thread_refs=references, thread_key=_default_thread_key(channel),
+                status=Status.PENDING, data={"options": _jsonable(options)} if options else {})
+            result = ingest(tx, [Parsed(raw=None, events=[event])], now)
+            (interaction,) = result.interactions
+            contact = tx.contact(interaction.contact_id)
+            root = (contact.merged_into if contact else None) or interaction.contact_id
+            outgoing = Outgoing(
+                client_id=client_id, contact_id=interaction.contact_id, to=address, text=text,
+                subject=subject, html=html, reply_to=reply_to, references=references,
+                last_inbound_at=tx.last_inbound(tx.members([root])[root], channel.channel.value,
+                                                channel.account),
+                options=options)
+            return interaction, outgoing
+
+        interaction, outgoing = self._store.atomic(record)
+        try:
+            result = channel.send(outgoing)
+        except SendError as exc:
+            failure = exc
+            self._store.atomic(lambda tx: _mark_failed(tx, interaction, failure, now))
+            raise
+        except OmnicxError:
+            raise
+        except Exception as exc:
+            error = SendError(f"{channel.channel.value} sender failed: {exc}",
+                              channel=channel.channel.value)
+            self._store.atomic(lambda tx: _mark_failed(tx, interaction, error, now))
+            raise error from exc
+        return self._store.atomic(lambda tx: _mark_sent(tx, interaction, result))
+
+
+def _parse(channel: ChannelAdapter, body: bytes, headers: Headers) -> Sequence[ChannelEvent]:
+    """Run the adapter's parser; any exception it lets slip becomes a `PayloadError`."""
+    name = channel.channel.value
+    try:
+        return list(channel.parse(body, headers))
+    except PayloadError as exc:
+        if exc.channel is None:
+            exc.channel = name
+        raise
+    except OmnicxError as exc:
+        raise PayloadError(str(exc), channel=name) from exc
+    except Exception as exc:  # an adapter bug must not lose the payload
+        raise PayloadError(f"{type(exc).__name__} while parsing: {exc}", channel=name) from exc
+
+
+def _address_kinds(channel: Sender) -> tuple[str, ...]:
+    """The address kinds ``channel`` sends to, most preferred first."""
+    kinds = getattr(channel, "address_kinds", None)
+    if kinds:
+        return tuple(str(kind) for kind in kinds)
+    return (str(getattr(channel, "address_kind", "phone")),)
+
+
+def _default_thread_key(channel: Sender) -> str | None:
+    key = getattr(channel, "thread_key", None)
+    return str(key) if key else None
+
+
+def _recipient(tx: Transaction, to: Contact | Address | str, kinds: Sequence[str]) -> Address:
+    """The address to send to: a contact's first address of ``kinds``, or ``to`` itself."""
+    if isinstance(to, Address):
+        return to
+    if isinstance(to, str):
+        return Address(kind=guess_kind(to), value=to)
+    contact = tx.contact(to.id)
+    if contact is None:
+        raise NotFoundError(f"no contact #{to.id}")
+    root = contact.merged_into or contact.id
+    group = tx.members([root])[root]
+    members = [found for found in map(tx.contact, group) if found is not None]
+    for kind in kinds:
+        for member in members:
+            for address in member.addresses:
+                if address.kind == kind:
+                    return address
+    raise SendError(f"contact #{contact.id} has no {' or '.join(kinds)} address to send to")
+
+
+def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else repr(v)
+            for k, v in options.items()}
+
+
+def _mark_failed(tx: Transaction, interaction: Interaction, exc: SendError,
+                 now: dt.datetime) -> None:
+    (event_id,) = tx.new_ids("events", 1)
+    tx.insert_events([EventRecord(
+        id=event_id, interaction_id=interaction.id, channel=interaction.channel.value,
+        account=interaction.account, external_id=interaction.external_id,
+        event_id="status:failed", kind="status", status=Status.FAILED, occurred_at=now,
+        received_at=now, error=f"{exc.code} {exc.message}" if exc.code else exc.message)])
+    tx.advance_status(interaction.id, Status.FAILED.value, status_rank(Status.FAILED))
+
+
+def _mark_sent(tx: Transaction, interaction: Interaction, result: SendResult) -> Interaction:
+    tx.assign_external_id(interaction.id, result.external_id)
+    (event_id,) = tx.new_ids("events", 1)
+    at = result.occurred_at or _now()
+    tx.insert_events([EventRecord(
+        id=event_id, interaction_id=interaction.id, channel=interaction.channel.value,
+        account=interaction.account, external_id=result.external_id,
+        event_id=f"status:{result.status.value}", kind="status", status=result.status,
+        occurred_at=at, received_at=at, data=dict(result.data))])
+    tx.advance_status(interaction.id, result.status.value, status_rank(result.status))
+    # A status webhook may have beaten us here: attach what waited for this id.
+    attach_waiting(tx, interaction.id, interaction.channel.value, interaction.account,
+                   result.external_id)
+    tx.close_gaps(interaction.channel.value, interaction.account, [result.external_id], at)
+    stored = tx.interaction(interaction.id)
+    assert stored is not None
+    return stored
+
+
+def _status_change(e: EventRecord) -> StatusChange:
+    return StatusChange(id=e.id, interaction_id=e.interaction_id, channel=e.channel,
+                        account=e.account, external_id=e.external_id,
+                        status=e.status or Status("unknown"), occurred_at=e.occurred_at,
+                        received_at=e.received_at, error=e.error, data=e.data)
+
+
+def _interaction_event(e: EventRecord) -> InteractionEvent:
+    return InteractionEvent(id=e.id, interaction_id=e.interaction_id, channel=e.channel,
+                            account=e.account, external_id=e.external_id, kind=e.kind,
+                            occurred_at=e.occurred_at, received_at=e.received_at, data=e.data)
+

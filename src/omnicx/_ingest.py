@@ -1,0 +1,356 @@
+"""Ingestion: parsed channel events -> stored history, inside one transaction.
+
+`ingest` is called by `History.receive` (one payload) and
+`History.receive_batch` (many) with the store's `Transaction`; the store
+commits everything it wrote, or nothing. The steps, in order:
+
+1. archive the raw payloads;
+2. look up, in bulk, every external id the batch mentions (its own ids,
+   reply-to parents, thread references, update targets);
+3. for each new message: resolve its addresses to one contact (creating,
+   linking or merging contacts), thread it into a conversation, build the
+   `Interaction`; a known external id is a counted duplicate;
+4. insert the new rows with the database's own uniqueness guard: if another
+   writer got there first, `ConflictError` makes `Store.atomic` re-run the
+   whole function, which then sees those rows as duplicates;
+5. store updates (statuses, edits, reactions) as append-only events; a
+   status moves the current status forward only; an update for a message not
+   yet seen waits, as an open gap, and is applied when the message arrives.
+
+The function is deterministic given the database state and must stay
+re-runnable: it keeps no state between calls.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from ._enums import EventKind, status_rank
+from ._errors import ConflictError
+from ._events import ChannelEvent, MessageEvent, UpdateEvent
+from ._models import Address, Contact, Conversation, Interaction
+from .storage._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, Transaction
+
+__all__ = ["IngestResult", "Parsed", "ingest"]
+
+MISSING_PARENT = "missing_parent"
+STATUS_WITHOUT_MESSAGE = "status_without_message"
+
+
+@attrs.frozen(kw_only=True)
+class Parsed:
+    """One payload and what parsing it produced.
+
+    ``archive=False`` on replay (the payload is archived already); ``raw`` is
+    ``None`` for interactions that come from no payload (outbound sends).
+    """
+
+    raw: RawPayload | None
+    events: Sequence[ChannelEvent]
+    archive: bool = True
+
+
+@attrs.define(kw_only=True)
+class IngestResult:
+    interactions: list[Interaction] = attrs.Factory(list)
+    duplicates: int = 0
+    updates: int = 0
+    gaps_opened: int = 0
+    gaps_closed: int = 0
+
+
+AccountKey = tuple[str, str]
+
+
+class _Batch:
+    """The working state of one `ingest` call."""
+
+    def __init__(self, tx: Transaction, now: dt.datetime) -> None:
+        self.tx = tx
+        self.now = now
+        self.known: dict[AccountKey, dict[str, InteractionRef]] = {}
+        self.owners: dict[tuple[str, str], AddressOwner] = {}
+        self.members: dict[int, tuple[int, ...]] = {}
+        # (contact_id, channel, account, thread_key) -> (conversation_id, last activity),
+        # loaded for every (contact, channel, account) in thread_scope.
+        self.threads: dict[tuple[int, str, str, str], tuple[int, dt.datetime]] = {}
+        self.thread_scope: set[tuple[int, str, str]] = set()
+        self.thread_keys: dict[AccountKey, set[str]] = {}
+        self.created: set[int] = set()
+        self.named: set[int] = set()
+        self.new_contacts: list[Contact] = []
+        self.new_addresses: list[tuple[str, str, int, str | None]] = []
+        self.new_conversations: list[Conversation] = []
+        self.touched: dict[int, dt.datetime] = {}
+        self.gaps: list[Gap] = []
+        self.result = IngestResult()
+
+    # -- identity ------------------------------------------------------------------------
+    def flush_identity(self) -> None:
+        if self.new_contacts:
+            self.tx.insert_contacts(self.new_contacts)
+            self.new_contacts = []
+        if self.new_addresses:
+            expected = len(self.new_addresses)
+            if self.tx.insert_addresses(self.new_addresses, self.now) != expected:
+                raise ConflictError("an address was claimed by a concurrent writer")
+            self.new_addresses = []
+
+    def resolve(self, addresses: Sequence[Address], name: str | None, reason: str) -> AddressOwner:
+        """The contact these addresses belong to; link, create or merge as needed."""
+        keys = [(str(a.kind), a.value) for a in addresses]
+        found = [self.owners[k] for k in keys if k in self.owners]
+        if not found:
+            (contact_id,) = self.tx.new_ids("contacts", 1)
+            self.new_contacts.append(Contact(id=contact_id, display_name=name,
+                                             created_at=self.now))
+            owner = AddressOwner(contact_id=contact_id, root_id=contact_id)
+            self.members[contact_id] = (contact_id,)
+            self.named.add(contact_id)
+            self.created.add(contact_id)
+        else:
+            owner = found[0]
+            other_roots = list(dict.fromkeys(
+                f.root_id for f in found if f.root_id != owner.root_id))
+            if other_roots:
+                # One payload proves these addresses are one person (e.g. a
+                # WhatsApp user id arriving with a phone number seen before
+                # on its own): merge, recorded and reversible.
+                self.flush_identity()
+                for loser in other_roots:
+                    self.tx.merge(owner.root_id, loser, self.now, reason)
+                    self.members.pop(loser, None)
+                    for key, existing in list(self.owners.items()):
+                        if existing.root_id == loser:
+                            self.owners[key] = AddressOwner(contact_id=existing.contact_id,
+                                                            root_id=owner.root_id)
+                self.members.pop(owner.root_id, None)
+            if name and not owner.named and owner.contact_id not in self.named:
+                self.tx.set_display_name(owner.contact_id, name)
+                self.named.add(owner.contact_id)
+        for address, key in zip(addresses, keys, strict=True):
+            if key not in self.owners:
+                self.owners[key] = owner
+                self.new_addresses.append((key[0], key[1], owner.contact_id, address.name))
+        return owner
+
+    def group(self, root_id: int) -> tuple[int, ...]:
+        members = self.members.get(root_id)
+        if members is None:
+            members = self.members[root_id] = self.tx.members([root_id])[root_id]
+        return members
+
+    def load_threads(self, contact_ids: Iterable[int], channel: str, account: str) -> None:
+        wanted = [c for c in contact_ids
+                  if c not in self.created and (c, channel, account) not in self.thread_scope]
+        keys = self.thread_keys.get((channel, account))
+        if not wanted or not keys:
+            return
+        for (contact_id, key), found in self.tx.threads(wanted, channel, account, keys).items():
+            self.threads[(contact_id, channel, account, key)] = found
+        self.thread_scope.update((c, channel, account) for c in wanted)
+
+    def prefetch(self, messages: Sequence[MessageEvent]) -> None:
+        """Load in bulk what `thread` would otherwise ask for message by message."""
+        roots = {owner.root_id for owner in self.owners.values()}
+        if roots:
+            self.members.update(self.tx.members(roots))
+        accounts: dict[AccountKey, set[int]] = {}
+        for event in messages:
+            if event.thread_key is None:
+                continue
+            key = (str(event.channel), event.account)
+            self.thread_keys.setdefault(key, set()).add(event.thread_key)
+            contacts = accounts.setdefault(key, set())
+            for address in event.contact:
+                owner = self.owners.get((str(address.kind), address.value))
+                if owner is not None:
+                    contacts.update(self.members.get(owner.root_id, (owner.root_id,)))
+        for (channel, account), contacts in accounts.items():
+            self.load_threads(contacts, channel, account)
+
+    # -- threading ---------------------------------------------------------------------------
+    def thread(self, event: MessageEvent, owner: AddressOwner, occurred: dt.datetime) -> int:
+        channel = str(event.channel)
+        known = self.known[(channel, event.account)]
+        group = self.group(owner.root_id)
+        parents = (*event.thread_refs, event.reply_to) if event.reply_to else event.thread_refs
+        for ref in reversed(parents):
+            parent = known.get(ref)
+            # A parent of another customer never pulls this message into their
+            # conversation (a forwarded mail, a shared newsletter).
+            if parent is not None and parent.contact_id in group:
+                return parent.conversation_id
+        key = event.thread_key
+        if key is not None:
+            self.load_threads(group, channel, event.account)
+            candidates = [(found, (c, channel, event.account, key)) for c in group
+                          if (found := self.threads.get((c, channel, event.account, key)))]
+            if candidates:
+                (conversation_id, last), slot = max(candidates, key=lambda x: (x[0][1], x[0][0]))
+                if event.thread_window is None or last >= occurred - event.thread_window:
+                    if occurred > last:
+                        self.threads[slot] = (conversation_id, occurred)
+                    return conversation_id
+        (conversation_id,) = self.tx.new_ids("conversations", 1)
+        self.new_conversations.append(Conversation(
+            id=conversation_id, contact_id=owner.contact_id, channel=event.channel,
+            account=event.account, thread_key=key, subject=event.subject,
+            started_at=occurred, last_activity_at=occurred))
+        if key is not None:
+            self.threads[(owner.contact_id, channel, event.account, key)] = (
+                conversation_id, occurred)
+        return conversation_id
+
+    def open_gap(self, kind: str, channel: str, account: str, reference: str, *,
+                 contact_id: int | None, detail: str) -> None:
+        (gap_id,) = self.tx.new_ids("gaps", 1)
+        self.gaps.append(Gap(id=gap_id, kind=kind, channel=channel, account=account,
+                             reference=reference, contact_id=contact_id, opened_at=self.now,
+                             detail=detail))
+
+
+def _mentioned(events: Iterable[ChannelEvent]) -> dict[AccountKey, set[str]]:
+    wanted: dict[AccountKey, set[str]] = {}
+    for event in events:
+        ids = wanted.setdefault((str(event.channel), event.account), set())
+        if isinstance(event, MessageEvent):
+            ids.add(event.external_id)
+            ids.update(event.thread_refs)
+            if event.reply_to:
+                ids.add(event.reply_to)
+        else:
+            ids.add(event.target)
+    return wanted
+
+
+def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime) -> IngestResult:
+    """Store every event of ``batch``; see the module docstring for the steps."""
+    to_archive = [p.raw for p in batch if p.archive and p.raw is not None]
+    if to_archive:
+        tx.archive(to_archive)
+    state = _Batch(tx, now)
+    events = [(p.raw.id if p.raw else None, e) for p in batch for e in p.events]
+    for key, ids in _mentioned(e for _, e in events).items():
+        state.known[key] = tx.interaction_refs(key[0], key[1], ids)
+    state.owners = tx.owners(
+        (str(a.kind), a.value) for _, e in events for a in e.contact)
+
+    state.prefetch([e for _, e in events if isinstance(e, MessageEvent)])
+    new: list[Interaction] = []
+    for raw_id, event in events:
+        if isinstance(event, MessageEvent):
+            interaction = _message(state, event, raw_id)
+            if interaction is not None:
+                new.append(interaction)
+    state.flush_identity()
+    if state.new_conversations:
+        tx.insert_conversations([
+            attrs.evolve(c, last_activity_at=state.touched.pop(c.id, c.last_activity_at))
+            for c in state.new_conversations])
+    if new and tx.insert_interactions(new) != len(new):
+        raise ConflictError("an interaction was stored by a concurrent writer")
+    if state.touched:  # what is left: conversations that existed before this batch
+        tx.touch_conversations(state.touched)
+
+    for raw_id, event in events:
+        if isinstance(event, UpdateEvent):
+            _update(state, event, raw_id)
+    _settle_arrivals(state, new)
+    if state.gaps:
+        tx.open_gaps(state.gaps)
+    state.result.interactions = new
+    state.result.gaps_opened += len(state.gaps)
+    return state.result
+
+
+def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interaction | None:
+    known = state.known[(str(event.channel), event.account)]
+    if event.external_id in known:
+        state.result.duplicates += 1
+        return None
+    owner = state.resolve(event.contact, event.contact_name,
+                          f"linked by {event.channel!s} {event.external_id}")
+    occurred = event.occurred_at or state.now
+    conversation_id = state.thread(event, owner, occurred)
+    (interaction_id,) = state.tx.new_ids("interactions", 1)
+    interaction = Interaction(
+        id=interaction_id, contact_id=owner.contact_id, conversation_id=conversation_id,
+        channel=event.channel, account=event.account, direction=event.direction,
+        kind=event.kind, message_type=event.message_type, external_id=event.external_id,
+        occurred_at=occurred, received_at=state.now, sender=event.sender,
+        recipients=event.recipients, subject=event.subject, text=event.text, html=event.html,
+        attachments=event.attachments, reply_to=event.reply_to, status=event.status,
+        data=event.data, raw_id=raw_id or None,  # 0: History.send, no raw payload
+    )
+    known[event.external_id] = InteractionRef(id=interaction_id, contact_id=owner.contact_id,
+                                              conversation_id=conversation_id,
+                                              occurred_at=occurred)
+    last = state.touched.get(conversation_id)
+    if last is None or occurred > last:
+        state.touched[conversation_id] = occurred
+    if event.reply_to and event.reply_to not in known:
+        state.open_gap(MISSING_PARENT, str(event.channel), event.account, event.reply_to,
+                       contact_id=owner.contact_id, detail=f"{event.external_id} replies to it")
+    return interaction
+
+
+def _update(state: _Batch, event: UpdateEvent, raw_id: int | None) -> None:
+    channel = str(event.channel)
+    target = state.known[(channel, event.account)].get(event.target)
+    (event_id,) = state.tx.new_ids("events", 1)
+    record = EventRecord(
+        id=event_id, interaction_id=target.id if target else None, channel=channel,
+        account=event.account, external_id=event.target, event_id=event.event_id,
+        kind=event.kind, status=event.status, occurred_at=event.occurred_at or state.now,
+        received_at=state.now, error=event.error, data=event.data, raw_id=raw_id)
+    if not state.tx.insert_events([record]):
+        state.result.duplicates += 1
+        return
+    state.result.updates += 1
+    if target is None:
+        owner = next((state.owners[(str(a.kind), a.value)] for a in event.contact
+                      if (str(a.kind), a.value) in state.owners), None)
+        kind = STATUS_WITHOUT_MESSAGE if event.kind == EventKind.STATUS else MISSING_PARENT
+        state.open_gap(kind, channel, event.account, event.target,
+                       contact_id=owner.contact_id if owner else None,
+                       detail=f"{event.kind!s} {event.event_id} arrived before the message")
+    elif event.kind == EventKind.STATUS and event.status is not None:
+        state.tx.advance_status(target.id, str(event.status), status_rank(event.status))
+
+
+def _settle_arrivals(state: _Batch, new: Sequence[Interaction]) -> None:
+    """Close the gaps new interactions fill, and apply the updates that waited for them."""
+    by_account: dict[AccountKey, list[Interaction]] = {}
+    for interaction in new:
+        by_account.setdefault((str(interaction.channel), interaction.account), []).append(
+            interaction)
+    for (channel, account), items in by_account.items():
+        refs = [i.external_id for i in items]
+        # Gaps opened earlier in this very batch are not in the database yet.
+        arrived = set(refs)
+        state.gaps = [g for g in state.gaps
+                      if not (str(g.channel) == channel and g.account == account
+                              and g.reference in arrived)]
+        closed = state.tx.close_gaps(channel, account, refs, state.now)
+        state.result.gaps_closed += closed
+        if not closed:
+            continue
+        for interaction in items:
+            attach_waiting(state.tx, interaction.id, channel, account, interaction.external_id)
+
+
+def attach_waiting(tx: Transaction, interaction_id: int, channel: str, account: str,
+                   external_id: str) -> None:
+    """Attach the updates that arrived before ``external_id`` and apply their statuses."""
+    waiting = tx.pending_events(channel, account, external_id)
+    if not waiting:
+        return
+    tx.attach_events([e.id for e in waiting], interaction_id)
+    best = max((e for e in waiting if e.kind == EventKind.STATUS and e.status is not None),
+               key=lambda e: status_rank(e.status), default=None)
+    if best is not None and best.status is not None:
+        tx.advance_status(interaction_id, str(best.status), status_rank(best.status))

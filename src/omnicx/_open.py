@@ -1,0 +1,48 @@
+"""`omnicx.open`: one entry point for every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ._errors import ConfigurationError
+from ._history import History
+from .storage._base import Store
+from .typing import ChannelAdapter
+
+__all__ = ["open"]
+
+
+def open(
+    target: str | Path | Store = "omnicx.db",
+    *,
+    schema: str | None = None,
+    channels: Iterable[ChannelAdapter] = (),
+    **options: Any,
+) -> History:
+    """Open (creating and migrating as needed) a contact history.
+
+    ``target`` is a SQLite file path, ``":memory:"``, a ``postgresql://`` URL
+    (needs ``pip install omnicx[postgres]``; ``schema`` puts the tables in a
+    schema of that database), or any `omnicx.storage.Store`. ``channels``
+    registers adapters up front so `History.replay` can find them; other
+    ``options`` go to the store (e.g. ``synchronous="NORMAL"`` for SQLite).
+    """
+    if not isinstance(target, (str, Path)):
+        return History(target, channels=channels)
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        try:
+            from .storage._postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigurationError(
+                "PostgreSQL needs the postgres extra: pip install 'omnicx[postgres]'"
+            ) from exc
+        return History(PostgresStore(text, schema=schema or "omnicx", **options),
+                       channels=channels)
+    if schema is not None:
+        raise ConfigurationError("schema= applies to PostgreSQL only")
+    from .storage._sqlite import SQLiteStore
+
+    return History(SQLiteStore(text, **options), channels=channels)

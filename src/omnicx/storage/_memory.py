@@ -1,0 +1,535 @@
+"""`MemoryStore`: the whole `Transaction` protocol in plain Python dicts.
+
+For tests, demos and short-lived tools: nothing survives the process. It has
+exactly the semantics of the SQL backends (the conformance suite holds it to
+them): inserts that hit a unique key are skipped and not counted (``ON
+CONFLICT DO NOTHING``), statuses only move forward, ``merged_into`` always
+points at a root, timelines are ordered by ``(occurred_at, id)`` descending.
+Interactions are even stored in their SQL row form (`omnicx.storage._sql`
+encodes and decodes them), so what comes back is what a database returns.
+
+`MemoryStore.atomic` is all-or-nothing through an undo log: every change a
+transaction makes records how to reverse it, and a unit of work that raises
+is rolled back before the exception propagates. One lock serialises
+transactions, like SQLite's write lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import attrs
+
+from .._enums import Direction
+from .._errors import StorageError
+from .._models import Address, Contact, Conversation, Interaction
+from ._base import (
+    AddressOwner,
+    Capabilities,
+    EventRecord,
+    Gap,
+    InteractionRef,
+    RawPayload,
+    TimelineQuery,
+    Transaction,
+)
+from ._sql import from_us, interaction_from_row, interaction_row, to_us
+
+__all__ = ["MemoryStore"]
+
+T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+
+_ABSENT: Any = object()
+
+# Positions in the SQL row form of an interaction (see `_sql.interaction_row`).
+_EXTERNAL_ID, _OCCURRED_AT, _STATUS, _STATUS_RANK = 5, 9, 20, 21
+
+
+@attrs.define
+class _ContactRow:
+    id: int
+    display_name: str | None
+    crm_id: str | None
+    created_at: dt.datetime
+    merged_into: int | None = None
+
+
+@attrs.define
+class _MergeRow:
+    winner_id: int
+    loser_id: int
+    merged_at: dt.datetime
+    unmerged_at: dt.datetime | None
+    reason: str | None
+
+
+class _Tables:
+    """The rows of a memory store, plus the undo log of the running transaction."""
+
+    def __init__(self) -> None:
+        self.sequences: dict[str, int] = {}
+        self.raw: dict[int, RawPayload] = {}
+        self.contacts: dict[int, _ContactRow] = {}
+        self.addresses: dict[tuple[str, str], tuple[int, str | None, dt.datetime]] = {}
+        self.merges: dict[int, _MergeRow] = {}
+        self.conversations: dict[int, Conversation] = {}
+        self.interactions: dict[int, list[Any]] = {}
+        self.interaction_keys: dict[tuple[str, str, str], int] = {}
+        self.by_contact: dict[int, set[int]] = {}
+        self.events: dict[int, EventRecord] = {}
+        self.event_keys: dict[tuple[str, str, str, str], int] = {}
+        self.gaps: dict[int, Gap] = {}
+        self.gap_keys: dict[tuple[str, str, str, str], int] = {}
+        self.cursors: dict[str, tuple[str, dt.datetime]] = {}
+        self.undo: list[Callable[[], object]] | None = None
+
+    def put(self, table: dict[K, V], key: K, value: V) -> None:
+        """``table[key] = value``, reversibly."""
+        if self.undo is None:
+            raise StorageError("memory store: write outside a transaction")
+        previous = table.get(key, _ABSENT)
+        if previous is _ABSENT:
+            self.undo.append(lambda: table.pop(key, None))
+        else:
+            self.undo.append(lambda: table.__setitem__(key, previous))
+        table[key] = value
+
+    def remove(self, table: dict[K, V], key: K) -> None:
+        """``del table[key]``, reversibly."""
+        if self.undo is None:
+            raise StorageError("memory store: write outside a transaction")
+        previous = table.pop(key)
+        self.undo.append(lambda: table.__setitem__(key, previous))
+
+    def change(self, row: Any, **values: Any) -> None:
+        """Set attributes of a mutable row, reversibly."""
+        if self.undo is None:
+            raise StorageError("memory store: write outside a transaction")
+        previous = {name: getattr(row, name) for name in values}
+
+        def restore() -> None:
+            for name, value in previous.items():
+                setattr(row, name, value)
+
+        self.undo.append(restore)
+        for name, value in values.items():
+            setattr(row, name, value)
+
+    def add_to_set(self, table: dict[int, set[int]], key: int, member: int) -> None:
+        if self.undo is None:
+            raise StorageError("memory store: write outside a transaction")
+        bucket = table.setdefault(key, set())
+        if member not in bucket:
+            bucket.add(member)
+            self.undo.append(lambda: bucket.discard(member))
+
+    def rollback(self) -> None:
+        undo, self.undo = self.undo or [], None
+        for step in reversed(undo):
+            step()
+
+
+class _MemoryTransaction:
+    """`Transaction` over `_Tables`; writes go through the undo log."""
+
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    # -- ids -----------------------------------------------------------------------------
+    def new_ids(self, table: str, count: int) -> Sequence[int]:
+        start = self._t.sequences.get(table, 0) + 1
+        self._t.put(self._t.sequences, table, start + count - 1)
+        return range(start, start + count)
+
+    # -- raw archive ---------------------------------------------------------------------
+    def archive(self, payloads: Sequence[RawPayload]) -> None:
+        for payload in payloads:
+            if payload.id in self._t.raw:
+                raise StorageError(f"raw payload #{payload.id} exists")
+        for payload in payloads:
+            self._t.put(self._t.raw, payload.id, attrs.evolve(
+                payload, headers=dict(payload.headers), body=bytes(payload.body)))
+
+    def set_raw_state(self, raw_id: int, state: str, error: str | None) -> None:
+        found = self._t.raw.get(raw_id)
+        if found is not None:
+            self._t.put(self._t.raw, raw_id, attrs.evolve(found, state=state, error=error))
+
+    def raw(self, raw_id: int) -> RawPayload | None:
+        return self._t.raw.get(raw_id)
+
+    def raws(self, state: str) -> list[RawPayload]:
+        return [p for _, p in sorted(self._t.raw.items()) if p.state == state]
+
+    # -- contacts --------------------------------------------------------------------------
+    def owners(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], AddressOwner]:
+        found: dict[tuple[str, str], AddressOwner] = {}
+        for key in addresses:
+            row = self._t.addresses.get(key)
+            if row is not None:
+                contact = self._t.contacts[row[0]]
+                found[key] = AddressOwner(contact_id=contact.id,
+                                          root_id=contact.merged_into or contact.id,
+                                          named=contact.display_name is not None)
+        return found
+
+    def insert_contacts(self, contacts: Sequence[Contact]) -> None:
+        for c in contacts:
+            if c.id in self._t.contacts:
+                raise StorageError(f"contact #{c.id} exists")
+            if c.crm_id is not None:
+                self._claim_crm(c.crm_id, c.id)
+            self._t.put(self._t.contacts, c.id, _ContactRow(
+                id=c.id, display_name=c.display_name, crm_id=c.crm_id,
+                created_at=c.created_at))
+
+    def insert_addresses(
+        self, rows: Sequence[tuple[str, str, int, str | None]], at: dt.datetime
+    ) -> int:
+        inserted = 0
+        for kind, value, contact_id, name in rows:
+            if (kind, value) in self._t.addresses:
+                continue
+            self._contact_row(contact_id)
+            self._t.put(self._t.addresses, (kind, value), (contact_id, name, at))
+            inserted += 1
+        return inserted
+
+    def set_display_name(self, contact_id: int, name: str) -> None:
+        row = self._t.contacts.get(contact_id)
+        if row is not None and row.display_name is None:
+            self._t.change(row, display_name=name)
+
+    def contact(self, contact_id: int) -> Contact | None:
+        row = self._t.contacts.get(contact_id)
+        return None if row is None else self._contact(row)
+
+    def _contact(self, row: _ContactRow) -> Contact:
+        owned = sorted(
+            ((created, kind, value, name)
+             for (kind, value), (owner, name, created) in self._t.addresses.items()
+             if owner == row.id),
+            key=lambda a: (a[0], a[1], a[2]))
+        return Contact(id=row.id, display_name=row.display_name, crm_id=row.crm_id,
+                       created_at=row.created_at, merged_into=row.merged_into,
+                       addresses=tuple(Address(kind=k, value=v, name=n)
+                                       for _, k, v, n in owned))
+
+    def _contact_row(self, contact_id: int) -> _ContactRow:
+        row = self._t.contacts.get(contact_id)
+        if row is None:  # what a foreign key does in SQL
+            raise StorageError(f"no contact #{contact_id}")
+        return row
+
+    def contacts(self) -> Iterator[Contact]:
+        for contact_id in sorted(self._t.contacts):
+            row = self._t.contacts.get(contact_id)
+            if row is not None and row.merged_into is None:
+                yield self._contact(row)
+
+    def members(self, root_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
+        merged: dict[int, list[int]] = {root: [] for root in root_ids}
+        for contact_id in sorted(self._t.contacts):
+            root = self._t.contacts[contact_id].merged_into
+            if root in merged:
+                merged[root].append(contact_id)
+        return {root: (root, *others) for root, others in merged.items()}
+
+    def merge(self, winner_id: int, loser_id: int, at: dt.datetime, reason: str | None) -> None:
+        self._contact_row(winner_id)
+        loser = self._contact_row(loser_id)
+        (merge_id,) = self.new_ids("merges", 1)
+        self._t.put(self._t.merges, merge_id, _MergeRow(
+            winner_id=winner_id, loser_id=loser_id, merged_at=at, unmerged_at=None,
+            reason=reason))
+        # Keep merged_into pointing at the root, so a lookup is one step deep.
+        for row in list(self._t.contacts.values()):
+            if row.merged_into == loser_id:
+                self._t.change(row, merged_into=winner_id)
+        self._t.change(loser, merged_into=winner_id)
+
+    def unmerge(self, winner_id: int, loser_id: int, at: dt.datetime) -> None:
+        for merge in self._t.merges.values():
+            if (merge.winner_id, merge.loser_id) == (winner_id, loser_id) \
+                    and merge.unmerged_at is None:
+                self._t.change(merge, unmerged_at=at)
+        loser = self._t.contacts.get(loser_id)
+        if loser is not None:
+            self._t.change(loser, merged_into=None)
+        # Contacts that had been merged into the loser go back with it.
+        went_with_loser = {m.loser_id for m in self._t.merges.values()
+                           if m.winner_id == loser_id and m.unmerged_at is None}
+        for row in list(self._t.contacts.values()):
+            if row.merged_into == winner_id and row.id in went_with_loser:
+                self._t.change(row, merged_into=loser_id)
+
+    def _claim_crm(self, crm_id: str, contact_id: int) -> None:
+        other = self.contact_by_crm(crm_id)
+        if other is not None and other != contact_id:  # what UNIQUE (crm_id) does in SQL
+            raise StorageError(f"CRM id {crm_id!r} is already linked to #{other}")
+
+    def link_crm(self, contact_id: int, crm_id: str) -> None:
+        row = self._t.contacts.get(contact_id)
+        if row is not None:
+            self._claim_crm(crm_id, contact_id)
+            self._t.change(row, crm_id=crm_id)
+
+    def contact_by_crm(self, crm_id: str) -> int | None:
+        return next((c.id for c in self._t.contacts.values() if c.crm_id == crm_id), None)
+
+    # -- conversations ---------------------------------------------------------------------
+    def threads(
+        self, contact_ids: Iterable[int], channel: str, account: str, thread_keys: Iterable[str]
+    ) -> dict[tuple[int, str], tuple[int, dt.datetime]]:
+        ids, keys = set(contact_ids), set(thread_keys)
+        found: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
+        for c in self._t.conversations.values():
+            if (c.contact_id in ids and c.thread_key in keys and str(c.channel) == channel
+                    and c.account == account):
+                slot = (c.contact_id, c.thread_key)
+                best = found.get(slot)
+                if best is None or (c.last_activity_at, c.id) > (best[1], best[0]):
+                    found[slot] = (c.id, c.last_activity_at)
+        return found
+
+    def insert_conversations(self, conversations: Sequence[Conversation]) -> None:
+        for c in conversations:
+            if c.id in self._t.conversations:
+                raise StorageError(f"conversation #{c.id} exists")
+            self._contact_row(c.contact_id)
+            self._t.put(self._t.conversations, c.id, c)
+
+    def touch_conversations(self, last_activity: Mapping[int, dt.datetime]) -> None:
+        for conversation_id, at in last_activity.items():
+            found = self._t.conversations.get(conversation_id)
+            if found is not None and found.last_activity_at < at:
+                self._t.put(self._t.conversations, conversation_id,
+                            attrs.evolve(found, last_activity_at=at))
+
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        return self._t.conversations.get(conversation_id)
+
+    # -- interactions ----------------------------------------------------------------------
+    def interaction_refs(
+        self, channel: str, account: str, external_ids: Iterable[str]
+    ) -> dict[str, InteractionRef]:
+        found: dict[str, InteractionRef] = {}
+        for ext in external_ids:
+            iid = self._t.interaction_keys.get((channel, account, ext))
+            if iid is not None:
+                row = self._t.interactions[iid]
+                found[ext] = InteractionRef(id=iid, contact_id=row[1], conversation_id=row[2],
+                                            occurred_at=from_us(row[_OCCURRED_AT]))
+        return found
+
+    def insert_interactions(self, interactions: Sequence[Interaction]) -> int:
+        inserted = 0
+        for item in interactions:
+            key = (item.channel.value, item.account, item.external_id)
+            if key in self._t.interaction_keys:
+                continue
+            if item.id in self._t.interactions:
+                raise StorageError(f"interaction #{item.id} exists")
+            self._contact_row(item.contact_id)
+            if item.conversation_id not in self._t.conversations:
+                raise StorageError(f"no conversation #{item.conversation_id}")
+            self._t.put(self._t.interactions, item.id, list(interaction_row(item)))
+            self._t.put(self._t.interaction_keys, key, item.id)
+            self._t.add_to_set(self._t.by_contact, item.contact_id, item.id)
+            inserted += 1
+        return inserted
+
+    def advance_status(self, interaction_id: int, status: str, rank: int) -> bool:
+        row = self._t.interactions.get(interaction_id)
+        if row is None or row[_STATUS_RANK] >= rank:
+            return False
+        updated = list(row)
+        updated[_STATUS], updated[_STATUS_RANK] = status, rank
+        self._t.put(self._t.interactions, interaction_id, updated)
+        return True
+
+    def assign_external_id(self, interaction_id: int, external_id: str) -> None:
+        row = self._t.interactions.get(interaction_id)
+        if row is None:
+            return
+        old_key = (row[3], row[4], row[_EXTERNAL_ID])
+        new_key = (row[3], row[4], external_id)
+        if new_key == old_key:
+            return
+        if new_key in self._t.interaction_keys:
+            raise StorageError(f"external id {external_id!r} is taken")
+        updated = list(row)
+        updated[_EXTERNAL_ID] = external_id
+        self._t.put(self._t.interactions, interaction_id, updated)
+        self._t.put(self._t.interaction_keys, new_key, interaction_id)
+        self._t.remove(self._t.interaction_keys, old_key)
+
+    def interaction(self, interaction_id: int) -> Interaction | None:
+        row = self._t.interactions.get(interaction_id)
+        return None if row is None else interaction_from_row(row)
+
+    def timeline(self, query: TimelineQuery) -> list[Interaction]:
+        before = None if query.before is None else (to_us(query.before[0]), query.before[1])
+        since = None if query.since is None else to_us(query.since)
+        until = None if query.until is None else to_us(query.until)
+        rows = []
+        for contact_id in set(query.contact_ids):
+            for iid in self._t.by_contact.get(contact_id, ()):
+                row = self._t.interactions[iid]
+                at = row[_OCCURRED_AT]
+                if before is not None and (at, iid) >= before:
+                    continue
+                if since is not None and at < since:
+                    continue
+                if until is not None and at >= until:
+                    continue
+                if query.channels and row[3] not in query.channels:
+                    continue
+                rows.append(row)
+        rows.sort(key=lambda r: (r[_OCCURRED_AT], r[0]), reverse=True)
+        return [interaction_from_row(r) for r in rows[: query.limit]]
+
+    def last_inbound(
+        self, contact_ids: Sequence[int], channel: str, account: str
+    ) -> dt.datetime | None:
+        times = [
+            row[_OCCURRED_AT]
+            for contact_id in set(contact_ids)
+            for row in (self._t.interactions[i] for i in self._t.by_contact.get(contact_id, ()))
+            if row[3] == channel and row[4] == account and row[6] == Direction.INBOUND.value
+        ]
+        return from_us(max(times)) if times else None
+
+    # -- events ----------------------------------------------------------------------------
+    def insert_events(self, events: Sequence[EventRecord]) -> list[int]:
+        inserted = []
+        for e in events:
+            key = (e.channel, e.account, e.external_id, e.event_id)
+            if key in self._t.event_keys:
+                continue
+            if e.id in self._t.events:
+                raise StorageError(f"event #{e.id} exists")
+            self._t.put(self._t.events, e.id, attrs.evolve(e, data=dict(e.data)))
+            self._t.put(self._t.event_keys, key, e.id)
+            inserted.append(e.id)
+        return inserted
+
+    def pending_events(self, channel: str, account: str, external_id: str) -> list[EventRecord]:
+        found = [e for e in self._t.events.values()
+                 if e.interaction_id is None and e.channel == channel and e.account == account
+                 and e.external_id == external_id]
+        return sorted(found, key=lambda e: (e.occurred_at, e.id))
+
+    def attach_events(self, event_ids: Sequence[int], interaction_id: int) -> None:
+        for event_id in event_ids:
+            found = self._t.events.get(event_id)
+            if found is not None:
+                self._t.put(self._t.events, event_id,
+                            attrs.evolve(found, interaction_id=interaction_id))
+
+    def events(self, interaction_id: int) -> list[EventRecord]:
+        found = [e for e in self._t.events.values() if e.interaction_id == interaction_id]
+        return sorted(found, key=lambda e: (e.occurred_at, e.id))
+
+    # -- gaps --------------------------------------------------------------------------------
+    def open_gaps(self, gaps: Sequence[Gap]) -> None:
+        for gap in gaps:
+            key = (gap.kind, gap.channel.value, gap.account, gap.reference)
+            if key in self._t.gap_keys:
+                continue
+            self._t.put(self._t.gaps, gap.id, gap)
+            self._t.put(self._t.gap_keys, key, gap.id)
+
+    def close_gaps(
+        self, channel: str, account: str, references: Iterable[str], at: dt.datetime
+    ) -> int:
+        wanted = set(references)
+        closed = 0
+        for gap in list(self._t.gaps.values()):
+            if (gap.channel.value == channel and gap.account == account
+                    and gap.reference in wanted and gap.closed_at is None):
+                self._t.put(self._t.gaps, gap.id, attrs.evolve(gap, closed_at=at))
+                closed += 1
+        return closed
+
+    def gaps(self, *, include_closed: bool) -> list[Gap]:
+        found = [g for g in self._t.gaps.values() if include_closed or g.closed_at is None]
+        return sorted(found, key=lambda g: (g.opened_at, g.id))
+
+    # -- reporting ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, dict[str, int]]:
+        interactions: dict[str, int] = {}
+        for row in self._t.interactions.values():
+            key = f"{row[3]}/{row[6]}/{row[_STATUS] or 'none'}"
+            interactions[key] = interactions.get(key, 0) + 1
+        raws: dict[str, int] = {}
+        for payload in self._t.raw.values():
+            raws[payload.state] = raws.get(payload.state, 0) + 1
+        open_gaps = sum(1 for g in self._t.gaps.values() if g.closed_at is None)
+        return {
+            "interactions": dict(sorted(interactions.items())),
+            "contacts": {
+                "total": len(self._t.contacts),
+                "merged": sum(1 for c in self._t.contacts.values() if c.merged_into is not None),
+            },
+            "gaps": {"open": open_gaps, "closed": len(self._t.gaps) - open_gaps},
+            "raw_payloads": dict(sorted(raws.items())),
+        }
+
+    # -- cursors ------------------------------------------------------------------------------
+    def cursor(self, name: str) -> str | None:
+        found = self._t.cursors.get(name)
+        return None if found is None else found[0]
+
+    def set_cursor(self, name: str, value: str, at: dt.datetime) -> None:
+        self._t.put(self._t.cursors, name, (value, at))
+
+
+class MemoryStore:
+    """A `Store` in this process's memory: fast, exact, and gone when the process ends.
+
+    ``omnicx.open(MemoryStore())`` gives a history for tests; the conformance
+    suite runs against it like against any database.
+    """
+
+    capabilities = Capabilities(durable=False, multi_process=False, concurrent_writers=False)
+
+    def __init__(self) -> None:
+        self._tables = _Tables()
+        self._lock = threading.RLock()
+        self._closed = False
+
+    def atomic(self, work: Callable[[Transaction], T]) -> T:
+        with self._lock:
+            self._check_open()
+            tables = self._tables
+            if tables.undo is not None:
+                raise StorageError("memory store: atomic() does not nest")
+            tables.undo = []
+            try:
+                result = work(_MemoryTransaction(tables))
+            except BaseException:
+                tables.rollback()
+                raise
+            tables.undo = None
+            return result
+
+    @contextmanager
+    def reading(self) -> Iterator[Transaction]:
+        with self._lock:
+            self._check_open()
+            yield _MemoryTransaction(self._tables)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("memory store is closed")

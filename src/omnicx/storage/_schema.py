@@ -1,0 +1,147 @@
+"""The versioned SQL schema, shared by every SQL backend.
+
+Each migration is a list of statements written once, with three
+placeholders a dialect fills in: ``{pk}`` (the integer primary key type),
+``{int}`` (a 64-bit integer) and ``{blob}`` (binary). Migrations only ever
+append; a database records the last one applied in ``omnicx_meta``.
+
+Times are integer microseconds since the Unix epoch, UTC, in every backend
+(``docs/schema.md`` documents every table for CRM developers who read them).
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+
+_V1 = [
+    """CREATE TABLE IF NOT EXISTS omnicx_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL)""",
+    # Every payload ever accepted, verbatim: the archive that makes replay possible.
+    """CREATE TABLE raw_payloads (
+        id {pk},
+        channel TEXT NOT NULL,
+        account TEXT NOT NULL,
+        received_at {int} NOT NULL,
+        headers TEXT,
+        body {blob},
+        state TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'quarantined', 'replayed')),
+        error TEXT,
+        sealed {blob})""",
+    "CREATE INDEX raw_payloads_quarantined ON raw_payloads (id) WHERE state = 'quarantined'",
+    """CREATE TABLE contacts (
+        id {pk},
+        display_name TEXT,
+        crm_id TEXT UNIQUE,
+        created_at {int} NOT NULL,
+        merged_into {int} REFERENCES contacts (id),
+        erased_at {int},
+        chain_head {blob},
+        data_key {blob})""",
+    "CREATE INDEX contacts_merged_into ON contacts (merged_into) WHERE merged_into IS NOT NULL",
+    """CREATE TABLE addresses (
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        contact_id {int} NOT NULL REFERENCES contacts (id),
+        name TEXT,
+        created_at {int} NOT NULL,
+        PRIMARY KEY (kind, value))""",
+    "CREATE INDEX addresses_contact ON addresses (contact_id)",
+    """CREATE TABLE merges (
+        id {pk},
+        winner_id {int} NOT NULL REFERENCES contacts (id),
+        loser_id {int} NOT NULL REFERENCES contacts (id),
+        merged_at {int} NOT NULL,
+        unmerged_at {int},
+        reason TEXT)""",
+    """CREATE TABLE conversations (
+        id {pk},
+        contact_id {int} NOT NULL REFERENCES contacts (id),
+        channel TEXT NOT NULL,
+        account TEXT NOT NULL,
+        thread_key TEXT,
+        subject TEXT,
+        started_at {int} NOT NULL,
+        last_activity_at {int} NOT NULL)""",
+    """CREATE INDEX conversations_thread
+        ON conversations (contact_id, channel, account, thread_key, last_activity_at)""",
+    # One row per interaction, unique per provider id. Content columns are NULL
+    # and ``sealed`` holds their ciphertext when encryption at rest is on.
+    """CREATE TABLE interactions (
+        id {pk},
+        contact_id {int} NOT NULL REFERENCES contacts (id),
+        conversation_id {int} NOT NULL REFERENCES conversations (id),
+        channel TEXT NOT NULL,
+        account TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        direction TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        message_type TEXT,
+        occurred_at {int} NOT NULL,
+        received_at {int} NOT NULL,
+        sender_kind TEXT,
+        sender_value TEXT,
+        sender_name TEXT,
+        recipients TEXT,
+        subject TEXT,
+        text TEXT,
+        html TEXT,
+        attachments TEXT,
+        reply_to TEXT,
+        status TEXT,
+        status_rank {int} NOT NULL DEFAULT -1,
+        data TEXT,
+        raw_id {int} REFERENCES raw_payloads (id),
+        erased_at {int},
+        sealed {blob},
+        hash {blob},
+        prev_hash {blob},
+        UNIQUE (channel, account, external_id))""",
+    "CREATE INDEX interactions_timeline ON interactions (contact_id, occurred_at, id)",
+    "CREATE INDEX interactions_conversation ON interactions (conversation_id, occurred_at)",
+    # Append-only: delivery statuses, edits, revokes, reactions. ``interaction_id``
+    # is NULL while the interaction they refer to has not arrived.
+    """CREATE TABLE events (
+        id {pk},
+        interaction_id {int} REFERENCES interactions (id),
+        channel TEXT NOT NULL,
+        account TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        status TEXT,
+        occurred_at {int} NOT NULL,
+        received_at {int} NOT NULL,
+        error TEXT,
+        data TEXT,
+        raw_id {int} REFERENCES raw_payloads (id),
+        sealed {blob},
+        hash {blob},
+        prev_hash {blob},
+        UNIQUE (channel, account, external_id, event_id))""",
+    "CREATE INDEX events_interaction ON events (interaction_id)",
+    """CREATE INDEX events_pending ON events (channel, account, external_id)
+        WHERE interaction_id IS NULL""",
+    # What is known to be missing; closed when it arrives.
+    """CREATE TABLE gaps (
+        id {pk},
+        kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        account TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        contact_id {int} REFERENCES contacts (id),
+        opened_at {int} NOT NULL,
+        closed_at {int},
+        detail TEXT,
+        UNIQUE (kind, channel, account, reference))""",
+    "CREATE INDEX gaps_open ON gaps (channel, account, reference) WHERE closed_at IS NULL",
+    # Resume points of imports and mailbox syncs, written in the same transaction
+    # as the data they cover.
+    """CREATE TABLE cursors (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at {int} NOT NULL)""",
+]
+
+MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1),)
+SCHEMA_VERSION = MIGRATIONS[-1][0]

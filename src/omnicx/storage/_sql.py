@@ -1,0 +1,598 @@
+"""The `Transaction` protocol in portable SQL, for every DB-API backend.
+
+Statements are written once with ``?`` placeholders; a `Dialect` rewrites
+them for its driver and supplies the few things that differ (how new ids are
+drawn, the column types in the schema). SQLite and PostgreSQL both support
+``ON CONFLICT DO NOTHING`` and ``RETURNING``, which carry the invariants.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
+from typing import Any, Protocol
+
+from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
+from .._models import Address, Attachment, Contact, Conversation, Interaction
+from ._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, TimelineQuery
+
+__all__ = ["Dialect", "SqlTransaction", "from_us", "to_us"]
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_CHUNK = 500  # rows per IN (...) list: far below every backend's parameter limit
+
+
+def to_us(value: dt.datetime) -> int:
+    """Aware datetime -> integer microseconds since the epoch (the stored form)."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> dt.datetime:
+    """Stored microseconds -> aware UTC datetime."""
+    return _EPOCH + dt.timedelta(microseconds=value)
+
+
+def _opt_us(value: dt.datetime | None) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def _dumps(value: Any) -> str | None:
+    if not value:
+        return None
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class Dialect(Protocol):
+    """What differs between SQL backends."""
+
+    def sql(self, statement: str) -> str:
+        """Rewrite a statement written with ``?`` placeholders for this driver."""
+        ...
+
+    def new_ids(self, cursor: Any, table: str, count: int) -> Sequence[int]:
+        """Draw ``count`` unused ids for ``table`` inside the current transaction."""
+        ...
+
+
+_INTERACTION_COLUMNS = (
+    "id, contact_id, conversation_id, channel, account, external_id, direction, kind,"
+    " message_type, occurred_at, received_at, sender_kind, sender_value, sender_name,"
+    " recipients, subject, text, html, attachments, reply_to, status, status_rank, data,"
+    " raw_id, erased_at"
+)
+_INSERT_INTERACTION = (
+    f"INSERT INTO interactions ({_INTERACTION_COLUMNS}) VALUES "
+    f"({', '.join('?' * 25)}) ON CONFLICT (channel, account, external_id) DO NOTHING"
+)
+_EVENT_COLUMNS = (
+    "id, interaction_id, channel, account, external_id, event_id, kind, status,"
+    " occurred_at, received_at, error, data, raw_id"
+)
+_GAP_COLUMNS = "id, kind, channel, account, reference, contact_id, opened_at, closed_at, detail"
+
+
+def interaction_row(item: Interaction) -> tuple[Any, ...]:
+    """An `Interaction` as the tuple `_INSERT_INTERACTION` expects."""
+    sender = item.sender
+    return (
+        item.id,
+        item.contact_id,
+        item.conversation_id,
+        str(item.channel),
+        item.account,
+        item.external_id,
+        str(item.direction),
+        str(item.kind),
+        item.message_type,
+        to_us(item.occurred_at),
+        to_us(item.received_at),
+        str(sender.kind) if sender else None,
+        sender.value if sender else None,
+        sender.name if sender else None,
+        _dumps([[str(a.kind), a.value, a.name] for a in item.recipients]),
+        item.subject,
+        item.text,
+        item.html,
+        _dumps([
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size,
+             "sha256": a.sha256, "ref": a.ref}
+            for a in item.attachments
+        ]),
+        item.reply_to,
+        str(item.status) if item.status is not None else None,
+        status_rank(item.status),
+        _dumps(dict(item.data)),
+        item.raw_id,
+        None,
+    )
+
+
+# Rows come from our own writes, so their values are canonical already: the
+# read path skips normalisation and shares the immutable pieces that repeat
+# (a contact's address, a recipients list) instead of rebuilding them per row.
+_CHANNELS: dict[str, Channel] = dict(Channel._value2member_map_)
+_DIRECTIONS: dict[str, Direction] = dict(Direction._value2member_map_)
+_KINDS: dict[str, Kind] = dict(Kind._value2member_map_)
+_STATUSES: dict[str, Status] = dict(Status._value2member_map_)
+
+
+@lru_cache(maxsize=8192)
+def stored_address(kind: str, value: str, name: str | None) -> Address:
+    """An `Address` from a row, without re-normalising its canonical value."""
+    address = object.__new__(Address)
+    object.__setattr__(address, "kind", AddressKind(kind))
+    object.__setattr__(address, "value", value)
+    object.__setattr__(address, "name", name)
+    return address
+
+
+@lru_cache(maxsize=4096)
+def _recipients(text: str) -> tuple[Address, ...]:
+    return tuple(stored_address(k, v, n) for k, v, n in json.loads(text))
+
+
+@lru_cache(maxsize=4096)
+def _attachments(text: str) -> tuple[Attachment, ...]:
+    return tuple(Attachment(**a) for a in json.loads(text))
+
+
+def interaction_from_row(row: Sequence[Any]) -> Interaction:
+    """The inverse of `interaction_row` (columns in `_INTERACTION_COLUMNS` order)."""
+    status = row[20]
+    return Interaction(
+        id=row[0],
+        contact_id=row[1],
+        conversation_id=row[2],
+        channel=_CHANNELS.get(row[3]) or Channel(row[3]),
+        account=row[4],
+        external_id=row[5],
+        direction=_DIRECTIONS.get(row[6]) or Direction(row[6]),
+        kind=_KINDS.get(row[7]) or Kind(row[7]),
+        message_type=row[8],
+        occurred_at=from_us(row[9]),
+        received_at=from_us(row[10]),
+        sender=stored_address(row[11], row[12], row[13]) if row[11] is not None else None,
+        recipients=_recipients(row[14]) if row[14] else (),
+        subject=row[15],
+        text=row[16],
+        html=row[17],
+        attachments=_attachments(row[18]) if row[18] else (),
+        reply_to=row[19],
+        status=None if status is None else (_STATUSES.get(status) or Status(status)),
+        data=json.loads(row[22]) if row[22] else {},
+        raw_id=row[23],
+        erased=row[24] is not None,
+    )
+
+
+def _event_from_row(row: Sequence[Any]) -> EventRecord:
+    return EventRecord(
+        id=row[0],
+        interaction_id=row[1],
+        channel=row[2],
+        account=row[3],
+        external_id=row[4],
+        event_id=row[5],
+        kind=row[6],
+        status=row[7],
+        occurred_at=from_us(row[8]),
+        received_at=from_us(row[9]),
+        error=row[10],
+        data=json.loads(row[11]) if row[11] else {},
+        raw_id=row[12],
+    )
+
+
+def _gap_from_row(row: Sequence[Any]) -> Gap:
+    return Gap(
+        id=row[0],
+        kind=row[1],
+        channel=row[2],
+        account=row[3],
+        reference=row[4],
+        contact_id=row[5],
+        opened_at=from_us(row[6]),
+        closed_at=from_us(row[7]) if row[7] is not None else None,
+        detail=row[8],
+    )
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+@lru_cache(maxsize=64)
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class SqlTransaction:
+    """`Transaction` over a DB-API cursor; one instance per transaction."""
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self._cursor = cursor
+        self._dialect = dialect
+
+    # -- plumbing ----------------------------------------------------------------------
+    def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        return self._cursor.execute(self._dialect.sql(statement), params)
+
+    def _many(self, statement: str, rows: Sequence[Sequence[Any]]) -> int:
+        if len(rows) == 1:  # execute() skips executemany's per-call set-up
+            return int(self._cursor.execute(self._dialect.sql(statement), rows[0]).rowcount)
+        self._cursor.executemany(self._dialect.sql(statement), rows)
+        return int(self._cursor.rowcount)
+
+    def _all(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self._execute(statement, params).fetchall())
+
+    def _one(self, statement: str, params: Sequence[Any] = ()) -> Any:
+        return self._execute(statement, params).fetchone()
+
+    # -- ids -----------------------------------------------------------------------------
+    def new_ids(self, table: str, count: int) -> Sequence[int]:
+        return self._dialect.new_ids(self._cursor, table, count)
+
+    # -- raw archive ---------------------------------------------------------------------
+    def archive(self, payloads: Sequence[RawPayload]) -> None:
+        self._many(
+            "INSERT INTO raw_payloads (id, channel, account, received_at, headers, body, state,"
+            " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (p.id, p.channel, p.account, to_us(p.received_at),
+                 _dumps(dict(p.headers)), p.body, p.state, p.error)
+                for p in payloads
+            ],
+        )
+
+    def set_raw_state(self, raw_id: int, state: str, error: str | None) -> None:
+        self._execute("UPDATE raw_payloads SET state = ?, error = ? WHERE id = ?",
+                      (state, error, raw_id))
+
+    def _raw_rows(self, where: str, params: Sequence[Any]) -> list[RawPayload]:
+        rows = self._all(
+            "SELECT id, channel, account, received_at, headers, body, state, error"
+            f" FROM raw_payloads WHERE {where} ORDER BY id", params)
+        return [
+            RawPayload(id=r[0], channel=r[1], account=r[2], received_at=from_us(r[3]),
+                       headers=json.loads(r[4]) if r[4] else {}, body=bytes(r[5] or b""),
+                       state=r[6], error=r[7])
+            for r in rows
+        ]
+
+    def raw(self, raw_id: int) -> RawPayload | None:
+        found = self._raw_rows("id = ?", (raw_id,))
+        return found[0] if found else None
+
+    def raws(self, state: str) -> list[RawPayload]:
+        return self._raw_rows("state = ?", (state,))
+
+    # -- contacts --------------------------------------------------------------------------
+    def owners(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], AddressOwner]:
+        wanted = list(dict.fromkeys(addresses))
+        found: dict[tuple[str, str], AddressOwner] = {}
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in wanted:
+            by_kind.setdefault(kind, []).append(value)
+        for kind, values in by_kind.items():
+            for chunk in _chunks(values):
+                for value, contact_id, merged_into, named in self._all(
+                    "SELECT a.value, a.contact_id, c.merged_into, c.display_name IS NOT NULL"
+                    " FROM addresses a JOIN contacts c ON c.id = a.contact_id"
+                    f" WHERE a.kind = ? AND a.value IN ({_marks(len(chunk))})",
+                    (kind, *chunk),
+                ):
+                    found[(kind, value)] = AddressOwner(
+                        contact_id=contact_id, root_id=merged_into or contact_id,
+                        named=bool(named))
+        return found
+
+    def insert_contacts(self, contacts: Sequence[Contact]) -> None:
+        self._many(
+            "INSERT INTO contacts (id, display_name, crm_id, created_at) VALUES (?, ?, ?, ?)",
+            [(c.id, c.display_name, c.crm_id, to_us(c.created_at)) for c in contacts],
+        )
+
+    def insert_addresses(
+        self, rows: Sequence[tuple[str, str, int, str | None]], at: dt.datetime
+    ) -> int:
+        stamp = to_us(at)
+        return self._many(
+            "INSERT INTO addresses (kind, value, contact_id, name, created_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (kind, value) DO NOTHING",
+            [(kind, value, contact_id, name, stamp) for kind, value, contact_id, name in rows],
+        )
+
+    def set_display_name(self, contact_id: int, name: str) -> None:
+        self._execute("UPDATE contacts SET display_name = ? WHERE id = ? AND display_name IS NULL",
+                      (name, contact_id))
+
+    def _contacts(self, where: str, params: Sequence[Any]) -> list[Contact]:
+        rows = self._all(
+            "SELECT id, display_name, crm_id, created_at, merged_into, erased_at"
+            f" FROM contacts WHERE {where} ORDER BY id", params)
+        if not rows:
+            return []
+        addresses: dict[int, list[Address]] = {}
+        for chunk in _chunks([r[0] for r in rows]):
+            for kind, value, name, contact_id in self._all(
+                "SELECT kind, value, name, contact_id FROM addresses"
+                f" WHERE contact_id IN ({_marks(len(chunk))}) ORDER BY created_at, kind, value",
+                chunk,
+            ):
+                addresses.setdefault(contact_id, []).append(stored_address(kind, value, name))
+        return [
+            Contact(id=r[0], display_name=r[1], crm_id=r[2], created_at=from_us(r[3]),
+                    merged_into=r[4], erased=r[5] is not None,
+                    addresses=tuple(addresses.get(r[0], ())))
+            for r in rows
+        ]
+
+    def contact(self, contact_id: int) -> Contact | None:
+        found = self._contacts("id = ?", (contact_id,))
+        return found[0] if found else None
+
+    def contacts(self) -> Iterator[Contact]:
+        last = 0
+        while page := self._contacts_page(last):
+            yield from page
+            last = page[-1].id
+
+    def _contacts_page(self, after: int) -> list[Contact]:
+        ids = [r[0] for r in self._all(
+            "SELECT id FROM contacts WHERE merged_into IS NULL AND id > ? ORDER BY id LIMIT 500",
+            (after,))]
+        if not ids:
+            return []
+        return self._contacts(f"id IN ({_marks(len(ids))})", ids)
+
+    def members(self, root_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
+        roots = list(dict.fromkeys(root_ids))
+        merged: dict[int, list[int]] = {root: [] for root in roots}
+        for chunk in _chunks(roots):
+            for contact_id, root in self._all(
+                f"SELECT id, merged_into FROM contacts WHERE merged_into IN"
+                f" ({_marks(len(chunk))}) ORDER BY id", chunk):
+                merged[root].append(contact_id)
+        return {root: (root, *others) for root, others in merged.items()}
+
+    def merge(self, winner_id: int, loser_id: int, at: dt.datetime, reason: str | None) -> None:
+        (merge_id,) = self.new_ids("merges", 1)
+        self._execute(
+            "INSERT INTO merges (id, winner_id, loser_id, merged_at, reason)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (merge_id, winner_id, loser_id, to_us(at), reason))
+        # Keep merged_into pointing at the root, so a lookup is one join deep.
+        self._execute("UPDATE contacts SET merged_into = ? WHERE merged_into = ?",
+                      (winner_id, loser_id))
+        self._execute("UPDATE contacts SET merged_into = ? WHERE id = ?", (winner_id, loser_id))
+
+    def unmerge(self, winner_id: int, loser_id: int, at: dt.datetime) -> None:
+        self._execute(
+            "UPDATE merges SET unmerged_at = ? WHERE winner_id = ? AND loser_id = ?"
+            " AND unmerged_at IS NULL", (to_us(at), winner_id, loser_id))
+        self._execute("UPDATE contacts SET merged_into = NULL WHERE id = ?", (loser_id,))
+        # Contacts that had been merged into the loser go back with it.
+        self._execute(
+            "UPDATE contacts SET merged_into = ? WHERE merged_into = ? AND id IN"
+            " (SELECT loser_id FROM merges WHERE winner_id = ? AND unmerged_at IS NULL)",
+            (loser_id, winner_id, loser_id))
+
+    def link_crm(self, contact_id: int, crm_id: str) -> None:
+        self._execute("UPDATE contacts SET crm_id = ? WHERE id = ?", (crm_id, contact_id))
+
+    def contact_by_crm(self, crm_id: str) -> int | None:
+        row = self._one("SELECT id FROM contacts WHERE crm_id = ?", (crm_id,))
+        return None if row is None else int(row[0])
+
+    # -- conversations ---------------------------------------------------------------------
+    def threads(
+        self, contact_ids: Iterable[int], channel: str, account: str, thread_keys: Iterable[str]
+    ) -> dict[tuple[int, str], tuple[int, dt.datetime]]:
+        ids, keys = list(dict.fromkeys(contact_ids)), set(thread_keys)
+        found: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
+        if not ids or not keys:
+            return found
+        # Filter keys here, not in SQL: two IN lists would make the database
+        # probe the index for every (contact, key) pair.
+        for chunk in _chunks(ids):
+            for cid, contact_id, key, last in self._all(
+                "SELECT id, contact_id, thread_key, last_activity_at FROM conversations"
+                f" WHERE contact_id IN ({_marks(len(chunk))}) AND channel = ? AND account = ?"
+                " AND thread_key IS NOT NULL", (*chunk, channel, account),
+            ):
+                if key not in keys:
+                    continue
+                at = from_us(last)
+                best = found.get((contact_id, key))
+                if best is None or (at, cid) > (best[1], best[0]):
+                    found[(contact_id, key)] = (cid, at)
+        return found
+
+    def insert_conversations(self, conversations: Sequence[Conversation]) -> None:
+        self._many(
+            "INSERT INTO conversations (id, contact_id, channel, account, thread_key, subject,"
+            " started_at, last_activity_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(c.id, c.contact_id, str(c.channel), c.account, c.thread_key, c.subject,
+              to_us(c.started_at), to_us(c.last_activity_at)) for c in conversations],
+        )
+
+    def touch_conversations(self, last_activity: Mapping[int, dt.datetime]) -> None:
+        self._many(
+            "UPDATE conversations SET last_activity_at = ? WHERE id = ? AND last_activity_at < ?",
+            [(to_us(at), cid, to_us(at)) for cid, at in last_activity.items()],
+        )
+
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        row = self._one(
+            "SELECT id, contact_id, channel, account, thread_key, subject, started_at,"
+            " last_activity_at FROM conversations WHERE id = ?", (conversation_id,))
+        if row is None:
+            return None
+        return Conversation(id=row[0], contact_id=row[1], channel=row[2], account=row[3],
+                            thread_key=row[4], subject=row[5], started_at=from_us(row[6]),
+                            last_activity_at=from_us(row[7]))
+
+    # -- interactions ----------------------------------------------------------------------
+    def interaction_refs(
+        self, channel: str, account: str, external_ids: Iterable[str]
+    ) -> dict[str, InteractionRef]:
+        wanted = list(dict.fromkeys(external_ids))
+        found: dict[str, InteractionRef] = {}
+        for chunk in _chunks(wanted):
+            for ext, iid, contact_id, conversation_id, occurred in self._all(
+                "SELECT external_id, id, contact_id, conversation_id, occurred_at"
+                " FROM interactions WHERE channel = ? AND account = ?"
+                f" AND external_id IN ({_marks(len(chunk))})",
+                (channel, account, *chunk),
+            ):
+                found[ext] = InteractionRef(id=iid, contact_id=contact_id,
+                                            conversation_id=conversation_id,
+                                            occurred_at=from_us(occurred))
+        return found
+
+    def insert_interactions(self, interactions: Sequence[Interaction]) -> int:
+        return self._many(_INSERT_INTERACTION, [interaction_row(i) for i in interactions])
+
+    def advance_status(self, interaction_id: int, status: str, rank: int) -> bool:
+        cursor = self._execute(
+            "UPDATE interactions SET status = ?, status_rank = ? WHERE id = ? AND status_rank < ?",
+            (status, rank, interaction_id, rank))
+        return bool(cursor.rowcount)
+
+    def assign_external_id(self, interaction_id: int, external_id: str) -> None:
+        self._execute("UPDATE interactions SET external_id = ? WHERE id = ?",
+                      (external_id, interaction_id))
+
+    def interaction(self, interaction_id: int) -> Interaction | None:
+        row = self._one(f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE id = ?",
+                        (interaction_id,))
+        return None if row is None else interaction_from_row(row)
+
+    def timeline(self, query: TimelineQuery) -> list[Interaction]:
+        ids = query.contact_ids
+        where = [f"contact_id IN ({_marks(len(ids))})" if len(ids) > 1 else "contact_id = ?"]
+        params: list[Any] = list(ids)
+        if query.before is not None:
+            at, last_id = to_us(query.before[0]), query.before[1]
+            where.append("(occurred_at < ? OR (occurred_at = ? AND id < ?))")
+            params += [at, at, last_id]
+        if query.since is not None:
+            where.append("occurred_at >= ?")
+            params.append(to_us(query.since))
+        if query.until is not None:
+            where.append("occurred_at < ?")
+            params.append(to_us(query.until))
+        if query.channels:
+            where.append(f"channel IN ({_marks(len(query.channels))})")
+            params += sorted(query.channels)
+        params.append(query.limit)
+        rows = self._all(
+            f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE {' AND '.join(where)}"
+            " ORDER BY occurred_at DESC, id DESC LIMIT ?", params)
+        return [interaction_from_row(r) for r in rows]
+
+    def last_inbound(
+        self, contact_ids: Sequence[int], channel: str, account: str
+    ) -> dt.datetime | None:
+        row = self._one(
+            f"SELECT max(occurred_at) FROM interactions WHERE contact_id IN"
+            f" ({_marks(len(contact_ids))}) AND channel = ? AND account = ? AND direction = ?",
+            (*contact_ids, channel, account, Direction.INBOUND.value))
+        return None if row is None or row[0] is None else from_us(row[0])
+
+    # -- events ----------------------------------------------------------------------------
+    def insert_events(self, events: Sequence[EventRecord]) -> list[int]:
+        inserted = []
+        for e in events:
+            row = self._one(
+                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({_marks(13)})"
+                " ON CONFLICT (channel, account, external_id, event_id) DO NOTHING RETURNING id",
+                (e.id, e.interaction_id, e.channel, e.account, e.external_id, e.event_id,
+                 str(e.kind), str(e.status) if e.status is not None else None,
+                 to_us(e.occurred_at), to_us(e.received_at), e.error, _dumps(dict(e.data)),
+                 e.raw_id),
+            )
+            if row is not None:
+                inserted.append(int(row[0]))
+        return inserted
+
+    def pending_events(self, channel: str, account: str, external_id: str) -> list[EventRecord]:
+        rows = self._all(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE channel = ? AND account = ?"
+            " AND external_id = ? AND interaction_id IS NULL ORDER BY occurred_at, id",
+            (channel, account, external_id))
+        return [_event_from_row(r) for r in rows]
+
+    def attach_events(self, event_ids: Sequence[int], interaction_id: int) -> None:
+        for chunk in _chunks(list(event_ids)):
+            self._execute(
+                f"UPDATE events SET interaction_id = ? WHERE id IN ({_marks(len(chunk))})",
+                (interaction_id, *chunk))
+
+    def events(self, interaction_id: int) -> list[EventRecord]:
+        rows = self._all(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE interaction_id = ?"
+            " ORDER BY occurred_at, id", (interaction_id,))
+        return [_event_from_row(r) for r in rows]
+
+    # -- gaps --------------------------------------------------------------------------------
+    def open_gaps(self, gaps: Sequence[Gap]) -> None:
+        self._many(
+            f"INSERT INTO gaps ({_GAP_COLUMNS}) VALUES ({_marks(9)})"
+            " ON CONFLICT (kind, channel, account, reference) DO NOTHING",
+            [(g.id, g.kind, str(g.channel), g.account, g.reference, g.contact_id,
+              to_us(g.opened_at), _opt_us(g.closed_at), g.detail) for g in gaps],
+        )
+
+    def close_gaps(
+        self, channel: str, account: str, references: Iterable[str], at: dt.datetime
+    ) -> int:
+        closed = 0
+        for chunk in _chunks(list(references)):
+            cursor = self._execute(
+                "UPDATE gaps SET closed_at = ? WHERE channel = ? AND account = ?"
+                f" AND reference IN ({_marks(len(chunk))}) AND closed_at IS NULL",
+                (to_us(at), channel, account, *chunk))
+            closed += int(cursor.rowcount)
+        return closed
+
+    def gaps(self, *, include_closed: bool) -> list[Gap]:
+        where = "1 = 1" if include_closed else "closed_at IS NULL"
+        return [_gap_from_row(r) for r in self._all(
+            f"SELECT {_GAP_COLUMNS} FROM gaps WHERE {where} ORDER BY opened_at, id")]
+
+    # -- reporting ----------------------------------------------------------------------------
+    def counts(self) -> dict[str, dict[str, int]]:
+        interactions = {
+            f"{channel}/{direction}/{status or 'none'}": int(count)
+            for channel, direction, status, count in self._all(
+                "SELECT channel, direction, status, count(*) FROM interactions"
+                " GROUP BY channel, direction, status ORDER BY channel, direction, status")
+        }
+        (total, merged), = self._all(
+            "SELECT count(*), count(merged_into) FROM contacts")
+        (open_gaps, all_gaps), = self._all("SELECT count(*) - count(closed_at), count(*) FROM gaps")
+        raws = {state: int(count) for state, count in self._all(
+            "SELECT state, count(*) FROM raw_payloads GROUP BY state ORDER BY state")}
+        return {
+            "interactions": interactions,
+            "contacts": {"total": int(total), "merged": int(merged)},
+            "gaps": {"open": int(open_gaps), "closed": int(all_gaps) - int(open_gaps)},
+            "raw_payloads": raws,
+        }
+
+    # -- cursors ------------------------------------------------------------------------------
+    def cursor(self, name: str) -> str | None:
+        row = self._one("SELECT value FROM cursors WHERE name = ?", (name,))
+        return None if row is None else str(row[0])
+
+    def set_cursor(self, name: str, value: str, at: dt.datetime) -> None:
+        self._execute(
+            "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at", (name, value, to_us(at)))

@@ -1,0 +1,684 @@
+"""Test helpers for users of omnicx, and the storage conformance suite.
+
+- `StoreConformance`: the tests every `omnicx.storage.Store` must pass.
+  omnicx runs them against its memory, SQLite and PostgreSQL backends; run
+  them against your own backend by subclassing (see ``docs/storage.md``)::
+
+      class TestMyStore(StoreConformance):
+          @pytest.fixture
+          def store_factory(self, tmp_path):
+              return lambda: MyStore(tmp_path / "data")
+
+  Backends differ only in `omnicx.storage.Capabilities`; a test that needs
+  a capability (durability across reopen, parallel writers) reads the flag,
+  never the backend's name.
+- `WebChatPayloads`: builds signed WebChat webhook bodies, so tests of your
+  own CRM code can feed a history realistic traffic without a website.
+- `FixableChannel`: a channel whose parser fails until you fix it, to test
+  quarantine and replay.
+
+This module imports pytest; it is meant for test code only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+
+from ._enums import Channel, Status
+from ._errors import PayloadError, SignatureError
+from ._events import ChannelEvent
+from ._history import History
+from ._models import Address, Contact, Conversation, Interaction
+from .channels import WebChat
+from .storage import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
+
+__all__ = ["FixableChannel", "StoreConformance", "WebChatPayloads"]
+
+_T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+
+
+@attrs.define
+class WebChatPayloads:
+    """Signed WebChat webhook bodies for tests: ``body, headers = payloads.message("m1")``.
+
+    Every builder returns ``(body, headers)`` ready for `History.receive`;
+    `WebChatPayloads.channel` is the matching `omnicx.channels.WebChat`.
+    """
+
+    secret: str = "test-secret"
+    site: str = "test-site"
+
+    @property
+    def channel(self) -> WebChat:
+        return WebChat(secret=self.secret, site=self.site)
+
+    def signed(self, events: Sequence[Mapping[str, Any]]) -> tuple[bytes, dict[str, str]]:
+        """A body carrying ``events`` (WebChat event objects), with its signature headers."""
+        body = json.dumps({"site": self.site, "events": list(events)}).encode()
+        return body, self.channel.sign(body)
+
+    def message(
+        self,
+        message_id: str,
+        *,
+        visitor: str = "visitor-1",
+        email: str | None = None,
+        text: str | None = None,
+        at: dt.datetime | None = None,
+        session: str | None = "session-1",
+        sender: str = "visitor",
+        reply_to: str | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
+        """One chat message from the visitor (or, with ``sender="agent"``, to them)."""
+        return self.signed([self.message_event(
+            message_id, visitor=visitor, email=email, text=text, at=at, session=session,
+            sender=sender, reply_to=reply_to)])
+
+    def message_event(
+        self,
+        message_id: str,
+        *,
+        visitor: str = "visitor-1",
+        email: str | None = None,
+        text: str | None = None,
+        at: dt.datetime | None = None,
+        session: str | None = "session-1",
+        sender: str = "visitor",
+        reply_to: str | None = None,
+    ) -> dict[str, Any]:
+        """The event object of `message`, to combine several into one body."""
+        person: dict[str, Any] = {"id": visitor}
+        if email:
+            person["email"] = email
+        event: dict[str, Any] = {
+            "type": "message", "id": message_id, "from": sender, "visitor": person,
+            "text": text if text is not None else f"text of {message_id}",
+            "at": (at or _T0).isoformat(),
+        }
+        if session:
+            event["session"] = session
+        if reply_to:
+            event["reply_to"] = reply_to
+        return event
+
+    def status(
+        self, message_id: str, status: str = "read", *, at: dt.datetime | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """A delivery status (``"delivered"`` or ``"read"``) for an agent message."""
+        return self.signed([{"type": f"message.{status}", "id": f"{status}:{message_id}",
+                             "message": message_id, "at": (at or _T0).isoformat()}])
+
+
+@attrs.define
+class FixableChannel:
+    """Wraps a channel; its parser raises `PayloadError` until ``fixed`` is set."""
+
+    inner: WebChat
+    fixed: bool = False
+
+    @property
+    def channel(self) -> Channel:
+        return self.inner.channel
+
+    @property
+    def account(self) -> str:
+        return self.inner.account
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        self.inner.verify(body, headers)
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[ChannelEvent]:
+        if not self.fixed:
+            raise PayloadError("this parser is broken until fixed", channel="webchat")
+        return self.inner.parse(body, headers)
+
+
+class _Rollback(Exception):
+    """Raised inside a unit of work by the tests that check rollback."""
+
+
+def _at(minutes: int) -> dt.datetime:
+    return _T0 + dt.timedelta(minutes=minutes)
+
+
+class StoreConformance:
+    """The storage conformance suite: subclass it and provide ``store_factory``.
+
+    ``store_factory`` is a pytest fixture returning a callable; each call
+    opens the store again, on the same (initially empty) data when the store
+    is durable. Tests close what they open.
+    Capability-dependent tests read `Store.capabilities`.
+    """
+
+    threads: ClassVar[int] = 4
+    """Threads used by the concurrent redelivery test."""
+
+    @pytest.fixture
+    def store_factory(self) -> Callable[[], Store]:
+        pytest.fail("subclass StoreConformance and override the `store_factory` fixture")
+
+    @pytest.fixture
+    def store(self, store_factory: Callable[[], Store]) -> Iterator[Store]:
+        opened = store_factory()
+        yield opened
+        opened.close()
+
+    @pytest.fixture
+    def history(self, store: Store) -> History:
+        return History(store)
+
+    @pytest.fixture
+    def chat(self) -> WebChatPayloads:
+        return WebChatPayloads()
+
+    # -- helpers -----------------------------------------------------------------------------
+    @staticmethod
+    def seed(tx: Transaction, contact_count: int = 1) -> tuple[list[int], int]:
+        """Contacts ``contact_count`` and one conversation of the first; their ids."""
+        ids = list(tx.new_ids("contacts", contact_count))
+        tx.insert_contacts([Contact(id=i, created_at=_T0) for i in ids])
+        (conversation_id,) = tx.new_ids("conversations", 1)
+        tx.insert_conversations([Conversation(
+            id=conversation_id, contact_id=ids[0], channel="webchat", account="a",
+            thread_key="t", started_at=_T0, last_activity_at=_T0)])
+        return ids, conversation_id
+
+    @staticmethod
+    def interaction(tx: Transaction, contact_id: int, conversation_id: int, external_id: str,
+                    occurred_at: dt.datetime, *, channel: str = "webchat",
+                    status: Status | None = None) -> Interaction:
+        (iid,) = tx.new_ids("interactions", 1)
+        return Interaction(
+            id=iid, contact_id=contact_id, conversation_id=conversation_id, channel=channel,
+            account="a", direction="inbound", kind="message", external_id=external_id,
+            occurred_at=occurred_at, received_at=_T0, text=f"text {external_id}",
+            sender=Address(kind="email", value="Anna@Example.com", name="Anna"),
+            data={"n": 1}, status=status)
+
+    # -- the protocol --------------------------------------------------------------------------
+    def test_new_ids_are_unused_and_distinct(self, store: Store) -> None:
+        # Ids are distinct within a transaction and never collide with stored
+        # rows; ids drawn by a transaction that stored nothing may come again.
+        def work(tx: Transaction) -> list[int]:
+            ids = [*tx.new_ids("contacts", 3), *tx.new_ids("contacts", 2)]
+            tx.insert_contacts([Contact(id=i, created_at=_T0) for i in ids])
+            return ids
+
+        first = store.atomic(work)
+        second = store.atomic(work)
+        assert len(set(first + second)) == 10
+        assert all(isinstance(i, int) and i > 0 for i in first + second)
+
+    def test_archive_and_raw_state(self, store: Store) -> None:
+        def work(tx: Transaction) -> list[int]:
+            ids = list(tx.new_ids("raw_payloads", 2))
+            tx.archive([
+                RawPayload(id=ids[0], channel="webchat", account="a", received_at=_T0,
+                           headers={"X-A": "1"}, body=b"\x00first"),
+                RawPayload(id=ids[1], channel="webchat", account="a", received_at=_T0,
+                           body=b"second", state="quarantined", error="bad"),
+            ])
+            return ids
+
+        ids = store.atomic(work)
+        with store.reading() as tx:
+            first = tx.raw(ids[0])
+            assert first is not None
+            assert (first.body, dict(first.headers), first.state) == (b"\x00first", {"X-A": "1"},
+                                                                     "ok")
+            assert [r.id for r in tx.raws("quarantined")] == [ids[1]]
+            assert tx.raw(ids[1] + 1000) is None
+        store.atomic(lambda tx: tx.set_raw_state(ids[1], "replayed", None))
+        with store.reading() as tx:
+            assert tx.raws("quarantined") == []
+            replayed = tx.raw(ids[1])
+            assert replayed is not None
+            assert (replayed.state, replayed.error) == ("replayed", None)
+
+    def test_addresses_have_one_owner(self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[int, int, int]:
+            (a, b), _ = self.seed(tx, 2)
+            first = tx.insert_addresses([("email", "x@example.com", a, "X"),
+                                         ("phone", "+41791234567", a, None)], _T0)
+            # ON CONFLICT DO NOTHING: the second claim is skipped and not counted.
+            second = tx.insert_addresses([("email", "x@example.com", b, None),
+                                          ("email", "y@example.com", b, None)], _T0)
+            return first, second, b
+
+        first, second, b = store.atomic(work)
+        assert (first, second) == (2, 1)
+        with store.reading() as tx:
+            owners = tx.owners([("email", "x@example.com"), ("email", "y@example.com"),
+                                ("email", "nobody@example.com")])
+            assert set(owners) == {("email", "x@example.com"), ("email", "y@example.com")}
+            assert owners[("email", "y@example.com")].contact_id == b
+            a = owners[("email", "x@example.com")].contact_id
+            contact = tx.contact(a)
+            assert contact is not None
+            assert [str(x) for x in contact.addresses] == ["email:x@example.com",
+                                                           "phone:+41791234567"]
+
+    def test_display_name_is_set_once_and_crm_links(self, store: Store) -> None:
+        def work(tx: Transaction) -> int:
+            (a,), _ = self.seed(tx)
+            tx.set_display_name(a, "Anna")
+            tx.set_display_name(a, "Other")
+            tx.link_crm(a, "crm-1")
+            return a
+
+        a = store.atomic(work)
+        with store.reading() as tx:
+            contact = tx.contact(a)
+            assert contact is not None
+            assert (contact.display_name, contact.crm_id) == ("Anna", "crm-1")
+            assert tx.contact_by_crm("crm-1") == a
+            assert tx.contact_by_crm("crm-2") is None
+            assert tx.contact(a + 1000) is None
+
+    def test_merges_point_at_the_root_and_unmerge_restores(self, store: Store) -> None:
+        (a, b, c), _ = store.atomic(lambda tx: self.seed(tx, 3))
+        store.atomic(lambda tx: tx.merge(b, c, _T0, "test"))
+        store.atomic(lambda tx: tx.merge(a, b, _T0, "test"))
+        with store.reading() as tx:
+            assert tx.members([a, b]) == {a: (a, b, c), b: (b,)}
+            assert [x.id for x in tx.contacts()] == [a]
+            assert tx.owners([]) == {}
+            merged = tx.contact(c)
+            assert merged is not None and merged.merged_into == a
+        store.atomic(lambda tx: tx.unmerge(a, b, _T0))
+        with store.reading() as tx:
+            assert tx.members([a, b]) == {a: (a,), b: (b, c)}
+            assert [x.id for x in tx.contacts()] == [a, b]
+
+    def test_threads_are_the_latest_conversation_per_contact_and_key(
+            self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[list[int], list[int]]:
+            (a, b), first = self.seed(tx, 2)
+            ids = list(tx.new_ids("conversations", 3))
+            tx.insert_conversations([
+                Conversation(id=ids[0], contact_id=a, channel="webchat", account="a",
+                             thread_key="t", started_at=_T0, last_activity_at=_at(3)),
+                Conversation(id=ids[1], contact_id=b, channel="webchat", account="a",
+                             thread_key="t", started_at=_T0, last_activity_at=_at(1)),
+                Conversation(id=ids[2], contact_id=a, channel="webchat", account="a",
+                             thread_key="u", started_at=_T0, last_activity_at=_at(1)),
+            ])
+            return [a, b], [first, *ids]
+
+        (a, b), (first, latest, of_b, other_key) = store.atomic(work)
+        store.atomic(lambda tx: tx.touch_conversations({latest: _at(10)}))
+        store.atomic(lambda tx: tx.touch_conversations({latest: _at(5)}))  # never backwards
+        with store.reading() as tx:
+            found = tx.conversation(latest)
+            assert found is not None and found.last_activity_at == _at(10)
+            assert tx.threads([a, b], "webchat", "a", ["t", "u", "x"]) == {
+                (a, "t"): (latest, _at(10)), (b, "t"): (of_b, _at(1)),
+                (a, "u"): (other_key, _at(1))}
+            assert tx.threads([a], "email", "a", ["t"]) == {}
+            assert tx.threads([a], "webchat", "a", []) == {}
+            assert tx.conversation(first) is not None
+
+    def test_counts_for_reports(self, store: Store) -> None:
+        def work(tx: Transaction) -> None:
+            (a, b), conv = self.seed(tx, 2)
+            tx.insert_interactions([self.interaction(tx, a, conv, "m1", _at(1)),
+                                    self.interaction(tx, a, conv, "m2", _at(2),
+                                                     status=Status.READ)])
+            tx.merge(a, b, _T0, "test")
+
+        store.atomic(work)
+        with store.reading() as tx:
+            counts = tx.counts()
+        assert counts["interactions"] == {"webchat/inbound/none": 1, "webchat/inbound/read": 1}
+        assert counts["contacts"] == {"total": 2, "merged": 1}
+        assert counts["gaps"] == {"open": 0, "closed": 0}
+
+    def test_interactions_are_unique_per_external_id(self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[int, int, Interaction]:
+            (a,), conv = self.seed(tx)
+            item = self.interaction(tx, a, conv, "m1", _at(1))
+            first = tx.insert_interactions([item])
+            again = self.interaction(tx, a, conv, "m1", _at(2))
+            return first, tx.insert_interactions([again]), item
+
+        first, second, item = store.atomic(work)
+        assert (first, second) == (1, 0)
+        with store.reading() as tx:
+            assert tx.interaction(item.id) == item
+            refs = tx.interaction_refs("webchat", "a", ["m1", "m2"])
+            assert list(refs) == ["m1"]
+            assert (refs["m1"].id, refs["m1"].occurred_at) == (item.id, _at(1))
+            assert tx.interaction_refs("webchat", "other", ["m1"]) == {}
+
+    def test_status_only_moves_forward(self, store: Store) -> None:
+        def work(tx: Transaction) -> int:
+            (a,), conv = self.seed(tx)
+            item = self.interaction(tx, a, conv, "m1", _at(1), status=Status.SENT)
+            tx.insert_interactions([item])
+            return item.id
+
+        iid = store.atomic(work)
+        assert store.atomic(lambda tx: tx.advance_status(iid, "read", 30)) is True
+        assert store.atomic(lambda tx: tx.advance_status(iid, "delivered", 20)) is False
+        assert store.atomic(lambda tx: tx.advance_status(iid, "read", 30)) is False
+        with store.reading() as tx:
+            found = tx.interaction(iid)
+            assert found is not None and found.status == Status.READ
+
+    def test_assign_external_id(self, store: Store) -> None:
+        def work(tx: Transaction) -> int:
+            (a,), conv = self.seed(tx)
+            item = self.interaction(tx, a, conv, "omnicx:1", _at(1))
+            tx.insert_interactions([item])
+            tx.assign_external_id(item.id, "provider-1")
+            return item.id
+
+        iid = store.atomic(work)
+        with store.reading() as tx:
+            assert list(tx.interaction_refs("webchat", "a", ["omnicx:1", "provider-1"])) == [
+                "provider-1"]
+            found = tx.interaction(iid)
+            assert found is not None and found.external_id == "provider-1"
+
+    def test_timeline_order_keyset_and_filters(self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[list[int], list[Interaction]]:
+            (a, b), conv = self.seed(tx, 2)
+            items = [
+                self.interaction(tx, a, conv, "m1", _at(1)),
+                self.interaction(tx, a, conv, "m2", _at(2), channel="email"),
+                self.interaction(tx, a, conv, "m3", _at(2)),  # same time: ordered by id
+                self.interaction(tx, b, conv, "m4", _at(3)),
+                self.interaction(tx, a, conv, "m5", _at(4)),
+            ]
+            tx.insert_interactions(items)
+            return [a, b], items
+
+        (a, b), items = store.atomic(work)
+        by_ext = {i.external_id: i for i in items}
+        with store.reading() as tx:
+            def ext(query: TimelineQuery) -> list[str]:
+                return [i.external_id for i in tx.timeline(query)]
+
+            assert ext(TimelineQuery(contact_ids=(a,), limit=10)) == ["m5", "m3", "m2", "m1"]
+            assert ext(TimelineQuery(contact_ids=(a, b), limit=10)) == [
+                "m5", "m4", "m3", "m2", "m1"]
+            assert ext(TimelineQuery(contact_ids=(a, b), limit=2)) == ["m5", "m4"]
+            m3 = by_ext["m3"]
+            assert ext(TimelineQuery(contact_ids=(a, b), limit=10,
+                                     before=(m3.occurred_at, m3.id))) == ["m2", "m1"]
+            assert ext(TimelineQuery(contact_ids=(a,), limit=10,
+                                     channels=frozenset({"email"}))) == ["m2"]
+            assert ext(TimelineQuery(contact_ids=(a, b), limit=10, since=_at(2),
+                                     until=_at(4))) == ["m4", "m3", "m2"]
+            assert tx.last_inbound([a], "webchat", "a") == _at(4)
+            assert tx.last_inbound([a], "webchat", "other") is None
+
+    def test_events_are_idempotent_wait_and_attach(self, store: Store) -> None:
+        def event(tx: Transaction, event_id: str, interaction_id: int | None) -> EventRecord:
+            (eid,) = tx.new_ids("events", 1)
+            return EventRecord(id=eid, interaction_id=interaction_id, channel="webchat",
+                               account="a", external_id="m1", event_id=event_id, kind="status",
+                               status="read", occurred_at=_T0, received_at=_T0,
+                               data={"k": "v"})
+
+        def work(tx: Transaction) -> tuple[list[int], list[int]]:
+            first = tx.insert_events([event(tx, "read", None), event(tx, "delivered", None)])
+            again = tx.insert_events([event(tx, "read", None)])
+            return first, again
+
+        first, again = store.atomic(work)
+        assert (len(first), again) == (2, [])
+        with store.reading() as tx:
+            waiting = tx.pending_events("webchat", "a", "m1")
+            assert sorted(e.id for e in waiting) == sorted(first)
+            assert waiting[0].data == {"k": "v"}
+
+        def attach(tx: Transaction) -> int:
+            (a,), conv = self.seed(tx)
+            item = self.interaction(tx, a, conv, "m1", _at(1))
+            tx.insert_interactions([item])
+            tx.attach_events(first, item.id)
+            return item.id
+
+        iid = store.atomic(attach)
+        with store.reading() as tx:
+            assert tx.pending_events("webchat", "a", "m1") == []
+            assert sorted(e.id for e in tx.events(iid)) == sorted(first)
+
+    def test_gaps_open_once_and_close(self, store: Store) -> None:
+        def gap(tx: Transaction, reference: str) -> Gap:
+            (gid,) = tx.new_ids("gaps", 1)
+            return Gap(id=gid, kind="missing_parent", channel="webchat", account="a",
+                       reference=reference, opened_at=_T0, detail="test")
+
+        store.atomic(lambda tx: tx.open_gaps([gap(tx, "p1"), gap(tx, "p2")]))
+        store.atomic(lambda tx: tx.open_gaps([gap(tx, "p1")]))
+        with store.reading() as tx:
+            assert sorted(g.reference for g in tx.gaps(include_closed=False)) == ["p1", "p2"]
+        closed = store.atomic(lambda tx: tx.close_gaps("webchat", "a", ["p1", "p9"], _at(1)))
+        assert closed == 1
+        assert store.atomic(lambda tx: tx.close_gaps("webchat", "a", ["p1"], _at(2))) == 0
+        with store.reading() as tx:
+            assert [g.reference for g in tx.gaps(include_closed=False)] == ["p2"]
+            every = {g.reference: g for g in tx.gaps(include_closed=True)}
+            assert every["p1"].closed_at == _at(1) and every["p2"].open
+
+    def test_cursor_set_and_overwritten(self, store: Store) -> None:
+        with store.reading() as tx:
+            assert tx.cursor("imap:INBOX") is None
+        store.atomic(lambda tx: tx.set_cursor("imap:INBOX", "41", _T0))
+        store.atomic(lambda tx: tx.set_cursor("imap:INBOX", "42", _at(1)))
+        with store.reading() as tx:
+            assert tx.cursor("imap:INBOX") == "42"
+
+    def test_atomic_rolls_back_everything_on_error(self, store: Store) -> None:
+        def work(tx: Transaction) -> None:
+            self.seed(tx, 2)
+            tx.set_cursor("import", "99", _T0)
+            (raw_id,) = tx.new_ids("raw_payloads", 1)
+            tx.archive([RawPayload(id=raw_id, channel="webchat", account="a", received_at=_T0,
+                                   state="quarantined")])
+            raise _Rollback("boom")
+
+        with pytest.raises(_Rollback):
+            store.atomic(work)
+        with store.reading() as tx:
+            assert list(tx.contacts()) == []
+            assert tx.cursor("import") is None
+            assert tx.raws("quarantined") == []
+        assert store.atomic(lambda tx: 7) == 7
+
+    def test_committed_data_survives_reopen(self, store_factory: Callable[[], Store]) -> None:
+        first = store_factory()
+        if not first.capabilities.durable:
+            first.close()
+            pytest.skip("the store is not durable (Capabilities.durable is false)")
+        (a,), _ = first.atomic(self.seed)
+        first.close()
+        second = store_factory()
+        try:
+            with second.reading() as tx:
+                assert tx.contact(a) is not None
+        finally:
+            second.close()
+
+    # -- behaviour through History -------------------------------------------------------------
+    def test_redelivery_is_a_counted_duplicate(self, history: History,
+                                               chat: WebChatPayloads) -> None:
+        body, headers = chat.message("m1", email="anna@example.com")
+        first = history.receive(chat.channel, body=body, headers=headers)
+        second = history.receive(chat.channel, body=body, headers=headers)
+        assert (first.stored, first.duplicates) == (1, 0)
+        assert (second.stored, second.duplicates) == (0, 1)
+        contact = history.contacts.find("anna@example.com")
+        assert contact is not None
+        assert [i.external_id for i in history.timeline(contact).items] == ["m1"]
+        assert [c.id for c in history.contacts] == [contact.id]
+
+    def test_forged_payload_leaves_no_trace(self, history: History,
+                                            chat: WebChatPayloads) -> None:
+        body, _ = chat.message("m1")
+        with pytest.raises(SignatureError):
+            history.receive(chat.channel, body=body, headers={"X-Omnicx-Signature": "sha256=00"})
+        assert list(history.contacts) == []
+        assert history.quarantine() == []
+
+    def test_status_only_moves_forward_through_history(self, history: History,
+                                                        chat: WebChatPayloads) -> None:
+        body, headers = chat.message("a1", sender="agent")
+        history.receive(chat.channel, body=body, headers=headers)
+        for status in ("read", "delivered", "read"):
+            body, headers = chat.status("a1", status, at=_at(1))
+            history.receive(chat.channel, body=body, headers=headers)
+        (item,) = history.timeline(_only_contact(history)).items
+        assert item.status == Status.READ
+        assert sorted(s.status.value for s in history.statuses(item)) == ["delivered", "read"]
+
+    def test_status_before_message_is_a_gap_until_it_arrives(
+            self, history: History, chat: WebChatPayloads) -> None:
+        body, headers = chat.status("a1", "read")
+        receipt = history.receive(chat.channel, body=body, headers=headers)
+        assert receipt.gaps_opened == 1
+        (gap,) = history.gaps()
+        assert (gap.kind, gap.reference) == ("status_without_message", "a1")
+        body, headers = chat.message("a1", sender="agent")
+        receipt = history.receive(chat.channel, body=body, headers=headers)
+        assert receipt.gaps_closed == 1
+        assert history.gaps() == []
+        (item,) = receipt.interactions
+        assert history.interaction(item.id).status == Status.READ
+
+    def test_reply_to_missing_parent_is_a_gap(self, history: History,
+                                              chat: WebChatPayloads) -> None:
+        body, headers = chat.message("m2", reply_to="m1", at=_at(2))
+        history.receive(chat.channel, body=body, headers=headers)
+        assert [(g.kind, g.reference) for g in history.gaps()] == [("missing_parent", "m1")]
+        body, headers = chat.message("m1", at=_at(1))
+        history.receive(chat.channel, body=body, headers=headers)
+        assert history.gaps() == []
+        assert [g.reference for g in history.gaps(include_closed=True)] == ["m1"]
+
+    def test_merge_and_unmerge_timelines(self, history: History,
+                                         chat: WebChatPayloads) -> None:
+        for ext, visitor, minute in (("a1", "anna", 1), ("b1", "bob", 2), ("a2", "anna", 3)):
+            body, headers = chat.message(ext, visitor=visitor, at=_at(minute))
+            history.receive(chat.channel, body=body, headers=headers)
+        anna = history.contacts.find(Address(kind="webchat", value="test-site/anna"))
+        bob = history.contacts.find(Address(kind="webchat", value="test-site/bob"))
+        assert anna is not None and bob is not None
+        history.contacts.merge(anna, bob)
+        assert [i.external_id for i in history.timeline(anna).items] == ["a2", "b1", "a1"]
+        assert [i.external_id for i in history.timeline(bob).items] == ["a2", "b1", "a1"]
+        assert [c.id for c in history.contacts] == [anna.id]
+        history.contacts.unmerge(anna, bob)
+        assert [i.external_id for i in history.timeline(anna).items] == ["a2", "a1"]
+        assert [i.external_id for i in history.timeline(bob).items] == ["b1"]
+
+    def test_keyset_pages_never_repeat_or_skip_while_inserts_happen(
+            self, history: History, chat: WebChatPayloads) -> None:
+        # Five items share one timestamp, so the id breaks ties across page boundaries.
+        minutes = [0, 1, 2, 2, 2, 2, 2, 3, 4, 5, 6]
+        for n, minute in enumerate(minutes):
+            body, headers = chat.message(f"m{n}", at=_at(minute))
+            history.receive(chat.channel, body=body, headers=headers)
+        contact = _only_contact(history)
+        seen: list[str] = []
+        cursor: str | None = None
+        extra = 0
+        while True:
+            page = history.timeline(contact, limit=3, before=cursor)
+            seen += [i.external_id for i in page.items]
+            # Newer messages arriving between pages must not shift the pages.
+            body, headers = chat.message(f"new{extra}", at=_at(100 + extra))
+            history.receive(chat.channel, body=body, headers=headers)
+            extra += 1
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == [f"m{n}" for n in (10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)]
+
+    def test_quarantine_and_replay(self, history: History, chat: WebChatPayloads) -> None:
+        broken = FixableChannel(chat.channel)
+        body, headers = chat.message("m1")
+        with pytest.raises(PayloadError) as caught:
+            history.receive(broken, body=body, headers=headers)
+        quarantine_id = caught.value.quarantine_id
+        assert quarantine_id is not None
+        assert [p.id for p in history.quarantine()] == [quarantine_id]
+        assert list(history.contacts) == []
+        with pytest.raises(PayloadError):
+            history.replay(quarantine_id)
+        broken.fixed = True
+        receipt = history.replay(quarantine_id)
+        assert receipt.stored == 1
+        assert history.quarantine() == []
+        again = history.receive(broken, body=body, headers=headers)
+        assert (again.stored, again.duplicates) == (0, 1)
+
+    def test_cursor_is_saved_with_the_batch_it_covers(self, history: History,
+                                                      chat: WebChatPayloads) -> None:
+        batch = [chat.message(f"m{n}", at=_at(n)) for n in range(3)]
+        receipt = history.receive_batch(chat.channel, batch, cursor=("import", "3"))
+        assert receipt.stored == 3
+        assert history.cursor("import") == "3"
+        forged = [*batch, (batch[0][0], {"X-Omnicx-Signature": "sha256=00"})]
+        with pytest.raises(SignatureError):
+            history.receive_batch(chat.channel, forged, cursor=("import", "4"))
+        assert history.cursor("import") == "3"
+
+        def fails_after_cursor(tx: Transaction) -> None:
+            tx.set_cursor("import", "5", _T0)
+            raise _Rollback("the batch failed after the cursor was written")
+
+        with pytest.raises(_Rollback):
+            history.store.atomic(fails_after_cursor)
+        assert history.cursor("import") == "3"
+
+    def test_concurrent_redeliveries_store_each_interaction_once(
+            self, history: History, chat: WebChatPayloads) -> None:
+        # One history shared by threads, as in a web server; every thread gets
+        # every payload, in its own order.
+        payloads = [chat.message(f"m{n}", visitor=f"v{n % 5}", at=_at(n)) for n in range(40)]
+        errors: list[BaseException] = []
+        totals: list[tuple[int, int]] = []
+        start = threading.Barrier(self.threads)
+
+        def deliver(seed: int) -> None:
+            order = list(range(len(payloads)))
+            random.Random(seed).shuffle(order)
+            stored = duplicates = 0
+            start.wait()
+            try:
+                for index in order:
+                    body, headers = payloads[index]
+                    receipt = history.receive(chat.channel, body=body, headers=headers)
+                    stored, duplicates = stored + receipt.stored, duplicates + receipt.duplicates
+            except BaseException as exc:
+                errors.append(exc)
+            totals.append((stored, duplicates))
+
+        workers = [threading.Thread(target=deliver, args=(n,)) for n in range(self.threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert errors == []
+        assert sum(s for s, _ in totals) == len(payloads)
+        assert sum(d for _, d in totals) == len(payloads) * (self.threads - 1)
+        contacts = list(history.contacts)
+        assert len(contacts) == 5
+        seen = [i.external_id for c in contacts for i in history.timeline(c, limit=1000).items]
+        assert sorted(seen) == sorted(f"m{n}" for n in range(len(payloads)))
+
+
+def _only_contact(history: History) -> Contact:
+    (contact,) = list(history.contacts)
+    return contact
