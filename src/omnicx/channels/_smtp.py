@@ -79,9 +79,17 @@ def build_message(
     subject = _reply_subject(message)
     if subject:
         mime["Subject"] = subject
-    references = [normalise_message_id(r) for r in message.references if r]
     parent = message.reply_to.external_id if message.reply_to is not None else None
-    if parent and parent not in references:
+    # The parent's own References (kept by the Email parser) carry the thread's history.
+    inherited = message.reply_to.data.get("references", []) if message.reply_to else []
+    references: list[str] = []
+    for ref in [*inherited, *message.references]:
+        ident = normalise_message_id(str(ref)) if ref else ""
+        if ident and ident not in references:
+            references.append(ident)
+    if parent:
+        if parent in references:
+            references.remove(parent)
         references.append(parent)
     if parent is None and references:
         parent = references[-1]

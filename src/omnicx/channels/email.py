@@ -69,6 +69,20 @@ def _email_list(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(normalise_email(v) for v in values)
 
 
+def _smtp_settings(value: SMTPSettings | Mapping[str, Any] | None) -> SMTPSettings | None:
+    # A mapping comes from a TOML channel file (``omnicx serve --channels``).
+    return SMTPSettings(**value) if isinstance(value, Mapping) else value
+
+
+def _imap_settings(value: IMAPSettings | Mapping[str, Any] | None) -> IMAPSettings | None:
+    if isinstance(value, Mapping):
+        options = dict(value)
+        if "folders" in options:
+            options["folders"] = tuple(options["folders"])
+        return IMAPSettings(**options)
+    return value
+
+
 @attrs.frozen(kw_only=True)
 class Email:
     """One mailbox (the channel's account) and its aliases.
@@ -82,11 +96,12 @@ class Email:
     mailbox: str = attrs.field(converter=normalise_email)
     also: tuple[str, ...] = attrs.field(default=(), converter=_email_list)
     display_name: str | None = None
-    smtp: SMTPSettings | None = None
-    imap: IMAPSettings | None = None
+    smtp: SMTPSettings | None = attrs.field(default=None, converter=_smtp_settings)
+    imap: IMAPSettings | None = attrs.field(default=None, converter=_imap_settings)
     subject_window: dt.timedelta = _DEFAULT_WINDOW
     separate_quotes: bool = True
     channel: ClassVar[Channel] = Channel.EMAIL
+    address_kind: ClassVar[str] = AddressKind.EMAIL.value  # what History.send sends to
 
     @property
     def account(self) -> str:
