@@ -183,8 +183,12 @@ def _raw_header_text(value: str | Header) -> str:
             else:
                 parts.append(chunk)
         return "".join(parts)
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
-        return decode_bytes(value.encode("ascii", "surrogateescape"), None)
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # surrogate escapes: raw 8-bit bytes in the header
+        return decode_bytes(value.encode("utf-8", "surrogateescape"), None)
     return value
 
 
@@ -200,29 +204,64 @@ def _unfold(value: str) -> str:
     return " ".join(value.split()) if ("\n" in value or "\r" in value or "\t" in value) else value
 
 
-def _header(msg: Message, name: str) -> str | None:
-    value = msg.get(name)
-    if value is None:
+HeaderIndex = dict[str, list[str]]
+
+
+def _index(msg: Message) -> HeaderIndex:
+    """All header fields by lower-case name, raw, in one pass.
+
+    ``Message.get`` scans every field on each call; a message is asked for
+    about thirty names, so indexing once is several times cheaper.
+    """
+    index: HeaderIndex = {}
+    for name, value in msg.raw_items():
+        index.setdefault(name.lower(), []).append(value)
+    return index
+
+
+def _header(headers: HeaderIndex, name: str) -> str | None:
+    values = headers.get(name)
+    if not values:
         return None
-    text = _unfold(_raw_header_text(value)).strip()
+    text = _unfold(_raw_header_text(values[0])).strip()
     return text or None
 
 
-def _decoded_header(msg: Message, name: str) -> str | None:
-    value = _header(msg, name)
+def _decoded_header(headers: HeaderIndex, name: str) -> str | None:
+    value = _header(headers, name)
     return None if value is None else decode_words(value).strip() or None
 
 
-def _addresses(msg: Message, name: str) -> tuple[tuple[str, str], ...]:
-    values = msg.get_all(name)
+_SIMPLE_ADDRESS = re.compile(
+    r'\s*(?:"([^"\\]*)"|([^"<>,;:()\\@]*?))\s*<([^<>\s,;:()"\\]+@[^<>\s,;:()"\\]+)>\s*'
+    r'|\s*([^<>\s,;:()"\\]+@[^<>\s,;:()"\\]+)\s*')
+
+
+def _simple_address(text: str) -> tuple[str, str] | None:
+    """``Name <a@b>``, ``"Name" <a@b>`` or ``a@b`` without the general parser (hot path)."""
+    match = _SIMPLE_ADDRESS.fullmatch(text)
+    if match is None:
+        return None
+    quoted, plain, bracketed, bare = match.groups()
+    if bare is not None:
+        return "", bare
+    return (quoted if quoted is not None else plain or "").strip(), bracketed
+
+
+def _addresses(headers: HeaderIndex, name: str) -> tuple[tuple[str, str], ...]:
+    values = headers.get(name)
     if not values:
         return ()
     texts = [_unfold(_raw_header_text(v)) for v in values]
-    # Parse before decoding, so an encoded comma in a display name stays inside it.
-    try:
-        pairs = email.utils.getaddresses(texts)
-    except (ValueError, IndexError, TypeError):
-        return ()
+    simple = [_simple_address(t) for t in texts]
+    if all(pair is not None for pair in simple):
+        pairs = [pair for pair in simple if pair is not None]
+    else:
+        # Parse before decoding, so an encoded comma in a display name stays inside it.
+        try:
+            pairs = email.utils.getaddresses(texts)
+        except (ValueError, IndexError, TypeError):
+            return ()
     result: list[tuple[str, str]] = []
     for display, address in pairs:
         addr = decode_words(address).strip()
@@ -306,9 +345,9 @@ def _lenient_date(value: str) -> dt.datetime | None:
     return first
 
 
-def _received_date(msg: Message) -> dt.datetime | None:
+def _received_date(headers: HeaderIndex) -> dt.datetime | None:
     newest: dt.datetime | None = None
-    for raw in msg.get_all("Received") or ():
+    for raw in headers.get("received", ()):
         text = _unfold(_raw_header_text(raw))
         _, sep, when = text.rpartition(";")
         if not sep:
@@ -335,7 +374,9 @@ def _payload_bytes(part: Message) -> bytes:
     return b""
 
 
-def _filename(part: Message) -> str | None:
+def _filename(part: Message, content_type: str | None, disposition: str | None) -> str | None:
+    if disposition is None and (content_type is None or "name" not in content_type.lower()):
+        return None  # the common body part: no parameter parsing needed
     try:
         name = part.get_filename() or part.get_param("name")
     except (ValueError, TypeError, IndexError, LookupError):
@@ -417,7 +458,9 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
                 _walk(child, acc, depth + 1, in_report=in_report)
         return
     disposition = _disposition(part)
-    filename = _filename(part)
+    raw_type = part.get("Content-Type")
+    filename = _filename(part, None if raw_type is None else str(raw_type),
+                         part.get("Content-Disposition"))
     if in_report and ctype in _REPORT_TYPES:
         acc.reports.extend(_delivery_reports(_payload_bytes(part), ctype))
         return
@@ -462,12 +505,13 @@ def _nested_message(child: Message, acc: _Walk, depth: int, *, in_report: bool) 
 
 
 def _remember_original(headers: Message, acc: _Walk) -> None:
+    index = _index(headers)
     if acc.original_message_id is None:
-        acc.original_message_id = _first_id(_header(headers, "Message-ID"))
-    for name in ("From", "To", "Subject", "Date"):
-        value = _decoded_header(headers, name)
+        acc.original_message_id = _first_id(_header(index, "message-id"))
+    for name in ("from", "to", "subject", "date"):
+        value = _decoded_header(index, name)
         if value is not None:
-            acc.original_headers.setdefault(name.lower(), value)
+            acc.original_headers.setdefault(name, value)
 
 
 def _first_id(value: str | None) -> str | None:
@@ -544,10 +588,11 @@ _KEPT_HEADERS = (
 def _parse_message(msg: Message, depth: int) -> ParsedMail:
     acc = _Walk()
     _walk(msg, acc, depth, in_report=False)
-    date = parse_date(_header(msg, "Date"))
+    headers_index = _index(msg)
+    date = parse_date(_header(headers_index, "date"))
     source = "date"
     if date is None:
-        date = _received_date(msg)
+        date = _received_date(headers_index)
         source = "received" if date is not None else "missing"
     text = acc.text[0] if acc.text else None
     html = acc.html[0] if acc.html else None
@@ -556,7 +601,8 @@ def _parse_message(msg: Message, depth: int) -> ParsedMail:
         text = html_to_text(html)
         text_from_html = True
     report_type = None
-    if _content_type(msg) == "multipart/report":
+    content_type = _content_type(msg)
+    if content_type == "multipart/report":
         try:
             param = msg.get_param("report-type")
         except (ValueError, TypeError, IndexError):
@@ -565,30 +611,30 @@ def _parse_message(msg: Message, depth: int) -> ParsedMail:
     defects = tuple(sorted({type(d).__name__ for d in msg.defects}))
     headers: dict[str, str] = {}
     for name in _KEPT_HEADERS:
-        value = _decoded_header(msg, name)
+        value = _decoded_header(headers_index, name)
         if value is not None:
             headers[name] = value
     return ParsedMail(
-        message_id=_first_id(_header(msg, "Message-ID")) or _bare_id(_header(msg, "Message-ID")),
-        subject=_decoded_header(msg, "Subject"),
-        from_=_addresses(msg, "From"),
-        to=_addresses(msg, "To"),
-        cc=_addresses(msg, "Cc"),
-        bcc=_addresses(msg, "Bcc"),
-        reply_to=_addresses(msg, "Reply-To"),
-        sender=_addresses(msg, "Sender"),
+        message_id=_first_id(_header(headers_index, "message-id")) or _bare_id(_header(headers_index, "message-id")),
+        subject=_decoded_header(headers_index, "subject"),
+        from_=_addresses(headers_index, "from"),
+        to=_addresses(headers_index, "to"),
+        cc=_addresses(headers_index, "cc"),
+        bcc=_addresses(headers_index, "bcc"),
+        reply_to=_addresses(headers_index, "reply-to"),
+        sender=_addresses(headers_index, "sender"),
         date=date,
         date_source=source,
-        in_reply_to=parse_message_ids(_header(msg, "In-Reply-To")),
-        references=parse_message_ids(_header(msg, "References")),
-        thread_index=_header(msg, "Thread-Index"),
-        thread_topic=_decoded_header(msg, "Thread-Topic"),
+        in_reply_to=parse_message_ids(_header(headers_index, "in-reply-to")),
+        references=parse_message_ids(_header(headers_index, "references")),
+        thread_index=_header(headers_index, "thread-index"),
+        thread_topic=_decoded_header(headers_index, "thread-topic"),
         text=text,
         html=html,
         text_from_html=text_from_html,
         attachments=tuple(acc.attachments),
         forwarded=tuple(acc.forwarded),
-        content_type=_content_type(msg),
+        content_type=content_type,
         auto_submitted=headers.get("auto-submitted"),
         headers=headers,
         report_type=report_type,
