@@ -614,8 +614,9 @@ def _parse_message(msg: Message, depth: int) -> ParsedMail:
         value = _decoded_header(headers_index, name)
         if value is not None:
             headers[name] = value
+    raw_id = _header(headers_index, "message-id")
     return ParsedMail(
-        message_id=_first_id(_header(headers_index, "message-id")) or _bare_id(_header(headers_index, "message-id")),
+        message_id=_first_id(raw_id) or _bare_id(raw_id),
         subject=_decoded_header(headers_index, "subject"),
         from_=_addresses(headers_index, "from"),
         to=_addresses(headers_index, "to"),
