@@ -358,3 +358,10 @@ def test_the_timeline_query_is_an_index_range_scan(tmp_path: Path) -> None:
         " ORDER BY occurred_at DESC, id DESC LIMIT 50", (1, 2, 2, 3)))
     assert "USING INDEX interactions_timeline" in plan
     assert "TEMP B-TREE" not in plan  # no sort: rows come off the index in order
+
+
+def test_send_options_keep_bytes_out_of_the_history(history: History) -> None:
+    receive(history, message("m1", 0))
+    sent = history.send(RecordingSender(), to=anna(history), text="photo",
+                        media={"data": b"\x89PNG" * 100, "mime_type": "image/png"})
+    assert sent.data["options"]["media"] == {"data": "<400 bytes>", "mime_type": "image/png"}

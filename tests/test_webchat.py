@@ -137,3 +137,8 @@ def test_mutated_events_only_ever_raise_payload_error(field: str, value: Any,
 def test_arbitrary_bytes_only_ever_raise_payload_error(body: bytes) -> None:
     with contextlib.suppress(omnicx.PayloadError):
         CHANNEL.parse(body, {})
+
+
+def test_absurdly_nested_json_is_a_payload_error() -> None:
+    with pytest.raises(omnicx.PayloadError):
+        CHANNEL.parse(b"[" * 100_000 + b"]" * 100_000, {})

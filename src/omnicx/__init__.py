@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from ._blobs import FileBlobStore, MemoryBlobStore
 from ._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
 from ._errors import (
     ConfigurationError,
@@ -51,11 +52,13 @@ __all__ = [
     "Conversation",
     "Direction",
     "EventKind",
+    "FileBlobStore",
     "Gap",
     "History",
     "Interaction",
     "InteractionEvent",
     "Kind",
+    "MemoryBlobStore",
     "MessageEvent",
     "NotFoundError",
     "OmnicxError",

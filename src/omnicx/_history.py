@@ -521,9 +521,26 @@ def _recipient(tx: Transaction, to: Contact | Address | str, kinds: Sequence[str
     raise SendError(f"contact #{contact.id} has no {' or '.join(kinds)} address to send to")
 
 
-def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else repr(v)
-            for k, v in options.items()}
+def _jsonable(value: Any) -> Any:
+    """``value`` as JSON can keep it; bytes (uploaded media) are summarised, not copied."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    return repr(value)
+
+
+def _sent_data(result: SendResult) -> dict[str, Any]:
+    data = _jsonable(result.data)
+    for key in ("message_type", "text", "subject"):
+        value = getattr(result, key)
+        if value is not None:
+            data[key] = value
+    return dict(data)
 
 
 def _mark_failed(tx: Transaction, interaction: Interaction, exc: SendError,
@@ -545,7 +562,7 @@ def _mark_sent(tx: Transaction, interaction: Interaction, result: SendResult) ->
         id=event_id, interaction_id=interaction.id, channel=interaction.channel.value,
         account=interaction.account, external_id=result.external_id,
         event_id=f"status:{result.status.value}", kind="status", status=result.status,
-        occurred_at=at, received_at=at, data=dict(result.data))])
+        occurred_at=at, received_at=at, data=_sent_data(result))])
     tx.advance_status(interaction.id, result.status.value, status_rank(result.status))
     # A status webhook may have beaten us here: attach what waited for this id.
     attach_waiting(tx, interaction.id, interaction.channel.value, interaction.account,

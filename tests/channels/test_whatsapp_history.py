@@ -309,3 +309,55 @@ def test_window_for_ignores_old_and_outbound_messages(history: History, wa: What
     contact = history.contacts.find(PHONE)
     assert contact is not None
     assert wa.window_for(history, contact) is None
+
+
+def test_the_builtin_webhook_app_serves_whatsapp(history: History, wa: WhatsApp) -> None:
+    import asyncio
+
+    app = omnicx.webhook_app(history, [wa])
+    path = f"/whatsapp/{p.PHONE_NUMBER_ID}"
+    body = p.dumps(p.inbound(p.message("text", 1)))
+
+    async def meta() -> tuple[httpx.Response, httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://crm") as client:
+            challenge = await client.get(path, params={
+                "hub.mode": "subscribe", "hub.verify_token": "tok", "hub.challenge": "77"})
+            posted = await client.post(path, content=body, headers=wa.sign(body))
+            forged = await client.post(path, content=body,
+                                       headers={"X-Hub-Signature-256": "sha256=00"})
+        return challenge, posted, forged
+
+    challenge, posted, forged = asyncio.run(meta())
+    assert (challenge.status_code, challenge.text) == (200, "77")
+    assert posted.json()["stored"] == 1
+    assert forged.status_code == 401
+
+
+def test_download_the_attachments_of_a_received_image(history: History) -> None:
+    import base64
+    import hashlib
+
+    from omnicx._blobs import MemoryBlobStore
+
+    photo = b"\xff\xd8\xff\xe0 the customer's photo"
+    message = p.message("image", 1)
+    message["image"]["sha256"] = base64.b64encode(hashlib.sha256(photo).digest()).decode()
+
+    def graph(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "graph.facebook.com":
+            assert request.url.path.endswith("/1003383421387256")
+            return httpx.Response(200, json={"url": "https://lookaside.fbsbx.com/m?mid=1",
+                                             "mime_type": "image/jpeg",
+                                             "file_size": len(photo)})
+        return httpx.Response(200, content=photo)
+
+    store = MemoryBlobStore()
+    wa = WhatsApp(app_secret=SECRET, access_token="EAAG", phone_number_id=p.PHONE_NUMBER_ID,
+                  transport=httpx.MockTransport(graph), blobs=store)
+    (interaction,) = deliver(history, wa, p.inbound(message)).interactions
+    (attachment,) = wa.download_attachments(interaction)
+    assert attachment.sha256 == hashlib.sha256(photo).hexdigest()
+    assert attachment.size == len(photo)
+    assert attachment.content_type == "image/jpeg"
+    assert store.get(attachment.ref or "") == photo

@@ -443,3 +443,41 @@ def test_numeric_ids_and_timestamps_are_accepted() -> None:
     (event,) = WA.parse(json.dumps(document).encode(), {})
     assert event.occurred_at == WHEN
     assert event.contact == (PHONE,)
+
+
+def test_smb_echo_of_an_edit_is_an_event_on_the_business_message() -> None:
+    edit = {"from": p.DISPLAY_PHONE, "to": p.WA_ID, "id": "wamid.ECHOEDIT", "timestamp": p.TS,
+            "type": "edit", "edit": {"original_message_id": "wamid.ECHO000001",
+                                     "message": {"type": "text", "text": {"body": "Fixed"}}}}
+    (event,) = parse(p.echoes(edit))
+    assert isinstance(event, UpdateEvent)
+    assert (event.kind, event.target, event.event_id) == (
+        EventKind.EDITED, "wamid.ECHO000001", "wamid.ECHOEDIT")
+    assert event.contact == (PHONE,)
+    assert event.data["text"] == "Fixed"
+
+
+def test_value_level_errors_are_kept_on_the_message() -> None:
+    document = p.inbound(p.message("unsupported"))
+    value = document["entry"][0]["changes"][0]["value"]
+    value["errors"] = [{"code": 131051, "title": "Unsupported message type"}]
+    del value["messages"][0]["errors"]
+    (event,) = parse(document)
+    assert event.data["errors"][0]["code"] == 131051
+
+
+def test_a_user_id_where_the_phone_was_expected_is_a_user_id() -> None:
+    (event,) = parse(p.inbound(p.message("text", sender=p.BSUID), contacts=[]))
+    assert event.contact == (BSUID,)
+    (status,) = parse(p.statuses(p.status("read", recipient=p.PARENT_BSUID)))
+    assert status.contact == (Address(kind="whatsapp", value=p.PARENT_BSUID),)
+
+
+def test_failed_status_with_value_level_errors() -> None:
+    item = p.status("failed")
+    errors = item.pop("errors")
+    document = p.statuses(item)
+    document["entry"][0]["changes"][0]["value"]["errors"] = errors
+    (event,) = parse(document)
+    assert isinstance(event, UpdateEvent)
+    assert event.error == "131026 Message undeliverable"

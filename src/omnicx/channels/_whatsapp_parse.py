@@ -31,6 +31,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -48,6 +49,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 __all__ = ["MEDIA_TYPES", "decode_body", "parse_document"]
 
 _CHANNEL = "whatsapp"
+_BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[0-9A-Za-z]+")
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
 _UPDATE_TYPES = {"edit": EventKind.EDITED, "revoke": EventKind.REVOKED}
 _EMPTY: dict[str, Any] = {}
@@ -156,6 +158,10 @@ class _Value:
 
         ``where`` names the item for error messages (``("message", wamid)``).
         """
+        if phone and not phone.isdigit() and _BSUID.fullmatch(phone):
+            # A user id where a phone number was expected (a user without a
+            # visible number): it identifies them all the same.
+            user_id, phone = user_id or phone, None
         contact = self._contact_for(phone, user_id)
         profile = _optional_dict(contact, "profile", "contact")
         user_id = user_id or _str(contact, "user_id", "contact")
@@ -337,7 +343,7 @@ class _Value:
             if key in item:
                 data[key] = item[key]
         error = None
-        errors = item.get("errors")
+        errors = item.get("errors", self.errors)
         if errors is not None:
             data["errors"] = errors
             error = _error_text(errors)

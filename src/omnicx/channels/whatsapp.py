@@ -44,7 +44,7 @@ from ._whatsapp_send import WINDOW, GraphAPI, check_window, message_payload
 
 if TYPE_CHECKING:
     from .._history import History
-    from .._models import Contact
+    from .._models import Contact, Interaction
 
 __all__ = ["SIGNATURE_HEADER", "Handshake", "WhatsApp"]
 
@@ -289,6 +289,23 @@ class WhatsApp:
         if not isinstance(media_id, str) or not media_id:
             raise SendError("the Graph API stored the media but returned no id", channel=_CHANNEL)
         return media_id
+
+    def download_attachments(
+        self, interaction: Interaction, *, store: BlobStore | None = None
+    ) -> tuple[Attachment, ...]:
+        """Download every attachment of an inbound WhatsApp interaction.
+
+        Each attachment's ``ref`` is the media id from the webhook and its
+        ``sha256`` the hash the webhook announced, which the bytes must match.
+        Returns the stored attachments (``ref`` = blob key), in order, with
+        the original file names.
+        """
+        return tuple(
+            self.download_media(a.ref, store=store, expected_sha256=a.sha256,
+                                filename=a.filename)
+            for a in interaction.attachments
+            if a.ref
+        )
 
     def download_media(
         self,
