@@ -13,6 +13,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import omnicx
 from omnicx import MessageEvent, OmnicxError, PayloadError, UpdateEvent
 from omnicx.channels import Email
 from omnicx.channels._quotes import split_reply
@@ -101,3 +102,30 @@ def test_quote_separation_keeps_every_new_line(body: str) -> None:
     split = split_reply(body)
     for line in split.text.splitlines():
         assert line.strip() in body
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mangled(), min_size=1, max_size=4))
+def test_what_cannot_be_parsed_is_quarantined_never_lost(raws: list[bytes]) -> None:
+    with omnicx.open(":memory:") as history:
+        kept = 0
+        for raw in raws:
+            try:
+                history.receive(CHANNEL, body=raw)
+            except PayloadError as exc:
+                assert exc.quarantine_id is not None
+                kept += 1
+        assert len(history.quarantine()) == kept
+        # and a batch (the import path) quarantines instead of raising
+        receipt = history.receive_batch(CHANNEL, raws)
+        assert receipt.quarantined == kept
+        assert [q.body for q in history.quarantine()][kept:] == [
+            raw for raw in raws if _fails(raw)]
+
+
+def _fails(raw: bytes) -> bool:
+    try:
+        CHANNEL.parse(raw)
+    except PayloadError:
+        return True
+    return False
