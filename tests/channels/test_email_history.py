@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from _email_corpus import synthetic_mail, write_mbox
-from _email_servers import Dovecot, SMTPServer, dovecot_available, run_dovecot, run_smtp
+from _email_servers import Dovecot, SMTPServer, run_dovecot, run_smtp
 
 import omnicx
 from omnicx import Direction, PayloadError, Status
@@ -226,7 +226,6 @@ def _append(server: Dovecot, folder: str, messages: list[bytes], *, create: bool
     client.logout()
 
 
-@pytest.mark.skipif(not dovecot_available(), reason="dovecot missing: run .ci/install-dovecot")
 def test_imap_sync_survives_downtime_and_uidvalidity_change(history: History) -> None:
     with run_dovecot() as server:
         channel = Email(mailbox="support@example.com", imap=IMAPSettings(

@@ -8,16 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 from _email_corpus import synthetic_mail
-from _email_servers import Dovecot, dovecot_available, free_port, run_dovecot
+from _email_servers import Dovecot, free_port, run_dovecot
 
 from omnicx import ConfigurationError
 from omnicx.channels import IMAPSettings
 from omnicx.channels._imap import ImapCursor, fetch_new
 from omnicx.channels._mailsources import MailSourceError
 from omnicx.channels._mime import parse_mail
-
-pytestmark = pytest.mark.skipif(not dovecot_available(),
-                                reason="dovecot is not installed: run .ci/install-dovecot")
 
 
 @pytest.fixture
