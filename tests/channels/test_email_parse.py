@@ -272,3 +272,28 @@ def test_parsed_mail_keeps_duplicate_reference_ids_out() -> None:
     assert event.thread_refs == ("m1@x", "m2@x")
     assert event.reply_to == "m2@x"
     assert parse_mail(raw).references == ("m1@x", "m2@x", "m1@x", "m3@x")
+
+
+def test_body_split_around_an_inline_image_is_one_text() -> None:
+    raw = (b"From: a@example.org\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=m\r\n\r\n"
+           b"--m\r\nContent-Type: text/plain\r\n\r\nBefore the picture.\r\n"
+           b"--m\r\nContent-Type: image/jpeg\r\nContent-Disposition: inline; filename=a.jpg\r\n"
+           b"\r\nJPEG\r\n"
+           b"--m\r\nContent-Type: text/plain\r\n\r\nAfter the picture.\r\n--m--\r\n")
+    event = MAILBOX.parse(raw)[0]
+    assert isinstance(event, MessageEvent)
+    assert event.text == "Before the picture.\nAfter the picture."
+    assert [a.filename for a in event.attachments] == ["a.jpg"]
+
+
+def test_empty_plain_alternative_falls_back_to_html() -> None:
+    raw = (b"From: a@example.org\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/alternative; boundary=a\r\n\r\n"
+           b"--a\r\nContent-Type: text/plain\r\n\r\n\r\n"
+           b"--a\r\nContent-Type: text/plain\r\n\r\nsecond plain alternative\r\n"
+           b"--a\r\nContent-Type: text/html\r\n\r\n<p>Hello <b>there</b></p>\r\n--a--\r\n")
+    event = MAILBOX.parse(raw)[0]
+    assert isinstance(event, MessageEvent)
+    assert event.text == "Hello there"
+    assert event.data["text_from_html"] is True

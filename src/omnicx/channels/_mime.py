@@ -448,10 +448,16 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
                     _nested_message(child, acc, depth, in_report=in_report)
             return
         if ctype == "multipart/alternative":
-            # Take one text and one html from the alternatives, not both plain parts.
+            # Alternatives say the same thing twice: keep one text and one html of them.
+            inner = _Walk()
             for child in children:
                 if isinstance(child, Message):
-                    _walk(child, acc, depth + 1, in_report=in_report)
+                    _walk(child, inner, depth + 1, in_report=in_report)
+            acc.text.extend(inner.text[:1])
+            acc.html.extend(inner.html[:1])
+            acc.attachments.extend(inner.attachments)
+            acc.forwarded.extend(inner.forwarded)
+            acc.reports.extend(inner.reports)
             return
         for child in children:
             if isinstance(child, Message):
@@ -468,8 +474,11 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
         headers = _PARSER.parsebytes(_payload_bytes(part), headersonly=True)
         _remember_original(headers, acc)
         return
+    # A named inline text part is the body only when nothing else is (Apple Mail
+    # shows attached .txt files inline; they must not be glued onto the body).
+    collected = acc.text if ctype == "text/plain" else acc.html
     is_body_text = ctype in ("text/plain", "text/html") and disposition != "attachment" and (
-        filename is None or disposition == "inline")
+        filename is None or (disposition == "inline" and not collected))
     if is_body_text:
         content = decode_bytes(_payload_bytes(part), _charset(part))
         if "\r" in content:
@@ -594,10 +603,11 @@ def _parse_message(msg: Message, depth: int) -> ParsedMail:
     if date is None:
         date = _received_date(headers_index)
         source = "received" if date is not None else "missing"
-    text = acc.text[0] if acc.text else None
+    # Several inline text parts (a body split around an inline image) are one text.
+    text = "\n".join(acc.text) if acc.text else None
     html = acc.html[0] if acc.html else None
     text_from_html = False
-    if text is None and html is not None:
+    if (text is None or not text.strip()) and html is not None:
         text = html_to_text(html)
         text_from_html = True
     report_type = None
