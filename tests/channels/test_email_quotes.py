@@ -135,3 +135,15 @@ def test_thread_index_root_is_the_first_22_bytes() -> None:
         "0101db8c4deb4fa179998a867f40b76b636166612a5e"
     assert thread_index_root("short") is None
     assert thread_index_root(None) is None
+
+
+def test_html_to_text_survives_unclosed_and_stray_tags() -> None:
+    html = "<div><blockquote><p>old<p>older</blockquote></span><p>new again</div>"
+    assert html_to_text(html) == "> old\n> older\nnew again"
+
+
+def test_html_to_text_is_fast_on_hostile_nesting() -> None:
+    html = "<div>" * 50000 + "</span>" * 50000 + "x"
+    started = time.perf_counter()
+    assert html_to_text(html) == "x"
+    assert time.perf_counter() - started < 3.0

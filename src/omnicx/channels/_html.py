@@ -22,6 +22,7 @@ _BLOCKS = frozenset({
 _SKIP = frozenset({"script", "style", "head", "title", "xml", "o:p"})
 _QUOTE_CLASSES = ("gmail_quote", "yahoo_quoted", "moz-cite-prefix", "protonmail_quote")
 _QUOTE_IDS = ("divrplyfwdmsg", "appendonsend", "mail-editor-reference-message-container")
+_MAX_OPEN = 256
 _BLANKS = re.compile(r"\n{3,}")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 
@@ -33,7 +34,9 @@ class _TextExtractor(HTMLParser):
         self._line: list[str] = []
         self._skip = 0
         self._depth = 0
-        self._quote_stack: list[bool] = []  # per open element: did it open a quote?
+        # Open elements and whether each opened a quote. Real mail leaves <p> and
+        # <div> unclosed, so an end tag closes up to its own start tag.
+        self._open: list[tuple[str, bool]] = []
         self._outlook_quote = False
 
     # A quote opened by an Outlook reply header div runs to the end of the body.
@@ -63,7 +66,8 @@ class _TextExtractor(HTMLParser):
             return  # void elements never close
         if opens_quote:
             self._depth += 1
-        self._quote_stack.append(opens_quote)
+        if len(self._open) < _MAX_OPEN or opens_quote:  # bounded work on hostile nesting
+            self._open.append((tag, opens_quote))
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "br":
@@ -82,9 +86,15 @@ class _TextExtractor(HTMLParser):
                 self._line.append(" ")
             else:
                 self._flush()
-        if self._quote_stack and self._quote_stack.pop():
-            self._flush()
-            self._depth = max(0, self._depth - 1)
+        if not any(name == tag for name, _ in self._open):
+            return  # a stray end tag closes nothing
+        while self._open:
+            name, opened_quote = self._open.pop()
+            if opened_quote:
+                self._flush()
+                self._depth = max(0, self._depth - 1)
+            if name == tag:
+                break
 
     def handle_data(self, data: str) -> None:
         if self._skip:
