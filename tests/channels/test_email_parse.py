@@ -138,6 +138,8 @@ def test_missing_date_falls_back_to_newest_received_and_flags_it() -> None:
     assert message("missing_date").external_id == event.external_id
     relayed = b"Received: from x by y; Sun, 09 Mar 2025 10:00:00 +0000\r\n" + sample("missing_date")
     assert MAILBOX.parse(relayed)[0].external_id == event.external_id  # type: ignore[union-attr]
+    from_mbox = sample("missing_date").replace(b"\r\n", b"\n") + b"\n"  # LF, extra blank line
+    assert MAILBOX.parse(from_mbox)[0].external_id == event.external_id  # type: ignore[union-attr]
 
 
 def test_no_date_and_no_received_is_missing_not_now() -> None:

@@ -664,12 +664,15 @@ def _bare_id(value: str | None) -> str | None:
 
 
 def _body_digest(raw: bytes) -> str:
-    """A digest of the body (after the header block): stable across relays."""
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        index = raw.find(separator)
-        if index >= 0:
-            return hashlib.sha256(raw[index + len(separator):]).hexdigest()
-    return hashlib.sha256(b"").hexdigest()
+    """A digest of the body (after the header block): stable across relays and stores.
+
+    Line endings and trailing blank lines are normalised: the same message read
+    from an mbox (LF) and fetched by IMAP (CRLF) has the same digest.
+    """
+    data = raw.replace(b"\r\n", b"\n")
+    index = data.find(b"\n\n")
+    body = data[index + 2:] if index >= 0 else b""
+    return hashlib.sha256(body.rstrip(b"\n")).hexdigest()
 
 
 def parse_mail(raw: bytes) -> ParsedMail:
