@@ -58,7 +58,7 @@ def test_timeline_contacts_gaps_quarantine_report(demo_db: Path) -> None:
     code, output = run("--db", str(demo_db), "timeline", "+41791234567", "--json")
     document = json.loads(output)
     assert document["contact"]["display_name"] == "Anna Keller"
-    assert document["items"][0]["channel"] == "whatsapp"
+    assert document["items"][0]["channel"] == "email"
     code, output = run("--db", str(demo_db), "contacts")
     assert "Anna Keller" in output and "phone:+41791234567" in output
     assert run("--db", str(demo_db), "contacts", "--find", "nobody@example.com")[0] == 1
