@@ -43,11 +43,12 @@ TOTAL = 4000
 
 def _child(tmp: Path, start: int) -> subprocess.Popen[bytes]:
     script = CHILD.format(tests=str(Path(__file__).parent))
-    return subprocess.Popen(
-        [sys.executable, "-c", script, str(tmp / "h.db"), str(tmp / "acks"), str(start),
-         str(TOTAL)],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    )
+    with (tmp / "child.err").open("ab") as errors:
+        return subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp / "h.db"), str(tmp / "acks"), str(start),
+             str(TOTAL)],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, stderr=errors,
+        )
 
 
 def _acked(tmp: Path) -> set[int]:
@@ -61,17 +62,21 @@ def _acked(tmp: Path) -> set[int]:
 @pytest.mark.slow
 def test_sigkill_loses_nothing_acknowledged_and_half_writes_nothing(tmp_path: Path) -> None:
     rng = random.Random(20261122)
-    kills = 0
-    for _ in range(8):
+    kills = rounds = 0
+    # Kill until six kills landed mid-ingest, however fast or loaded the machine is.
+    while kills < 6 and rounds < 30:
+        rounds += 1
         acked = _acked(tmp_path)
         start = max(0, max(acked, default=-1) - 3)  # the provider redelivers a few
+        if start >= TOTAL - 10:
+            break
         child = _child(tmp_path, start)
-        time.sleep(rng.uniform(0.3, 1.2))
+        time.sleep(rng.uniform(0.4, 1.2))
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
             kills += 1
         child.wait()
-    assert kills >= 4, "the child finished too fast to be killed mid-ingest"
+    assert kills >= 3, "the child finished too fast to be killed mid-ingest"
 
     acked_before_final = _acked(tmp_path)
     conn = sqlite3.connect(tmp_path / "h.db")
@@ -81,7 +86,7 @@ def test_sigkill_loses_nothing_acknowledged_and_half_writes_nothing(tmp_path: Pa
     conn.close()
 
     final = _child(tmp_path, 0)  # the provider redelivers everything
-    assert final.wait(timeout=120) == 0
+    assert final.wait(timeout=300) == 0, (tmp_path / "child.err").read_text()
 
     conn = sqlite3.connect(tmp_path / "h.db")
     assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)

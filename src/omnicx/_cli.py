@@ -202,7 +202,33 @@ def cmd_serve(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_import(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    from ._mailimport import ImportProgress
+
+    channel = channel_module.Email(mailbox=args.mailbox, also=tuple(args.also or ()))
+
+    def show(step: ImportProgress) -> None:
+        share = f" {step.fraction:6.1%}" if step.fraction is not None else ""
+        print(f"\rimport{share} {step.messages:>9,} messages: {step.stored:,} stored, "
+              f"{step.duplicates:,} duplicates, {step.quarantined:,} quarantined",
+              end="", file=sys.stderr, flush=True)
+
+    receipt = history.import_path(args.path, channel=channel, batch_size=args.batch_size,
+                                  progress=None if args.quiet else show)
+    if not args.quiet:
+        print(file=sys.stderr)
+    counts = {"stored": receipt.stored, "duplicates": receipt.duplicates,
+              "updates": receipt.updates, "quarantined": receipt.quarantined,
+              "gaps_opened": receipt.gaps_opened, "gaps_closed": receipt.gaps_closed}
+    if args.json:
+        _dump(counts, out)
+    else:
+        print(", ".join(f"{key} {value:,}" for key, value in counts.items()), file=out)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
+    "import": (cmd_import, "import mail: an .eml file, an mbox, a Maildir (resumable)"),
     "timeline": (cmd_timeline, "a contact's unified timeline, newest first"),
     "contacts": (cmd_contacts, "list contacts, or find one by phone or email"),
     "gaps": (cmd_gaps, "what is known to be missing from the history"),
@@ -245,6 +271,13 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("contact", nargs="?", help="contact id, phone number or email")
             command.add_argument("--all", action="store_true", help="everybody, streamed")
             command.add_argument("--output", "-o", help="file to write (default: stdout)")
+        elif name == "import":
+            command.add_argument("path", help=".eml file, mbox file, Maildir or .eml directory")
+            command.add_argument("--mailbox", required=True,
+                                 help="our address: mail from it is outbound")
+            command.add_argument("--also", action="append", help="an alias of the mailbox")
+            command.add_argument("--batch-size", type=int, default=200)
+            command.add_argument("--quiet", action="store_true", help="no progress on stderr")
         elif name == "serve":
             command.add_argument("--channels", required=True, help="channel config (TOML)")
             command.add_argument("--host", default="127.0.0.1")

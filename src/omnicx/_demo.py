@@ -20,7 +20,7 @@ import attrs
 from ._history import History, Receipt
 from ._models import Contact, Interaction
 from ._open import open as open_history
-from .channels import WebChat, WhatsApp
+from .channels import Email, WebChat, WhatsApp
 from .typing import ChannelAdapter
 
 __all__ = ["DemoResult", "run_demo"]
@@ -151,11 +151,41 @@ def _whatsapp_steps(wa: WhatsApp) -> Iterator[Step]:
     )
 
 
+def _email_steps(mail: Email) -> Iterator[Step]:
+    confirmation = (
+        "From: Shop Support <support@shop.example.ch>\r\n"
+        "To: Anna Keller <Anna.Keller@example.ch>\r\n"
+        "Subject: Your replacement for order 48213\r\n"
+        "Date: Tue, 03 Nov 2026 15:02:00 +0100\r\n"
+        "Message-ID: <r48213.1@shop.example.ch>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Dear Anna,\r\n\r\nyour replacement is on its way: tracking 99.00.123456.\r\n"
+        "\r\nKind regards, Shop Support\r\n")
+    reply = (
+        "From: =?utf-8?q?Anna_K=C3=A9ller?= <anna.keller@example.ch>\r\n"
+        "To: support@shop.example.ch\r\n"
+        "Subject: AW: Your replacement for order 48213\r\n"
+        "Date: Wed, 04 Nov 2026 18:40:00 +0100\r\n"
+        "Message-ID: <CAK4nna-1@mail.example.ch>\r\n"
+        "In-Reply-To: <r48213.1@shop.example.ch>\r\n"
+        "References: <r48213.1@shop.example.ch>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Got it today, all perfect. Thank you!\r\n\r\n"
+        "Am 03.11.2026 um 15:02 schrieb Shop Support <support@shop.example.ch>:\r\n"
+        "> Dear Anna,\r\n> your replacement is on its way: tracking 99.00.123456.\r\n")
+    yield Step(note="email: the shop system mails the replacement confirmation (a copy via"
+               " the mailbox)", channel=mail, body=confirmation.encode(), headers={})
+    yield Step(note="email: Anna replies in German mail client style; the quote is separated"
+               " and the reply threads onto the confirmation", channel=mail,
+               body=reply.encode(), headers={})
+
+
 def demo_steps() -> list[Step]:
     """The payloads of the demo, in the order a provider would deliver them."""
     chat = WebChat(secret="demo-webchat-secret", site="shop.example.ch")
     wa = WhatsApp(phone_number_id="106540352242922", app_secret="demo-whatsapp-secret")
-    return [*_webchat_steps(chat), *_whatsapp_steps(wa)]
+    mail = Email(mailbox="support@shop.example.ch")
+    return [*_webchat_steps(chat), *_whatsapp_steps(wa), *_email_steps(mail)]
 
 
 def run_demo(

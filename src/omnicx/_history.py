@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
@@ -39,6 +40,9 @@ from ._outbound import Outgoing, SendResult
 from ._vault import Sealer, Vault
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
 from .typing import ChannelAdapter, Headers, Sender
+
+if TYPE_CHECKING:
+    from ._mailimport import ImportProgress
 
 __all__ = ["History", "Page", "Receipt"]
 
@@ -256,6 +260,43 @@ class History:
         if batch:
             total += self.receive_batch(channel, batch)
         return attrs.evolve(total, interactions=()) if total.stored > batch_size else total
+
+    def import_path(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        channel: ChannelAdapter,
+        batch_size: int = 200,
+        progress: Callable[[ImportProgress], None] | None = None,
+    ) -> Receipt:
+        """Import an ``.eml`` file, an mbox, a Maildir or a directory of ``.eml`` files.
+
+        Streams in constant memory, one transaction per batch with the
+        position reached; run it again after a crash and it resumes behind
+        the last committed batch without storing anything twice. The receipt
+        has the counts, not the interactions. See `omnicx._mailimport`.
+        """
+        from ._mailimport import import_path
+
+        return import_path(self, path, channel=channel, batch_size=batch_size,
+                           progress=progress)
+
+    def sync_imap(
+        self,
+        channel: ChannelAdapter,
+        *,
+        folders: Iterable[str] | None = None,
+        progress: Callable[[ImportProgress], None] | None = None,
+    ) -> Receipt:
+        """Fetch what is new in the IMAP folders of ``channel`` (an `Email` with ``imap=``).
+
+        Each folder keeps a UIDVALIDITY/UID cursor committed with its
+        messages: downtime loses nothing, and a UIDVALIDITY change re-reads
+        the folder without duplicates.
+        """
+        from ._mailimport import sync_imap
+
+        return sync_imap(self, channel, folders=folders, progress=progress)
 
     def cursor(self, name: str) -> str | None:
         """The value last saved with ``receive_batch(..., cursor=(name, value))``."""
