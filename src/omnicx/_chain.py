@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -425,12 +425,3 @@ def _runs(values: list[int]) -> list[tuple[int, int]]:
             runs.append((value, value))
     return runs
 
-
-def heads_digest(heads: Mapping[int, bytes | None]) -> str:
-    """One SHA-256 over every contact's head: an anchor to keep outside the database."""
-    h = _sha256()
-    for contact_id in sorted(heads):
-        head = heads[contact_id]
-        if head:
-            h.update(contact_id.to_bytes(8, "big") + head)
-    return h.hexdigest()
