@@ -62,5 +62,6 @@ def median_latency(fn: Callable[[], object], repeat: int) -> tuple[float, float]
 def report(title: str, ours: float, baseline: float, unit: str, higher_is_better: bool,
            target: str) -> None:
     ratio = ours / baseline if baseline else float("nan")
+    better = ", higher is better" if higher_is_better else ", lower is better"
     print(f"{title:<48} omnicx {ours:>12,.1f} {unit:<8} raw {baseline:>12,.1f} {unit:<8}"
-          f" ratio {ratio:5.2f}x  (target {target}{', higher is better' if higher_is_better else ''})")
+          f" ratio {ratio:5.2f}x  (target {target}{better})")

@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+import omnicx
+
+sys.path.insert(0, str(Path(__file__).parent))  # the tests' own helper modules
 
 POSTGRES_URL = os.environ.get("OMNICX_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -60,3 +66,10 @@ def postgres_schema() -> Iterator[tuple[str, str]]:
     schema = f"omnicx_test_{uuid.uuid4().hex[:12]}"
     yield url, schema
     drop_schema(url, schema)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[omnicx.History]:
+    """A fresh SQLite-file history."""
+    with omnicx.open(tmp_path / "history.db") as opened:
+        yield opened

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from ._blobs import FileBlobStore, MemoryBlobStore
+from ._chain import Problem, VerifyReport
 from ._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
 from ._errors import (
     ConfigurationError,
@@ -21,7 +23,7 @@ from ._errors import (
     StorageError,
     WindowClosedError,
 )
-from ._events import ChannelEvent, MessageEvent, UpdateEvent
+from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
 from ._history import History, Page, Receipt
 from ._models import (
     Address,
@@ -34,6 +36,7 @@ from ._models import (
 )
 from ._open import open
 from ._outbound import Outgoing, SendResult
+from ._server import webhook_app
 from .storage._base import Gap, RawPayload
 
 __version__ = "0.1.0"
@@ -49,18 +52,21 @@ __all__ = [
     "Contact",
     "Conversation",
     "Direction",
+    "EventKind",
+    "FileBlobStore",
     "Gap",
     "History",
-    "EventKind",
     "Interaction",
     "InteractionEvent",
     "Kind",
+    "MemoryBlobStore",
     "MessageEvent",
     "NotFoundError",
     "OmnicxError",
     "Outgoing",
     "Page",
     "PayloadError",
+    "Problem",
     "RawPayload",
     "Receipt",
     "SendError",
@@ -69,8 +75,11 @@ __all__ = [
     "Status",
     "StatusChange",
     "StorageError",
+    "StreamPosition",
     "UpdateEvent",
+    "VerifyReport",
     "WindowClosedError",
     "__version__",
     "open",
+    "webhook_app",
 ]

@@ -3,7 +3,9 @@
 Each subcommand is one function ``cmd_<name>(history, args, out) -> int``
 registered in `COMMANDS`; it calls the same methods a CRM would and prints
 the result (``--json`` for machine-readable output). Errors from omnicx are
-printed as one line and exit with status 2; nothing else is caught.
+printed as one line and exit with status 2; nothing else is caught. The
+encryption key, when there is one, comes from the ``OMNICX_KEY`` environment
+variable (never from an argument, which other users could see).
 """
 
 from __future__ import annotations
@@ -122,6 +124,43 @@ def cmd_report(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_verify(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Exit status 1 when any contact's hash chain disagrees with its rows."""
+    report = history.verify()
+    if args.json:
+        _dump({"ok": report.ok, "contacts": report.contacts, "records": report.records,
+               "problems": report.problems}, out)
+    else:
+        print(report, file=out)
+    return 0 if report.ok else 1
+
+
+def cmd_erase(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    contact = _contact(history, args.contact)
+    if not args.yes:
+        raise ConfigurationError(
+            f"erasing contact #{contact.id} cannot be undone; repeat with --yes")
+    erased = history.erase(contact, reason=args.reason)
+    if args.json:
+        _dump({"contact_id": contact.id, "erased": erased}, out)
+    else:
+        print(f"contact #{contact.id} erased: content of {erased} interactions destroyed",
+              file=out)
+    return 0
+
+
+def cmd_export(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    if (args.contact is None) == (not args.all):
+        raise ConfigurationError("export needs a contact, or --all")
+    contact = None if args.all else _contact(history, args.contact)
+    if args.output in (None, "-"):
+        history.export(contact, out)
+    else:
+        written = history.export(contact, args.output)
+        print(f"{written} lines written to {args.output}", file=sys.stderr)
+    return 0
+
+
 def load_channels(path: str | Path) -> list[ChannelAdapter]:
     """Channels from a TOML file: ``[[channel]]`` tables with ``type`` and arguments."""
     try:
@@ -163,10 +202,39 @@ def cmd_serve(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_import(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    from ._mailimport import ImportProgress
+
+    channel = channel_module.Email(mailbox=args.mailbox, also=tuple(args.also or ()))
+
+    def show(step: ImportProgress) -> None:
+        share = f" {step.fraction:6.1%}" if step.fraction is not None else ""
+        print(f"\rimport{share} {step.messages:>9,} messages: {step.stored:,} stored, "
+              f"{step.duplicates:,} duplicates, {step.quarantined:,} quarantined",
+              end="", file=sys.stderr, flush=True)
+
+    receipt = history.import_path(args.path, channel=channel, batch_size=args.batch_size,
+                                  progress=None if args.quiet else show)
+    if not args.quiet:
+        print(file=sys.stderr)
+    counts = {"stored": receipt.stored, "duplicates": receipt.duplicates,
+              "updates": receipt.updates, "quarantined": receipt.quarantined,
+              "gaps_opened": receipt.gaps_opened, "gaps_closed": receipt.gaps_closed}
+    if args.json:
+        _dump(counts, out)
+    else:
+        print(", ".join(f"{key} {value:,}" for key, value in counts.items()), file=out)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
+    "import": (cmd_import, "import mail: an .eml file, an mbox, a Maildir (resumable)"),
     "timeline": (cmd_timeline, "a contact's unified timeline, newest first"),
     "contacts": (cmd_contacts, "list contacts, or find one by phone or email"),
     "gaps": (cmd_gaps, "what is known to be missing from the history"),
+    "verify": (cmd_verify, "check every hash chain; exit 1 if anything was tampered with"),
+    "erase": (cmd_erase, "crypto-shred a person's content (GDPR erasure)"),
+    "export": (cmd_export, "a person's complete history as JSON Lines"),
     "quarantine": (cmd_quarantine, "payloads that could not be parsed"),
     "report": (cmd_report, "counts by channel, direction and status"),
     "serve": (cmd_serve, "run the webhook receiver (needs omnicx[server])"),
@@ -183,7 +251,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default="omnicx-demo.db", help="where to write the demo")
     for name, (_, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text)
-        if name != "serve":
+        if name not in ("serve", "export"):
             command.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "timeline":
             command.add_argument("contact", help="contact id, phone number or email")
@@ -194,6 +262,22 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--find", help="a phone number or email")
         elif name == "gaps":
             command.add_argument("--all", action="store_true", help="include closed gaps")
+        elif name == "erase":
+            command.add_argument("contact", help="contact id, phone number or email")
+            command.add_argument("--yes", action="store_true", help="really erase")
+            command.add_argument("--reason", default="erasure request",
+                                 help="recorded with the erasure")
+        elif name == "export":
+            command.add_argument("contact", nargs="?", help="contact id, phone number or email")
+            command.add_argument("--all", action="store_true", help="everybody, streamed")
+            command.add_argument("--output", "-o", help="file to write (default: stdout)")
+        elif name == "import":
+            command.add_argument("path", help=".eml file, mbox file, Maildir or .eml directory")
+            command.add_argument("--mailbox", required=True,
+                                 help="our address: mail from it is outbound")
+            command.add_argument("--also", action="append", help="an alias of the mailbox")
+            command.add_argument("--batch-size", type=int, default=200)
+            command.add_argument("--quiet", action="store_true", help="no progress on stderr")
         elif name == "serve":
             command.add_argument("--channels", required=True, help="channel config (TOML)")
             command.add_argument("--host", default="127.0.0.1")

@@ -20,7 +20,7 @@ import attrs
 from ._history import History, Receipt
 from ._models import Contact, Interaction
 from ._open import open as open_history
-from .channels import WebChat
+from .channels import Email, WebChat, WhatsApp
 from .typing import ChannelAdapter
 
 __all__ = ["DemoResult", "run_demo"]
@@ -88,9 +88,104 @@ def _webchat_steps(chat: WebChat) -> Iterator[Step]:
     )
 
 
+def _epoch(minutes: float) -> str:
+    return str(int((T0 + dt.timedelta(minutes=minutes)).timestamp()))
+
+
+def _whatsapp_steps(wa: WhatsApp) -> Iterator[Step]:
+    wa_id = "41791234567"  # Meta's wa_id: the phone number Anna left in the web chat
+    business = "41445550100"
+    day2 = 24 * 60
+
+    def step(note: str, field: str, value: dict[str, object]) -> Step:
+        document = {"object": "whatsapp_business_account", "entry": [{
+            "id": "102290129340398",
+            "changes": [{"field": field, "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": business,
+                             "phone_number_id": wa.phone_number_id},
+                **value}}]}]}
+        body = json.dumps(document).encode()
+        return Step(note=note, channel=wa, body=body, headers=wa.sign(body))
+
+    anna = [{"profile": {"name": "Anna K."}, "wa_id": wa_id}]
+    yield step(
+        "WhatsApp: next morning Anna writes from her phone, with a photo",
+        "messages",
+        {"contacts": anna, "messages": [
+            {"from": wa_id, "id": "wamid.DEMO0001", "timestamp": _epoch(day2), "type": "text",
+             "text": {"body": "The parcel arrived but the box is crushed. Photo follows."}},
+            {"from": wa_id, "id": "wamid.DEMO0002", "timestamp": _epoch(day2 + 1),
+             "type": "image", "image": {"mime_type": "image/jpeg", "id": "1003383421387256",
+                                        "sha256": "ZCyTWr5ZD2eFq6grgAAbyfqtj1kDZHX6nZEN2tNN9zg=",
+                                        "caption": "crushed box"}},
+        ]},
+    )
+    yield step(
+        "WhatsApp: support answers from the WhatsApp Business app (an echo)",
+        "smb_message_echoes",
+        {"message_echoes": [
+            {"from": business, "to": wa_id, "id": "wamid.DEMO0003",
+             "timestamp": _epoch(day2 + 9), "type": "text",
+             "text": {"body": "So sorry! A replacement goes out today, no need to return it."}},
+        ]},
+    )
+    yield step(
+        "WhatsApp: 'read' arrives before 'delivered'; the status stays 'read'",
+        "messages",
+        {"statuses": [
+            {"id": "wamid.DEMO0003", "status": "read", "timestamp": _epoch(day2 + 12),
+             "recipient_id": wa_id},
+            {"id": "wamid.DEMO0003", "status": "delivered", "timestamp": _epoch(day2 + 10),
+             "recipient_id": wa_id},
+        ]},
+    )
+    yield step(
+        "WhatsApp: Anna reacts to the answer",
+        "messages",
+        {"contacts": anna, "messages": [
+            {"from": wa_id, "id": "wamid.DEMO0004", "timestamp": _epoch(day2 + 13),
+             "type": "reaction",
+             "reaction": {"message_id": "wamid.DEMO0003", "emoji": "\U0001f64f"}},
+        ]},
+    )
+
+
+def _email_steps(mail: Email) -> Iterator[Step]:
+    confirmation = (
+        "From: Shop Support <support@shop.example.ch>\r\n"
+        "To: Anna Keller <Anna.Keller@example.ch>\r\n"
+        "Subject: Your replacement for order 48213\r\n"
+        "Date: Tue, 03 Nov 2026 15:02:00 +0100\r\n"
+        "Message-ID: <r48213.1@shop.example.ch>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Dear Anna,\r\n\r\nyour replacement is on its way: tracking 99.00.123456.\r\n"
+        "\r\nKind regards, Shop Support\r\n")
+    reply = (
+        "From: =?utf-8?q?Anna_K=C3=A9ller?= <anna.keller@example.ch>\r\n"
+        "To: support@shop.example.ch\r\n"
+        "Subject: AW: Your replacement for order 48213\r\n"
+        "Date: Wed, 04 Nov 2026 18:40:00 +0100\r\n"
+        "Message-ID: <CAK4nna-1@mail.example.ch>\r\n"
+        "In-Reply-To: <r48213.1@shop.example.ch>\r\n"
+        "References: <r48213.1@shop.example.ch>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Got it today, all perfect. Thank you!\r\n\r\n"
+        "Am 03.11.2026 um 15:02 schrieb Shop Support <support@shop.example.ch>:\r\n"
+        "> Dear Anna,\r\n> your replacement is on its way: tracking 99.00.123456.\r\n")
+    yield Step(note="email: the shop system mails the replacement confirmation (a copy via"
+               " the mailbox)", channel=mail, body=confirmation.encode(), headers={})
+    yield Step(note="email: Anna replies in German mail client style; the quote is separated"
+               " and the reply threads onto the confirmation", channel=mail,
+               body=reply.encode(), headers={})
+
+
 def demo_steps() -> list[Step]:
     """The payloads of the demo, in the order a provider would deliver them."""
-    return list(_webchat_steps(WebChat(secret="demo-webchat-secret", site="shop.example.ch")))
+    chat = WebChat(secret="demo-webchat-secret", site="shop.example.ch")
+    wa = WhatsApp(phone_number_id="106540352242922", app_secret="demo-whatsapp-secret")
+    mail = Email(mailbox="support@shop.example.ch")
+    return [*_webchat_steps(chat), *_whatsapp_steps(wa), *_email_steps(mail)]
 
 
 def run_demo(

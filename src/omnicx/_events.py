@@ -33,9 +33,28 @@ from ._enums import (
 )
 from ._models import Address, Attachment, _optional_utc
 
-__all__ = ["ChannelEvent", "MessageEvent", "UpdateEvent"]
+__all__ = ["ChannelEvent", "MessageEvent", "StreamPosition", "UpdateEvent"]
 
 _EMPTY: Mapping[str, Any] = {}
+
+
+@attrs.frozen(kw_only=True)
+class StreamPosition:
+    """Where a message sits in a numbered stream the provider promises has no holes.
+
+    ``stream`` names the stream within the channel's account (a chat session
+    ``"session:42"``, a mailbox ``"INBOX;uidvalidity=1700000000"``) and
+    ``number`` is the message's place in it (a chat ``seq``, an IMAP UID).
+    The ingest keeps each stream's highest number and opens a gap of kind
+    ``gap_kind`` for every number skipped; the gap closes when a message with
+    that number arrives. ``first`` is where a stream starts (``None``: at the
+    first number seen, for streams such as IMAP UIDs that may begin anywhere).
+    """
+
+    stream: str
+    number: int
+    gap_kind: str = "sequence"
+    first: int | None = 1
 
 
 @attrs.frozen(kw_only=True)
@@ -58,7 +77,8 @@ class MessageEvent:
     3. Otherwise a new conversation starts.
 
     ``occurred_at`` is the provider's timestamp; ``None`` means the provider
-    gave none, and the receive time is used.
+    gave none, and the receive time is used. ``sequence`` places the message
+    in a numbered stream whose holes are gaps (see `StreamPosition`).
     """
 
     channel: Channel = attrs.field(converter=to_channel)
@@ -84,6 +104,7 @@ class MessageEvent:
         default=None, converter=optional_status
     )
     data: Mapping[str, Any] = _EMPTY
+    sequence: StreamPosition | None = None
 
 
 @attrs.frozen(kw_only=True)

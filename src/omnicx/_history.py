@@ -11,13 +11,18 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
+from . import _privacy
+from ._chain import VerifyReport
 from ._contacts import Contacts
+from ._crypto import Keyring, key_from_env, parse_key, warn_clear
 from ._enums import Direction, Kind, Status, status_rank
 from ._errors import (
     ConfigurationError,
@@ -29,11 +34,15 @@ from ._errors import (
 )
 from ._events import ChannelEvent, MessageEvent
 from ._identity import guess_kind
-from ._ingest import IngestResult, Parsed, attach_waiting, ingest
+from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
 from ._models import Address, Contact, Interaction, InteractionEvent, StatusChange
 from ._outbound import Outgoing, SendResult
+from ._vault import Sealer, Vault
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
 from .typing import ChannelAdapter, Headers, Sender
+
+if TYPE_CHECKING:
+    from ._mailimport import ImportProgress
 
 __all__ = ["History", "Page", "Receipt"]
 
@@ -116,11 +125,24 @@ def _to_receipt(result: IngestResult, raw_ids: Sequence[int], quarantined: int =
 class History:
     """A unified contact history on one store. Create it with `omnicx.open`."""
 
-    def __init__(self, store: Store, *, channels: Iterable[ChannelAdapter] = ()) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        channels: Iterable[ChannelAdapter] = (),
+        key: bytes | str | None = None,
+    ) -> None:
         self._store = store
         self._channels: dict[tuple[str, str], ChannelAdapter] = {}
         for channel in channels:
             self._register(channel)
+        master = parse_key(key) if key is not None else key_from_env()
+        self._vault = Vault(Keyring(master) if master is not None else None)
+        store.atomic(self._vault.attach)
+        if master is None:
+            warn_clear()
+        # With a key, every transaction goes through the vault (blind-indexed addresses).
+        self._store = store = self._vault.store(store)
         self.contacts = Contacts(store)
 
     @property
@@ -160,7 +182,9 @@ class History:
                 raw = RawPayload(id=raw_id, channel=channel.channel.value,
                                  account=channel.account, received_at=now,
                                  headers=header_map, body=body)
-                return _to_receipt(ingest(tx, [Parsed(raw=raw, events=events)], now), [raw_id])
+                result = ingest(tx, [Parsed(raw=raw, events=events)], now,
+                                sealer=self._vault.sealer(tx))
+                return _to_receipt(result, [raw_id])
 
             return self._store.atomic(work)
         except PayloadError as exc:
@@ -207,9 +231,10 @@ class History:
                     bad.append(raw)
                 else:
                     good.append(Parsed(raw=raw, events=events))
+            sealer = self._vault.sealer(tx)
             if bad:
-                tx.archive(bad)
-            result = ingest(tx, good, now)
+                tx.archive([sealer.raw(r) for r in bad])
+            result = ingest(tx, good, now, sealer=sealer)
             if cursor is not None:
                 tx.set_cursor(cursor[0], cursor[1], now)
             return _to_receipt(result, list(ids), quarantined=len(bad))
@@ -236,6 +261,43 @@ class History:
             total += self.receive_batch(channel, batch)
         return attrs.evolve(total, interactions=()) if total.stored > batch_size else total
 
+    def import_path(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        channel: ChannelAdapter,
+        batch_size: int = 200,
+        progress: Callable[[ImportProgress], None] | None = None,
+    ) -> Receipt:
+        """Import an ``.eml`` file, an mbox, a Maildir or a directory of ``.eml`` files.
+
+        Streams in constant memory, one transaction per batch with the
+        position reached; run it again after a crash and it resumes behind
+        the last committed batch without storing anything twice. The receipt
+        has the counts, not the interactions. See `omnicx._mailimport`.
+        """
+        from ._mailimport import import_path
+
+        return import_path(self, path, channel=channel, batch_size=batch_size,
+                           progress=progress)
+
+    def sync_imap(
+        self,
+        channel: ChannelAdapter,
+        *,
+        folders: Iterable[str] | None = None,
+        progress: Callable[[ImportProgress], None] | None = None,
+    ) -> Receipt:
+        """Fetch what is new in the IMAP folders of ``channel`` (an `Email` with ``imap=``).
+
+        Each folder keeps a UIDVALIDITY/UID cursor committed with its
+        messages: downtime loses nothing, and a UIDVALIDITY change re-reads
+        the folder without duplicates.
+        """
+        from ._mailimport import sync_imap
+
+        return sync_imap(self, channel, folders=folders, progress=progress)
+
     def cursor(self, name: str) -> str | None:
         """The value last saved with ``receive_batch(..., cursor=(name, value))``."""
         with self._store.reading() as tx:
@@ -260,9 +322,10 @@ class History:
     ) -> PayloadError:
         def work(tx: Transaction) -> int:
             (raw_id,) = tx.new_ids("raw_payloads", 1)
-            tx.archive([RawPayload(id=raw_id, channel=channel.channel.value,
-                                   account=channel.account, received_at=now, headers=headers,
-                                   body=body, state="quarantined", error=exc.message)])
+            tx.archive([self._vault.sealer(tx).raw(RawPayload(
+                id=raw_id, channel=channel.channel.value, account=channel.account,
+                received_at=now, headers=headers, body=body, state="quarantined",
+                error=exc.message))])
             return raw_id
 
         raw_id = self._store.atomic(work)
@@ -283,6 +346,8 @@ class History:
         """
         with self._store.reading() as tx:
             raw = tx.raw(quarantine_id)
+            if raw is not None:
+                raw = self._vault.open_raw(tx, raw)
         if raw is None or raw.state != "quarantined":
             raise NotFoundError(f"no quarantined payload #{quarantine_id}")
         adapter = channel or self._channels.get((raw.channel, raw.account))
@@ -299,7 +364,8 @@ class History:
             raise PayloadError(message, channel=raw.channel, quarantine_id=raw.id) from exc
 
         def work(tx: Transaction) -> Receipt:
-            result = ingest(tx, [Parsed(raw=raw, events=events, archive=False)], now)
+            result = ingest(tx, [Parsed(raw=raw, events=events, archive=False)], now,
+                            sealer=self._vault.sealer(tx))
             tx.set_raw_state(raw.id, "replayed", None)
             return _to_receipt(result, [raw.id])
 
@@ -334,7 +400,7 @@ class History:
                 contact_ids=tx.members([root])[root], limit=limit + 1, before=query_before,
                 channels=frozenset(str(c) for c in channels) if channels else None,
                 since=since, until=until)
-            rows = tx.timeline(query)
+            rows = self._vault.open_interactions(tx, tx.timeline(query))
         items = tuple(rows[:limit])
         return Page(items=items,
                     next_cursor=_encode_cursor(items[-1]) if len(rows) > limit else None)
@@ -342,6 +408,8 @@ class History:
     def interaction(self, interaction_id: int) -> Interaction:
         with self._store.reading() as tx:
             found = tx.interaction(interaction_id)
+            if found is not None:
+                (found,) = self._vault.open_interactions(tx, [found])
         if found is None:
             raise NotFoundError(f"no interaction #{interaction_id}")
         return found
@@ -357,7 +425,9 @@ class History:
     def _events(self, interaction: Interaction | int) -> list[EventRecord]:
         iid = interaction.id if isinstance(interaction, Interaction) else int(interaction)
         with self._store.reading() as tx:
-            return tx.events(iid)
+            found = tx.interaction(iid)
+            return self._vault.open_events(tx, found.contact_id if found else None,
+                                           tx.events(iid))
 
     def report(self) -> dict[str, dict[str, int]]:
         """Counts for a dashboard: interactions by channel/direction/status,
@@ -369,6 +439,61 @@ class History:
         """What is known to be missing (open gaps), oldest first."""
         with self._store.reading() as tx:
             return tx.gaps(include_closed=include_closed)
+
+    # -- integrity and privacy ---------------------------------------------------------------
+    @property
+    def encrypted(self) -> bool:
+        """Whether new content is encrypted at rest (a key was given)."""
+        return self._vault.keyring is not None
+
+    def verify(self) -> VerifyReport:
+        """Check every contact's hash chain against its rows (no key needed).
+
+        The report names each record edited, removed, inserted or reordered
+        behind the library's back; ``report.ok`` is true when there is none.
+        See ``docs/integrity.md`` for what this does and does not prove.
+        """
+        return _privacy.verify(self._store)
+
+    def erase(self, contact: Contact | int, *, reason: str = "erasure request") -> int:
+        """Erase a person (GDPR art. 17) by crypto-shredding; return interactions erased.
+
+        The contact and everyone merged with it lose their data keys,
+        addresses and names; their interactions keep when, which channel and
+        which direction, with the content gone (``erased=True``). The history
+        stays gapless and `verify` still passes.
+        """
+        return _privacy.erase(self._store, contact, reason=reason, at=_now())
+
+    def apply_retention(self, *, older_than: dt.timedelta | dt.datetime,
+                        reason: str = "retention") -> int:
+        """Erase the content of every interaction older than ``older_than``.
+
+        ``older_than`` is an age (``timedelta(days=730)``) or a cut-off time.
+        Returns the number of interactions whose content was erased.
+        """
+        now = _now()
+        before = now - older_than if isinstance(older_than, dt.timedelta) else older_than
+        return _privacy.apply_retention(self._store, before=before, at=now, reason=reason)
+
+    def rotate_key(self, new_key: bytes | str) -> int:
+        """Re-wrap every data key under ``new_key`` (content is not rewritten).
+
+        From now on this history uses the new key; open it with the new key
+        next time. Returns the number of data keys re-wrapped.
+        """
+        return _privacy.rotate_key(self._store, self._vault, Keyring(parse_key(new_key)))
+
+    def export(self, contact: Contact | int | None, out: str | Path | IO[str]) -> int:
+        """Write a person's complete history as JSON Lines (a subject access request).
+
+        ``contact=None`` exports everybody, streaming in constant memory.
+        ``out`` is a path or an open text file. Returns the lines written.
+        """
+        if isinstance(out, (str, Path)):
+            with Path(out).open("w", encoding="utf-8") as handle:
+                return _privacy.export(self._store, self._vault, handle, contact)
+        return _privacy.export(self._store, self._vault, out, contact)
 
     # -- outbound ------------------------------------------------------------------------------
     def send(
@@ -391,10 +516,10 @@ class History:
         """
         now = _now()
         client_id = f"omnicx:{uuid.uuid4()}"
-        address_kind = _address_kind(channel)
+        address_kinds = _address_kinds(channel)
 
         def record(tx: Transaction) -> tuple[Interaction, Outgoing]:
-            address = _recipient(tx, to, address_kind)
+            address = _recipient(tx, to, address_kinds)
             references = (reply_to.external_id,) if reply_to is not None else ()
             event = MessageEvent(
                 channel=channel.channel, account=channel.account, external_id=client_id,
@@ -403,8 +528,8 @@ class History:
                 reply_to=reply_to.external_id if reply_to else None,
                 thread_refs=references, thread_key=_default_thread_key(channel),
                 status=Status.PENDING, data={"options": _jsonable(options)} if options else {})
-            result = ingest(tx, [Parsed(raw=_no_raw(channel, now), events=[event],
-                                        archive=False)], now)
+            result = ingest(tx, [Parsed(raw=None, events=[event])], now,
+                            sealer=self._vault.sealer(tx))
             (interaction,) = result.interactions
             contact = tx.contact(interaction.contact_id)
             root = (contact.merged_into if contact else None) or interaction.contact_id
@@ -421,16 +546,22 @@ class History:
             result = channel.send(outgoing)
         except SendError as exc:
             failure = exc
-            self._store.atomic(lambda tx: _mark_failed(tx, interaction, failure, now))
+            self._store.atomic(
+                lambda tx: _mark_failed(tx, self._vault.sealer(tx), interaction, failure, now))
             raise
         except OmnicxError:
             raise
         except Exception as exc:
             error = SendError(f"{channel.channel.value} sender failed: {exc}",
                               channel=channel.channel.value)
-            self._store.atomic(lambda tx: _mark_failed(tx, interaction, error, now))
+            self._store.atomic(
+                lambda tx: _mark_failed(tx, self._vault.sealer(tx), interaction, error, now))
             raise error from exc
-        return self._store.atomic(lambda tx: _mark_sent(tx, interaction, result))
+        sent = self._store.atomic(
+            lambda tx: _mark_sent(tx, self._vault.sealer(tx), interaction, result))
+        with self._store.reading() as tx:
+            (opened,) = self._vault.open_interactions(tx, [sent])
+        return opened
 
 
 def _parse(channel: ChannelAdapter, body: bytes, headers: Headers) -> Sequence[ChannelEvent]:
@@ -448,8 +579,12 @@ def _parse(channel: ChannelAdapter, body: bytes, headers: Headers) -> Sequence[C
         raise PayloadError(f"{type(exc).__name__} while parsing: {exc}", channel=name) from exc
 
 
-def _address_kind(channel: Sender) -> str:
-    return str(getattr(channel, "address_kind", "phone"))
+def _address_kinds(channel: Sender) -> tuple[str, ...]:
+    """The address kinds ``channel`` sends to, most preferred first."""
+    kinds = getattr(channel, "address_kinds", None)
+    if kinds:
+        return tuple(str(kind) for kind in kinds)
+    return (str(getattr(channel, "address_kind", "phone")),)
 
 
 def _default_thread_key(channel: Sender) -> str | None:
@@ -457,8 +592,8 @@ def _default_thread_key(channel: Sender) -> str | None:
     return str(key) if key else None
 
 
-def _recipient(tx: Transaction, to: Contact | Address | str, kind: str) -> Address:
-    """The address to send to: a contact's first address of ``kind``, or ``to`` itself."""
+def _recipient(tx: Transaction, to: Contact | Address | str, kinds: Sequence[str]) -> Address:
+    """The address to send to: a contact's first address of ``kinds``, or ``to`` itself."""
     if isinstance(to, Address):
         return to
     if isinstance(to, str):
@@ -468,48 +603,66 @@ def _recipient(tx: Transaction, to: Contact | Address | str, kind: str) -> Addre
         raise NotFoundError(f"no contact #{to.id}")
     root = contact.merged_into or contact.id
     group = tx.members([root])[root]
-    for member in group:
-        found = tx.contact(member)
-        for address in found.addresses if found else ():
-            if address.kind == kind:
-                return address
-    raise SendError(f"contact #{contact.id} has no {kind} address to send to")
+    members = [found for found in map(tx.contact, group) if found is not None]
+    for kind in kinds:
+        for member in members:
+            for address in member.addresses:
+                if address.kind == kind:
+                    return address
+    raise SendError(f"contact #{contact.id} has no {' or '.join(kinds)} address to send to")
 
 
-def _no_raw(channel: Sender, now: dt.datetime) -> RawPayload:
-    return RawPayload(id=0, channel=channel.channel.value, account=channel.account,
-                      received_at=now)
+def _jsonable(value: Any) -> Any:
+    """``value`` as JSON can keep it; bytes (uploaded media) are summarised, not copied."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    return repr(value)
 
 
-def _jsonable(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, (str, int, float, bool, list, dict, type(None))) else repr(v)
-            for k, v in options.items()}
+def _sent_data(result: SendResult) -> dict[str, Any]:
+    data = _jsonable(result.data)
+    for key in ("message_type", "text", "subject"):
+        value = getattr(result, key)
+        if value is not None:
+            data[key] = value
+    return dict(data)
 
 
-def _mark_failed(tx: Transaction, interaction: Interaction, exc: SendError,
+def _mark_failed(tx: Transaction, sealer: Sealer, interaction: Interaction, exc: SendError,
                  now: dt.datetime) -> None:
     (event_id,) = tx.new_ids("events", 1)
-    tx.insert_events([EventRecord(
+    record_events(tx, sealer, [EventRecord(
         id=event_id, interaction_id=interaction.id, channel=interaction.channel.value,
         account=interaction.account, external_id=interaction.external_id,
         event_id="status:failed", kind="status", status=Status.FAILED, occurred_at=now,
-        received_at=now, error=f"{exc.code} {exc.message}" if exc.code else exc.message)])
+        received_at=now, error=f"{exc.code} {exc.message}" if exc.code else exc.message)],
+        interaction.contact_id)
     tx.advance_status(interaction.id, Status.FAILED.value, status_rank(Status.FAILED))
+    sealer.flush()
 
 
-def _mark_sent(tx: Transaction, interaction: Interaction, result: SendResult) -> Interaction:
+def _mark_sent(tx: Transaction, sealer: Sealer, interaction: Interaction,
+               result: SendResult) -> Interaction:
     tx.assign_external_id(interaction.id, result.external_id)
     (event_id,) = tx.new_ids("events", 1)
     at = result.occurred_at or _now()
-    tx.insert_events([EventRecord(
+    # This chained event (its external id is the provider's) is what lets verify()
+    # accept the interaction's changed external id.
+    record_events(tx, sealer, [EventRecord(
         id=event_id, interaction_id=interaction.id, channel=interaction.channel.value,
         account=interaction.account, external_id=result.external_id,
         event_id=f"status:{result.status.value}", kind="status", status=result.status,
-        occurred_at=at, received_at=at, data=dict(result.data))])
+        occurred_at=at, received_at=at, data=_sent_data(result))], interaction.contact_id)
     tx.advance_status(interaction.id, result.status.value, status_rank(result.status))
     # A status webhook may have beaten us here: attach what waited for this id.
-    attach_waiting(tx, interaction.id, interaction.channel.value, interaction.account,
-                   result.external_id)
+    attach_waiting(tx, sealer, interaction, result.external_id)
+    sealer.flush()
     tx.close_gaps(interaction.channel.value, interaction.account, [result.external_id], at)
     stored = tx.interaction(interaction.id)
     assert stored is not None

@@ -28,6 +28,7 @@ __all__ = ["guess_kind", "normalise", "normalise_email", "normalise_phone"]
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+_SEPARATORS = re.compile(r"[\s().\-/]")
 _PHONEISH = re.compile(r"\+?[0-9][0-9 ()./\-]{5,}")
 
 
@@ -37,11 +38,12 @@ def normalise_phone(value: str, default_region: str | None = None) -> str:
     text = value.strip()
     if _E164.fullmatch(text):
         return text
-    if text.isdigit() and default_region is None:
+    compact = _SEPARATORS.sub("", text)
+    if compact.startswith("00"):  # the international call prefix most of the world dials
+        text = "+" + compact[2:]
+    elif compact.isdigit() and default_region is None:
         # wa_id and most provider payloads: international digits without "+".
-        text = "+" + text
-    elif text.startswith("00"):
-        text = "+" + text[2:]
+        text = "+" + compact
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:

@@ -15,7 +15,13 @@ commits everything it wrote, or nothing. The steps, in order:
    whole function, which then sees those rows as duplicates;
 5. store updates (statuses, edits, reactions) as append-only events; a
    status moves the current status forward only; an update for a message not
-   yet seen waits, as an open gap, and is applied when the message arrives.
+   yet seen waits, as an open gap, and is applied when the message arrives;
+6. every new row goes through the transaction's `Sealer` (``omnicx._vault``):
+   content sealed when there is a key, each row appended to its contact's
+   hash chain, the heads written back last;
+7. messages that carry a `StreamPosition` (a chat ``seq``, an IMAP UID) move
+   their stream's high-water mark (kept as a cursor); skipped numbers open
+   gaps that close when the missing message arrives.
 
 The function is deterministic given the database state and must stay
 re-runnable: it keeps no state between calls.
@@ -30,21 +36,29 @@ import attrs
 
 from ._enums import EventKind, status_rank
 from ._errors import ConflictError
-from ._events import ChannelEvent, MessageEvent, UpdateEvent
+from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
 from ._models import Address, Contact, Conversation, Interaction
+from ._vault import Sealer
 from .storage._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, Transaction
 
-__all__ = ["IngestResult", "Parsed", "ingest"]
+__all__ = ["IngestResult", "Parsed", "ingest", "record_events"]
 
 MISSING_PARENT = "missing_parent"
 STATUS_WITHOUT_MESSAGE = "status_without_message"
+# A stream hole wider than this opens one gap for the whole range (which stays
+# open until closed by hand) instead of one gap per missing number.
+MAX_HOLE_GAPS = 1000
 
 
 @attrs.frozen(kw_only=True)
 class Parsed:
-    """One payload and what parsing it produced. ``archive=False`` on replay."""
+    """One payload and what parsing it produced.
 
-    raw: RawPayload
+    ``archive=False`` on replay (the payload is archived already); ``raw`` is
+    ``None`` for interactions that come from no payload (outbound sends).
+    """
+
+    raw: RawPayload | None
     events: Sequence[ChannelEvent]
     archive: bool = True
 
@@ -64,9 +78,12 @@ AccountKey = tuple[str, str]
 class _Batch:
     """The working state of one `ingest` call."""
 
-    def __init__(self, tx: Transaction, now: dt.datetime) -> None:
+    def __init__(self, tx: Transaction, now: dt.datetime, sealer: Sealer) -> None:
         self.tx = tx
         self.now = now
+        self.sealer = sealer
+        self.streams: dict[str, int | None] = {}
+        self.stream_arrivals: dict[AccountKey, list[str]] = {}
         self.known: dict[AccountKey, dict[str, InteractionRef]] = {}
         self.owners: dict[tuple[str, str], AddressOwner] = {}
         self.members: dict[int, tuple[int, ...]] = {}
@@ -223,13 +240,14 @@ def _mentioned(events: Iterable[ChannelEvent]) -> dict[AccountKey, set[str]]:
     return wanted
 
 
-def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime) -> IngestResult:
+def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer: Sealer
+           ) -> IngestResult:
     """Store every event of ``batch``; see the module docstring for the steps."""
-    to_archive = [p.raw for p in batch if p.archive]
+    to_archive = [sealer.raw(p.raw) for p in batch if p.archive and p.raw is not None]
     if to_archive:
         tx.archive(to_archive)
-    state = _Batch(tx, now)
-    events = [(p.raw.id, e) for p in batch for e in p.events]
+    state = _Batch(tx, now, sealer)
+    events = [(p.raw.id if p.raw else None, e) for p in batch for e in p.events]
     for key, ids in _mentioned(e for _, e in events).items():
         state.known[key] = tx.interaction_refs(key[0], key[1], ids)
     state.owners = tx.owners(
@@ -247,8 +265,11 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime) -> Ingest
         tx.insert_conversations([
             attrs.evolve(c, last_activity_at=state.touched.pop(c.id, c.last_activity_at))
             for c in state.new_conversations])
-    if new and tx.insert_interactions(new) != len(new):
-        raise ConflictError("an interaction was stored by a concurrent writer")
+    if new:
+        sealer.prefetch(i.contact_id for i in new)
+        seals = [sealer.interaction(i) for i in new]
+        if tx.insert_interactions(new, seals) != len(new):
+            raise ConflictError("an interaction was stored by a concurrent writer")
     if state.touched:  # what is left: conversations that existed before this batch
         tx.touch_conversations(state.touched)
 
@@ -256,14 +277,16 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime) -> Ingest
         if isinstance(event, UpdateEvent):
             _update(state, event, raw_id)
     _settle_arrivals(state, new)
+    _settle_streams(state)
     if state.gaps:
         tx.open_gaps(state.gaps)
+    sealer.flush()
     state.result.interactions = new
     state.result.gaps_opened += len(state.gaps)
     return state.result
 
 
-def _message(state: _Batch, event: MessageEvent, raw_id: int) -> Interaction | None:
+def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interaction | None:
     known = state.known[(str(event.channel), event.account)]
     if event.external_id in known:
         state.result.duplicates += 1
@@ -280,7 +303,7 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int) -> Interaction | N
         occurred_at=occurred, received_at=state.now, sender=event.sender,
         recipients=event.recipients, subject=event.subject, text=event.text, html=event.html,
         attachments=event.attachments, reply_to=event.reply_to, status=event.status,
-        data=event.data, raw_id=raw_id,
+        data=event.data, raw_id=raw_id or None,  # 0: History.send, no raw payload
     )
     known[event.external_id] = InteractionRef(id=interaction_id, contact_id=owner.contact_id,
                                               conversation_id=conversation_id,
@@ -291,10 +314,63 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int) -> Interaction | N
     if event.reply_to and event.reply_to not in known:
         state.open_gap(MISSING_PARENT, str(event.channel), event.account, event.reply_to,
                        contact_id=owner.contact_id, detail=f"{event.external_id} replies to it")
+    if event.sequence is not None:
+        _advance_stream(state, event, event.sequence, owner.contact_id)
     return interaction
 
 
-def _update(state: _Batch, event: UpdateEvent, raw_id: int) -> None:
+def _stream_cursor(channel: str, account: str, stream: str) -> str:
+    return f"seq:{channel}:{account}:{stream}"
+
+
+def stream_reference(stream: str, number: int) -> str:
+    """The gap reference of a missing stream number: ``"<stream>#<number>"``."""
+    return f"{stream}#{number}"
+
+
+def _advance_stream(state: _Batch, event: MessageEvent, position: StreamPosition,
+                    contact_id: int) -> None:
+    """Move a stream's high-water mark; open a gap for every number skipped."""
+    channel = str(event.channel)
+    name = _stream_cursor(channel, event.account, position.stream)
+    if name not in state.streams:
+        stored = state.tx.cursor(name)
+        state.streams[name] = int(stored) if stored is not None else None
+    high = state.streams[name]
+    number = position.number
+    state.stream_arrivals.setdefault((channel, event.account), []).append(
+        stream_reference(position.stream, number))
+    if high is not None and number <= high:
+        return  # fills a hole (its gap closes) or repeats a number
+    start = (high + 1 if high is not None
+             else position.first if position.first is not None else number)
+    state.streams[name] = number
+    if number - start > MAX_HOLE_GAPS:
+        state.open_gap(position.gap_kind, channel, event.account,
+                       f"{position.stream}#{start}-{number - 1}", contact_id=contact_id,
+                       detail=f"{number - start} numbers skipped before {event.external_id}")
+        return
+    for missing in range(start, number):
+        state.open_gap(position.gap_kind, channel, event.account,
+                       stream_reference(position.stream, missing), contact_id=contact_id,
+                       detail=f"skipped before {event.external_id} (#{number})")
+
+
+def _settle_streams(state: _Batch) -> None:
+    """Save the streams' high-water marks and close the holes this batch filled."""
+    for name, high in state.streams.items():
+        if high is not None:
+            state.tx.set_cursor(name, str(high), state.now)
+    for (channel, account), refs in state.stream_arrivals.items():
+        arrived = set(refs)
+        kept = [g for g in state.gaps
+                if not (g.channel.value == channel and g.account == account
+                        and g.reference in arrived)]
+        state.gaps = kept
+        state.result.gaps_closed += state.tx.close_gaps(channel, account, refs, state.now)
+
+
+def _update(state: _Batch, event: UpdateEvent, raw_id: int | None) -> None:
     channel = str(event.channel)
     target = state.known[(channel, event.account)].get(event.target)
     (event_id,) = state.tx.new_ids("events", 1)
@@ -303,9 +379,12 @@ def _update(state: _Batch, event: UpdateEvent, raw_id: int) -> None:
         account=event.account, external_id=event.target, event_id=event.event_id,
         kind=event.kind, status=event.status, occurred_at=event.occurred_at or state.now,
         received_at=state.now, error=event.error, data=event.data, raw_id=raw_id)
-    if not state.tx.insert_events([record]):
+    contact_id = target.contact_id if target else None
+    seal = state.sealer.event(record, contact_id)
+    if not state.tx.insert_events([record], [seal]):
         state.result.duplicates += 1
         return
+    state.sealer.commit(contact_id, seal)
     state.result.updates += 1
     if target is None:
         owner = next((state.owners[(str(a.kind), a.value)] for a in event.contact
@@ -336,17 +415,35 @@ def _settle_arrivals(state: _Batch, new: Sequence[Interaction]) -> None:
         if not closed:
             continue
         for interaction in items:
-            attach_waiting(state.tx, interaction.id, channel, account, interaction.external_id)
+            attach_waiting(state.tx, state.sealer, interaction, interaction.external_id)
 
 
-def attach_waiting(tx: Transaction, interaction_id: int, channel: str, account: str,
+def attach_waiting(tx: Transaction, sealer: Sealer, interaction: Interaction,
                    external_id: str) -> None:
-    """Attach the updates that arrived before ``external_id`` and apply their statuses."""
-    waiting = tx.pending_events(channel, account, external_id)
+    """Attach the updates that arrived before ``external_id`` and apply their statuses.
+
+    They join the interaction's contact's chain now, in arrival order.
+    """
+    interaction_id = interaction.id
+    waiting = tx.pending_events(interaction.channel.value, interaction.account, external_id)
     if not waiting:
         return
     tx.attach_events([e.id for e in waiting], interaction_id)
+    tx.chain_events(sealer.attach(sorted(waiting, key=lambda e: e.id), interaction_id,
+                                  interaction.contact_id))
     best = max((e for e in waiting if e.kind == EventKind.STATUS and e.status is not None),
                key=lambda e: status_rank(e.status), default=None)
     if best is not None and best.status is not None:
         tx.advance_status(interaction_id, str(best.status), status_rank(best.status))
+
+
+def record_events(tx: Transaction, sealer: Sealer, records: Sequence[EventRecord],
+                  contact_id: int) -> list[int]:
+    """Insert events on a known interaction of ``contact_id`` outside `ingest` (sends)."""
+    inserted = []
+    for record in records:
+        seal = sealer.event(record, contact_id)
+        if tx.insert_events([record], [seal]):
+            sealer.commit(contact_id, seal)
+            inserted.append(record.id)
+    return inserted

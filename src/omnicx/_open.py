@@ -19,6 +19,7 @@ def open(
     *,
     schema: str | None = None,
     channels: Iterable[ChannelAdapter] = (),
+    key: bytes | str | None = None,
     **options: Any,
 ) -> History:
     """Open (creating and migrating as needed) a contact history.
@@ -26,11 +27,14 @@ def open(
     ``target`` is a SQLite file path, ``":memory:"``, a ``postgresql://`` URL
     (needs ``pip install omnicx[postgres]``; ``schema`` puts the tables in a
     schema of that database), or any `omnicx.storage.Store`. ``channels``
-    registers adapters up front so `History.replay` can find them; other
-    ``options`` go to the store (e.g. ``synchronous="NORMAL"`` for SQLite).
+    registers adapters up front so `History.replay` can find them. ``key``
+    (32 bytes, or their base64 or hex; default: the ``OMNICX_KEY`` environment
+    variable) turns on encryption at rest; without one omnicx logs, once, that
+    it stores content in the clear. Other ``options`` go to the store (e.g.
+    ``synchronous="NORMAL"`` for SQLite).
     """
     if not isinstance(target, (str, Path)):
-        return History(target, channels=channels)
+        return History(target, channels=channels, key=key)
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         try:
@@ -40,9 +44,9 @@ def open(
                 "PostgreSQL needs the postgres extra: pip install 'omnicx[postgres]'"
             ) from exc
         return History(PostgresStore(text, schema=schema or "omnicx", **options),
-                       channels=channels)
+                       channels=channels, key=key)
     if schema is not None:
         raise ConfigurationError("schema= applies to PostgreSQL only")
     from .storage._sqlite import SQLiteStore
 
-    return History(SQLiteStore(text, **options), channels=channels)
+    return History(SQLiteStore(text, **options), channels=channels, key=key)

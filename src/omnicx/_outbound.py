@@ -52,9 +52,10 @@ class Outgoing:
 class SendResult:
     """The provider's answer: its id for the message and what it said.
 
-    ``message_type``, ``text``, ``subject`` and ``data`` override what is
-    recorded for the outbound interaction when the sender knows better (a
-    rendered template, the Message-ID header it generated).
+    ``message_type``, ``text``, ``subject`` and ``data`` (a rendered template,
+    the headers a mail server was given) are recorded on the status event
+    that marks the message sent; the interaction itself keeps what was asked
+    for, so history is never rewritten.
     """
 
     external_id: str

@@ -38,7 +38,15 @@ from ._events import ChannelEvent
 from ._history import History
 from ._models import Address, Contact, Conversation, Interaction
 from .channels import WebChat
-from .storage import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
+from .storage import (
+    EventRecord,
+    Gap,
+    RawPayload,
+    RowSeal,
+    Store,
+    TimelineQuery,
+    Transaction,
+)
 
 __all__ = ["FixableChannel", "StoreConformance", "WebChatPayloads"]
 
@@ -478,6 +486,79 @@ class StoreConformance:
         store.atomic(lambda tx: tx.set_cursor("imap:INBOX", "42", _at(1)))
         with store.reading() as tx:
             assert tx.cursor("imap:INBOX") == "42"
+
+    def test_settings_chain_heads_and_data_keys(self, store: Store) -> None:
+        def work(tx: Transaction) -> list[int]:
+            ids, _ = self.seed(tx, 2)
+            tx.set_setting("key_check", "abc")
+            tx.set_chain_heads({ids[0]: b"\x00" * 8 + b"h" * 32})
+            tx.set_data_keys({ids[1]: b"wrapped"})
+            return ids
+
+        a, b = store.atomic(work)
+        with store.reading() as tx:
+            assert tx.setting("key_check") == "abc" and tx.setting("other") is None
+            assert tx.chain_heads([a, b]) == {a: b"\x00" * 8 + b"h" * 32, b: None}
+            assert tx.data_keys([a, b]) == {a: None, b: b"wrapped"}
+            assert list(tx.wrapped_keys()) == [(b, b"wrapped")]
+            assert tx.chained_contacts(0, 10) == [a, b]
+            assert tx.chained_contacts(a, 10) == [b]
+
+    def test_chain_rows_erasure_and_forgetting(self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[int, int]:
+            (a,), conv = self.seed(tx)
+            tx.insert_addresses([("email", "a@example.com", a, "A")], _T0)
+            item = attrs.evolve(self.interaction(tx, a, conv, "m1", _at(1)), text="hi")
+            seal = RowSeal(columns=(None, None, None, None, None, "hi", None, None, None),
+                           sealed=b"ciphertext", digest=b"d" * 32, seq=1, hash=b"h" * 32,
+                           prev_hash=b"\x00" * 32)
+            assert tx.insert_interactions([item], [seal]) == 1
+            tx.assign_external_id(item.id, "provider-1")
+            (eid,) = tx.new_ids("events", 1)
+            tx.insert_events([EventRecord(
+                id=eid, interaction_id=item.id, channel="webchat", account="a",
+                external_id="provider-1", event_id="status:sent", kind="status",
+                status="sent", occurred_at=_at(2), received_at=_at(2))],
+                [RowSeal(columns=(None,), digest=b"e" * 32, seq=2, hash=b"i" * 32,
+                         prev_hash=b"h" * 32)])
+            return a, item.id
+
+        a, iid = store.atomic(work)
+        with store.reading() as tx:
+            rows = tx.chain_rows([a])
+            (row,) = rows.interactions
+            assert (row[0], row[1], row[5], row[13], row[14]) == (iid, a, "m1", 1, b"d" * 32)
+            assert (row[15], row[16], row[17], row[18]) == (b"h" * 32, b"\x00" * 32, None,
+                                                            b"ciphertext")
+            assert (row[24], row[28], row[29]) == ("hi", "provider-1", "m1")
+            (event,) = rows.events
+            assert (event[1], event[4], event[12], event[14], event[19]) == (
+                iid, "provider-1", 2, b"i" * 32, a)
+            assert tx.sealed([iid]) == {iid: b"ciphertext"}
+            assert tx.contacts_with_content(_at(2)) == [a]
+
+        def erase(tx: Transaction) -> int:
+            erased = tx.erase_content(a, None, _at(5))
+            (xid,) = tx.new_ids("erasures", 1)
+            tx.insert_erasure(xid, a, _at(5), None, "test",
+                              RowSeal(seq=3, hash=b"j" * 32, prev_hash=b"i" * 32))
+            tx.forget_contact(a, _at(5))
+            return erased
+
+        assert store.atomic(erase) == 1
+        with store.reading() as tx:
+            rows = tx.chain_rows([a])
+            (row,) = rows.interactions
+            assert row[17] is not None and row[18] is None and row[24] is None
+            assert row[14] == b"d" * 32  # the digest survives, so the chain does
+            assert rows.events[0][16] is not None
+            ((_, contact, _, before, reason, seq, *_),) = rows.erasures
+            assert (contact, before, reason, seq) == (a, None, "test", 3)
+            forgotten = tx.contact(a)
+            assert forgotten is not None and forgotten.erased and forgotten.addresses == ()
+            assert tx.owners([("email", "a@example.com")]) == {}
+            assert tx.data_keys([a]) == {a: None}
+            assert tx.contacts_with_content(_at(9)) == []
 
     def test_atomic_rolls_back_everything_on_error(self, store: Store) -> None:
         def work(tx: Transaction) -> None:

@@ -8,6 +8,8 @@ third-party exceptions.
 
 from __future__ import annotations
 
+from .email import Email, IMAPSettings, SMTPSettings
 from .webchat import WebChat
+from .whatsapp import WhatsApp
 
-__all__ = ["WebChat"]
+__all__ = ["Email", "IMAPSettings", "SMTPSettings", "WebChat", "WhatsApp"]

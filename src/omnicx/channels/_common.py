@@ -72,6 +72,8 @@ def load_json(body: bytes | str, *, channel: str) -> Any:
         return json.loads(body)
     except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise PayloadError(f"body is not valid JSON: {exc}", channel=channel) from exc
+    except RecursionError as exc:  # "[[[[...]]]]" nested deeper than the interpreter goes
+        raise PayloadError("body is nested too deeply", channel=channel) from exc
 
 
 def expect(value: Any, kind: type | tuple[type, ...], what: str, *, channel: str) -> Any:

@@ -22,7 +22,7 @@ from dateutil import parser as dateparser
 
 from .._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
 from .._errors import PayloadError
-from .._events import ChannelEvent, MessageEvent, UpdateEvent
+from .._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
 from .._identity import normalise_phone
 from .._models import Address, Attachment, utc
 from ._common import expect, get_header, hmac_sha256_hex, load_json, parse_epoch, verify_hmac_sha256
@@ -139,6 +139,7 @@ class WebChat:
             thread_key=f"session:{session}" if session else None,
             status=Status.SENT if direction is Direction.OUTBOUND else None,
             data=data,
+            sequence=_sequence(session, item.get("seq")),
         )
 
     def _visitor(
@@ -218,3 +219,10 @@ def _attachment(value: Any) -> Attachment:
         sha256=_text(item, "sha256"),
         ref=_text(item, "url"),
     )
+
+
+def _sequence(session: str | None, seq: Any) -> StreamPosition | None:
+    """A message's place in its session: seq numbers start at 1 and have no holes."""
+    if session is None or isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+        return None
+    return StreamPosition(stream=f"session:{session}", number=seq, gap_kind="chat_sequence")

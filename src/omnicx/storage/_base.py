@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import attrs
 
@@ -29,10 +29,12 @@ from .._models import Contact, Conversation, Interaction, utc
 __all__ = [
     "AddressOwner",
     "Capabilities",
+    "ChainRows",
     "EventRecord",
     "Gap",
     "InteractionRef",
     "RawPayload",
+    "RowSeal",
     "Store",
     "TimelineQuery",
     "Transaction",
@@ -67,6 +69,7 @@ class RawPayload:
     body: bytes = b""
     state: str = "ok"  # ok | quarantined | replayed
     error: str | None = None
+    sealed: bytes | None = None  # headers and body, encrypted (then both are empty)
 
 
 @attrs.frozen(kw_only=True)
@@ -113,6 +116,58 @@ class EventRecord:
     error: str | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict)
     raw_id: int | None = None
+    # Integrity and privacy, set by the ingest (see `RowSeal`); ``data`` is empty when sealed.
+    digest: bytes | None = None
+    sealed: bytes | None = None
+
+
+class RowSeal(NamedTuple):
+    """The integrity and privacy columns of a new row, computed by the ingest.
+
+    ``columns`` are the values of the content columns to store (for an
+    interaction the nine `omnicx._chain.CONTENT_COLUMNS`; all ``None`` but
+    ``sender_kind`` when the content is sealed; for an event its ``data``
+    column), ``sealed`` the ciphertext,
+    ``digest`` the SHA-256 of the content, and ``seq``/``hash``/``prev_hash``
+    the row's place in its contact's chain (``None`` for an event that waits
+    for its message: it joins the chain when attached). A named tuple, not an
+    attrs class: the ingest makes one per row, and this is the cheap kind.
+    """
+
+    columns: tuple[Any, ...] = ()
+    sealed: bytes | None = None
+    digest: bytes | None = None
+    seq: int | None = None
+    hash: bytes | None = None
+    prev_hash: bytes | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ChainRows:
+    """Everything `History.verify` needs about some contacts, as plain column tuples.
+
+    Row shapes (the verifier reads positions; every backend returns the same):
+
+    - ``interactions``: id, contact_id, conversation_id, channel, account,
+      coalesce(origin_id, external_id), direction, kind, message_type,
+      occurred_at, received_at, reply_to, raw_id, chain_seq, digest, hash,
+      prev_hash, erased_at, sealed, the nine content columns, external_id,
+      origin_id;
+    - ``events`` (attached to those interactions): id, interaction_id,
+      channel, account, external_id, event_id, kind, status, occurred_at,
+      received_at, error, raw_id, chain_seq, digest, hash, prev_hash,
+      erased_at, sealed, data, and the owning contact's id;
+    - ``erasures``: id, contact_id, erased_at, erased_before, reason, chain_seq, hash,
+      prev_hash.
+
+    Times are integer microseconds. ``heads`` maps each contact to its
+    ``chain_head``.
+    """
+
+    heads: Mapping[int, bytes | None]
+    interactions: Sequence[Sequence[Any]]
+    events: Sequence[Sequence[Any]]
+    erasures: Sequence[Sequence[Any]]
 
 
 @attrs.frozen(kw_only=True)
@@ -198,7 +253,16 @@ class Transaction(Protocol):
     def interaction_refs(
         self, channel: str, account: str, external_ids: Iterable[str]
     ) -> dict[str, InteractionRef]: ...
-    def insert_interactions(self, interactions: Sequence[Interaction]) -> int: ...
+    def insert_interactions(
+        self, interactions: Sequence[Interaction], seals: Sequence[RowSeal] | None = None
+    ) -> int:
+        """Insert new interactions, skipping known external ids; return how many were new.
+
+        ``seals`` (one per interaction) come from the ingest; without them
+        the content is stored in the clear and outside any hash chain, which
+        `History.verify` reports (for store-level tests and tools only).
+        """
+        ...
     def advance_status(self, interaction_id: int, status: str, rank: int) -> bool: ...
     def assign_external_id(self, interaction_id: int, external_id: str) -> None: ...
     def interaction(self, interaction_id: int) -> Interaction | None: ...
@@ -208,10 +272,54 @@ class Transaction(Protocol):
     ) -> dt.datetime | None: ...
 
     # -- events ----------------------------------------------------------------------------
-    def insert_events(self, events: Sequence[EventRecord]) -> list[int]: ...
+    def insert_events(self, events: Sequence[EventRecord],
+                      seals: Sequence[RowSeal] | None = None) -> list[int]:
+        """Insert events, skipping known ones; return the ids inserted (``seals``: as above)."""
+        ...
     def pending_events(self, channel: str, account: str, external_id: str) -> list[EventRecord]: ...
     def attach_events(self, event_ids: Sequence[int], interaction_id: int) -> None: ...
     def events(self, interaction_id: int) -> list[EventRecord]: ...
+    def chain_events(self, links: Sequence[tuple[int, int, bytes, bytes]]) -> None:
+        """Give waiting events, now attached, their place: (event id, seq, hash, prev_hash)."""
+        ...
+
+    # -- integrity and privacy --------------------------------------------------------------
+    def setting(self, name: str) -> str | None: ...
+    def set_setting(self, name: str, value: str) -> None: ...
+    def chain_heads(self, contact_ids: Iterable[int]) -> dict[int, bytes | None]: ...
+    def set_chain_heads(self, heads: Mapping[int, bytes]) -> None: ...
+    def data_keys(self, contact_ids: Iterable[int]) -> dict[int, bytes | None]: ...
+    def set_data_keys(self, keys: Mapping[int, bytes]) -> None: ...
+    def wrapped_keys(self) -> Iterator[tuple[int, bytes]]:
+        """Every contact's wrapped data key (for a key rotation)."""
+        ...
+    def sealed(self, interaction_ids: Iterable[int]) -> dict[int, bytes]:
+        """The ciphertext of those interactions that have one."""
+        ...
+    def chain_rows(self, contact_ids: Sequence[int]) -> ChainRows: ...
+    def chained_contacts(self, after: int, limit: int) -> list[int]:
+        """Ids of contacts (merged or not) above ``after``, ascending, at most ``limit``."""
+        ...
+    def insert_erasure(self, erasure_id: int, contact_id: int, at: dt.datetime,
+                       before: dt.datetime | None, reason: str | None, seal: RowSeal) -> None: ...
+    def erase_content(self, contact_id: int, before: dt.datetime | None,
+                      at: dt.datetime) -> int:
+        """Null the content of a contact's interactions (older than ``before``), their
+        events and raw payloads; mark them erased. Returns the interactions erased."""
+        ...
+    def forget_contact(self, contact_id: int, at: dt.datetime) -> None:
+        """Destroy a contact's data key, addresses and name; mark it erased."""
+        ...
+    def contacts_with_content(self, before: dt.datetime) -> list[int]:
+        """Contacts that have unerased interactions older than ``before``."""
+        ...
+    def seal_addresses(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        """Store the sealed readable form of addresses: (kind, stored value, sealed)."""
+        ...
+    def address_seals(self, contact_ids: Iterable[int]
+                      ) -> dict[int, list[tuple[str, str, bytes]]]:
+        """The sealed addresses of these contacts: (kind, stored value, sealed)."""
+        ...
 
     # -- gaps ------------------------------------------------------------------------------
     def open_gaps(self, gaps: Sequence[Gap]) -> None: ...

@@ -17,6 +17,7 @@ transactions, like SQLite's write lock.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,20 +25,23 @@ from typing import Any, TypeVar
 
 import attrs
 
+from .._chain import content_columns, dumps
 from .._enums import Direction
 from .._errors import StorageError
-from .._models import Address, Contact, Conversation, Interaction
+from .._models import Contact, Conversation, Interaction
 from ._base import (
     AddressOwner,
     Capabilities,
+    ChainRows,
     EventRecord,
     Gap,
     InteractionRef,
     RawPayload,
+    RowSeal,
     TimelineQuery,
     Transaction,
 )
-from ._sql import from_us, interaction_from_row, interaction_row, to_us
+from ._sql import from_us, interaction_from_row, interaction_row, stored_address, to_us
 
 __all__ = ["MemoryStore"]
 
@@ -47,8 +51,12 @@ V = TypeVar("V")
 
 _ABSENT: Any = object()
 
-# Positions in the SQL row form of an interaction (see `_sql.interaction_row`).
+# Positions in the SQL row form of an interaction (see `_sql.interaction_row`), plus
+# ``origin_id`` appended at the end.
 _EXTERNAL_ID, _OCCURRED_AT, _STATUS, _STATUS_RANK = 5, 9, 20, 21
+_ERASED_AT, _SEALED, _ORIGIN = 24, 25, 30
+_CONTENT = (11, 12, 13, 14, 15, 16, 17, 18, 22)  # the nine content columns
+_ERASABLE = (12, 13, 14, 15, 16, 17, 18, 22, _SEALED)  # all of them but sender_kind
 
 
 @attrs.define
@@ -58,6 +66,20 @@ class _ContactRow:
     crm_id: str | None
     created_at: dt.datetime
     merged_into: int | None = None
+    erased_at: dt.datetime | None = None
+    chain_head: bytes | None = None
+    data_key: bytes | None = None
+
+
+@attrs.define
+class _EventChain:
+    """The columns of an event row that `EventRecord` does not carry."""
+
+    data: str | None
+    seq: int | None = None
+    hash: bytes | None = None
+    prev_hash: bytes | None = None
+    erased_at: int | None = None
 
 
 @attrs.define
@@ -87,6 +109,10 @@ class _Tables:
         self.gaps: dict[int, Gap] = {}
         self.gap_keys: dict[tuple[str, str, str, str], int] = {}
         self.cursors: dict[str, tuple[str, dt.datetime]] = {}
+        self.settings: dict[str, str] = {}
+        self.event_chain: dict[int, _EventChain] = {}
+        self.erasures: dict[int, tuple[Any, ...]] = {}
+        self.address_seals: dict[tuple[str, str], bytes] = {}
         self.undo: list[Callable[[], object]] | None = None
 
     def put(self, table: dict[K, V], key: K, value: V) -> None:
@@ -218,8 +244,8 @@ class _MemoryTransaction:
             key=lambda a: (a[0], a[1], a[2]))
         return Contact(id=row.id, display_name=row.display_name, crm_id=row.crm_id,
                        created_at=row.created_at, merged_into=row.merged_into,
-                       addresses=tuple(Address(kind=k, value=v, name=n)
-                                       for _, k, v, n in owned))
+                       erased=row.erased_at is not None,
+                       addresses=tuple(stored_address(k, v, n) for _, k, v, n in owned))
 
     def _contact_row(self, contact_id: int) -> _ContactRow:
         row = self._t.contacts.get(contact_id)
@@ -328,9 +354,13 @@ class _MemoryTransaction:
                                             occurred_at=from_us(row[_OCCURRED_AT]))
         return found
 
-    def insert_interactions(self, interactions: Sequence[Interaction]) -> int:
+    def insert_interactions(
+        self, interactions: Sequence[Interaction], seals: Sequence[RowSeal] | None = None
+    ) -> int:
+        if seals is None:
+            seals = [RowSeal(columns=content_columns(i)) for i in interactions]
         inserted = 0
-        for item in interactions:
+        for item, seal in zip(interactions, seals, strict=True):
             key = (item.channel.value, item.account, item.external_id)
             if key in self._t.interaction_keys:
                 continue
@@ -339,7 +369,7 @@ class _MemoryTransaction:
             self._contact_row(item.contact_id)
             if item.conversation_id not in self._t.conversations:
                 raise StorageError(f"no conversation #{item.conversation_id}")
-            self._t.put(self._t.interactions, item.id, list(interaction_row(item)))
+            self._t.put(self._t.interactions, item.id, [*interaction_row(item, seal), None])
             self._t.put(self._t.interaction_keys, key, item.id)
             self._t.add_to_set(self._t.by_contact, item.contact_id, item.id)
             inserted += 1
@@ -365,6 +395,8 @@ class _MemoryTransaction:
         if new_key in self._t.interaction_keys:
             raise StorageError(f"external id {external_id!r} is taken")
         updated = list(row)
+        if updated[_ORIGIN] is None:  # the chain covers the first id (omnicx._chain)
+            updated[_ORIGIN] = row[_EXTERNAL_ID]
         updated[_EXTERNAL_ID] = external_id
         self._t.put(self._t.interactions, interaction_id, updated)
         self._t.put(self._t.interaction_keys, new_key, interaction_id)
@@ -407,15 +439,23 @@ class _MemoryTransaction:
         return from_us(max(times)) if times else None
 
     # -- events ----------------------------------------------------------------------------
-    def insert_events(self, events: Sequence[EventRecord]) -> list[int]:
+    def insert_events(self, events: Sequence[EventRecord],
+                      seals: Sequence[RowSeal] | None = None) -> list[int]:
+        if seals is None:
+            seals = [RowSeal(columns=(dumps(dict(e.data)),)) for e in events]
         inserted = []
-        for e in events:
+        for e, seal in zip(events, seals, strict=True):
             key = (e.channel, e.account, e.external_id, e.event_id)
             if key in self._t.event_keys:
                 continue
             if e.id in self._t.events:
                 raise StorageError(f"event #{e.id} exists")
-            self._t.put(self._t.events, e.id, attrs.evolve(e, data=dict(e.data)))
+            (data,) = seal.columns
+            self._t.put(self._t.events, e.id, attrs.evolve(
+                e, data=json.loads(data) if data else {}, digest=seal.digest,
+                sealed=seal.sealed))
+            self._t.put(self._t.event_chain, e.id, _EventChain(
+                data=data, seq=seal.seq, hash=seal.hash, prev_hash=seal.prev_hash))
             self._t.put(self._t.event_keys, key, e.id)
             inserted.append(e.id)
         return inserted
@@ -436,6 +476,148 @@ class _MemoryTransaction:
     def events(self, interaction_id: int) -> list[EventRecord]:
         found = [e for e in self._t.events.values() if e.interaction_id == interaction_id]
         return sorted(found, key=lambda e: (e.occurred_at, e.id))
+
+    def chain_events(self, links: Sequence[tuple[int, int, bytes, bytes]]) -> None:
+        for event_id, seq, hashed, prev in links:
+            found = self._t.event_chain.get(event_id)
+            if found is not None:
+                self._t.change(found, seq=seq, hash=hashed, prev_hash=prev)
+
+    # -- integrity and privacy --------------------------------------------------------------
+    def setting(self, name: str) -> str | None:
+        return self._t.settings.get(name)
+
+    def set_setting(self, name: str, value: str) -> None:
+        self._t.put(self._t.settings, name, value)
+
+    def chain_heads(self, contact_ids: Iterable[int]) -> dict[int, bytes | None]:
+        return {c: self._t.contacts[c].chain_head for c in contact_ids if c in self._t.contacts}
+
+    def set_chain_heads(self, heads: Mapping[int, bytes]) -> None:
+        for contact_id, head in heads.items():
+            self._t.change(self._contact_row(contact_id), chain_head=head)
+
+    def data_keys(self, contact_ids: Iterable[int]) -> dict[int, bytes | None]:
+        return {c: self._t.contacts[c].data_key for c in contact_ids if c in self._t.contacts}
+
+    def set_data_keys(self, keys: Mapping[int, bytes]) -> None:
+        for contact_id, key in keys.items():
+            self._t.change(self._contact_row(contact_id), data_key=key)
+
+    def wrapped_keys(self) -> Iterator[tuple[int, bytes]]:
+        for contact_id in sorted(self._t.contacts):
+            key = self._t.contacts[contact_id].data_key
+            if key is not None:
+                yield contact_id, key
+
+    def sealed(self, interaction_ids: Iterable[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for iid in interaction_ids:
+            row = self._t.interactions.get(iid)
+            if row is not None and row[_SEALED] is not None:
+                found[iid] = row[_SEALED]
+        return found
+
+    def chain_rows(self, contact_ids: Sequence[int]) -> ChainRows:
+        wanted = set(contact_ids)
+        interactions: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
+        owner: dict[int, int] = {}
+        for contact_id in wanted:
+            for iid in self._t.by_contact.get(contact_id, ()):
+                r = self._t.interactions[iid]
+                owner[iid] = contact_id
+                interactions.append((
+                    *r[:5], r[_ORIGIN] if r[_ORIGIN] is not None else r[_EXTERNAL_ID],
+                    *r[6:11], r[19], r[23], r[26], r[27], r[28], r[29], r[_ERASED_AT],
+                    r[_SEALED], *(r[i] for i in _CONTENT), r[_EXTERNAL_ID], r[_ORIGIN]))
+        for e in self._t.events.values():
+            if e.interaction_id not in owner:
+                continue
+            c = self._t.event_chain[e.id]
+            events.append((
+                e.id, e.interaction_id, e.channel, e.account, e.external_id, e.event_id,
+                str(e.kind), None if e.status is None else str(e.status),
+                to_us(e.occurred_at), to_us(e.received_at), e.error, e.raw_id, c.seq,
+                e.digest, c.hash, c.prev_hash, c.erased_at, e.sealed, c.data,
+                owner[e.interaction_id]))
+        return ChainRows(
+            heads=self.chain_heads(wanted), interactions=interactions, events=events,
+            erasures=[row for row in self._t.erasures.values() if row[1] in wanted])
+
+    def chained_contacts(self, after: int, limit: int) -> list[int]:
+        return sorted(c for c in self._t.contacts if c > after)[:limit]
+
+    def insert_erasure(self, erasure_id: int, contact_id: int, at: dt.datetime,
+                       before: dt.datetime | None, reason: str | None, seal: RowSeal) -> None:
+        self._contact_row(contact_id)
+        self._t.put(self._t.erasures, erasure_id, (
+            erasure_id, contact_id, to_us(at), None if before is None else to_us(before),
+            reason, seal.seq, seal.hash, seal.prev_hash))
+
+    def erase_content(self, contact_id: int, before: dt.datetime | None,
+                      at: dt.datetime) -> int:
+        stamp = to_us(at)
+        cutoff = None if before is None else to_us(before)
+        erased = set()
+        for iid in sorted(self._t.by_contact.get(contact_id, ())):
+            row = self._t.interactions[iid]
+            if row[_ERASED_AT] is not None or (cutoff is not None
+                                               and row[_OCCURRED_AT] >= cutoff):
+                continue
+            updated = list(row)
+            for column in _ERASABLE:
+                updated[column] = None
+            updated[_ERASED_AT] = stamp
+            self._t.put(self._t.interactions, iid, updated)
+            erased.add(iid)
+            self._forget_raw(row[23])
+        for e in list(self._t.events.values()):
+            if e.interaction_id in erased:
+                self._t.put(self._t.events, e.id, attrs.evolve(e, data={}, sealed=None))
+                self._t.change(self._t.event_chain[e.id], data=None, erased_at=stamp)
+                self._forget_raw(e.raw_id)
+        if before is None:
+            for conversation in list(self._t.conversations.values()):
+                if conversation.contact_id == contact_id:
+                    self._t.put(self._t.conversations, conversation.id,
+                                attrs.evolve(conversation, subject=None))
+        return len(erased)
+
+    def _forget_raw(self, raw_id: int | None) -> None:
+        found = None if raw_id is None else self._t.raw.get(raw_id)
+        if found is not None:
+            self._t.put(self._t.raw, found.id,
+                        attrs.evolve(found, headers={}, body=b"", sealed=None))
+
+    def forget_contact(self, contact_id: int, at: dt.datetime) -> None:
+        for key, (owner, _, _) in list(self._t.addresses.items()):
+            if owner == contact_id:
+                self._t.remove(self._t.addresses, key)
+                if key in self._t.address_seals:
+                    self._t.remove(self._t.address_seals, key)
+        self._t.change(self._contact_row(contact_id), display_name=None, data_key=None,
+                       erased_at=at)
+
+    def contacts_with_content(self, before: dt.datetime) -> list[int]:
+        cutoff = to_us(before)
+        return sorted({row[1] for row in self._t.interactions.values()
+                       if row[_ERASED_AT] is None and row[_OCCURRED_AT] < cutoff})
+
+    def seal_addresses(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        for kind, value, sealed in rows:
+            if (kind, value) in self._t.addresses:
+                self._t.put(self._t.address_seals, (kind, value), sealed)
+
+    def address_seals(self, contact_ids: Iterable[int]
+                      ) -> dict[int, list[tuple[str, str, bytes]]]:
+        wanted = set(contact_ids)
+        found: dict[int, list[tuple[str, str, bytes]]] = {}
+        for (kind, value), sealed in self._t.address_seals.items():
+            owner = self._t.addresses[(kind, value)][0]
+            if owner in wanted:
+                found.setdefault(owner, []).append((kind, value, sealed))
+        return found
 
     # -- gaps --------------------------------------------------------------------------------
     def open_gaps(self, gaps: Sequence[Gap]) -> None:

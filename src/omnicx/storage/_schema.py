@@ -45,6 +45,7 @@ _V1 = [
         contact_id {int} NOT NULL REFERENCES contacts (id),
         name TEXT,
         created_at {int} NOT NULL,
+        sealed {blob},
         PRIMARY KEY (kind, value))""",
     "CREATE INDEX addresses_contact ON addresses (contact_id)",
     """CREATE TABLE merges (
@@ -94,6 +95,9 @@ _V1 = [
         raw_id {int} REFERENCES raw_payloads (id),
         erased_at {int},
         sealed {blob},
+        origin_id TEXT,
+        chain_seq {int},
+        digest {blob},
         hash {blob},
         prev_hash {blob},
         UNIQUE (channel, account, external_id))""",
@@ -115,13 +119,28 @@ _V1 = [
         error TEXT,
         data TEXT,
         raw_id {int} REFERENCES raw_payloads (id),
+        erased_at {int},
         sealed {blob},
+        chain_seq {int},
+        digest {blob},
         hash {blob},
         prev_hash {blob},
         UNIQUE (channel, account, external_id, event_id))""",
     "CREATE INDEX events_interaction ON events (interaction_id)",
     """CREATE INDEX events_pending ON events (channel, account, external_id)
         WHERE interaction_id IS NULL""",
+    # Erasures and retention runs, chained like the records they erase, so that
+    # verify() can tell a legitimate erasure from content removed behind our back.
+    """CREATE TABLE erasures (
+        id {pk},
+        contact_id {int} NOT NULL REFERENCES contacts (id),
+        erased_at {int} NOT NULL,
+        erased_before {int},
+        reason TEXT,
+        chain_seq {int} NOT NULL,
+        hash {blob} NOT NULL,
+        prev_hash {blob} NOT NULL)""",
+    "CREATE INDEX erasures_contact ON erasures (contact_id)",
     # What is known to be missing; closed when it arrives.
     """CREATE TABLE gaps (
         id {pk},

@@ -14,9 +14,19 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
-from .._enums import Channel, Direction, Kind, Status, status_rank
+from .._chain import content_columns
+from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
 from .._models import Address, Attachment, Contact, Conversation, Interaction
-from ._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, TimelineQuery
+from ._base import (
+    AddressOwner,
+    ChainRows,
+    EventRecord,
+    Gap,
+    InteractionRef,
+    RawPayload,
+    RowSeal,
+    TimelineQuery,
+)
 
 __all__ = ["Dialect", "SqlTransaction", "from_us", "to_us"]
 
@@ -64,19 +74,38 @@ _INTERACTION_COLUMNS = (
     " raw_id, erased_at"
 )
 _INSERT_INTERACTION = (
-    f"INSERT INTO interactions ({_INTERACTION_COLUMNS}) VALUES "
-    f"({', '.join('?' * 25)}) ON CONFLICT (channel, account, external_id) DO NOTHING"
+    f"INSERT INTO interactions ({_INTERACTION_COLUMNS}, sealed, chain_seq, digest, hash,"
+    f" prev_hash) VALUES ({', '.join('?' * 30)})"
+    " ON CONFLICT (channel, account, external_id) DO NOTHING"
 )
 _EVENT_COLUMNS = (
     "id, interaction_id, channel, account, external_id, event_id, kind, status,"
     " occurred_at, received_at, error, data, raw_id"
 )
+_EVENT_READ = f"{_EVENT_COLUMNS}, digest, sealed"
 _GAP_COLUMNS = "id, kind, channel, account, reference, contact_id, opened_at, closed_at, detail"
+# The shapes `ChainRows` documents.
+_CHAIN_INTERACTION = (
+    "id, contact_id, conversation_id, channel, account, coalesce(origin_id, external_id),"
+    " direction, kind, message_type, occurred_at, received_at, reply_to, raw_id, chain_seq,"
+    " digest, hash, prev_hash, erased_at, sealed, sender_kind, sender_value, sender_name,"
+    " recipients, subject, text, html, attachments, data, external_id, origin_id"
+)
+_CHAIN_EVENT = (
+    "e.id, e.interaction_id, e.channel, e.account, e.external_id, e.event_id, e.kind,"
+    " e.status, e.occurred_at, e.received_at, e.error, e.raw_id, e.chain_seq, e.digest,"
+    " e.hash, e.prev_hash, e.erased_at, e.sealed, e.data, i.contact_id"
+)
 
 
-def interaction_row(item: Interaction) -> tuple[Any, ...]:
-    """An `Interaction` as the tuple `_INSERT_INTERACTION` expects."""
-    sender = item.sender
+def interaction_row(item: Interaction, seal: RowSeal) -> tuple[Any, ...]:
+    """An `Interaction` and its `RowSeal` as the tuple `_INSERT_INTERACTION` expects.
+
+    The content columns come from the seal: the ingest decided what is stored
+    (plaintext, or nothing but the sender's kind when the content is sealed).
+    """
+    (sender_kind, sender_value, sender_name, recipients, subject, text, html, attachments,
+     data) = seal.columns
     return (
         item.id,
         item.contact_id,
@@ -89,60 +118,80 @@ def interaction_row(item: Interaction) -> tuple[Any, ...]:
         item.message_type,
         to_us(item.occurred_at),
         to_us(item.received_at),
-        str(sender.kind) if sender else None,
-        sender.value if sender else None,
-        sender.name if sender else None,
-        _dumps([[str(a.kind), a.value, a.name] for a in item.recipients]),
-        item.subject,
-        item.text,
-        item.html,
-        _dumps([
-            {"filename": a.filename, "content_type": a.content_type, "size": a.size,
-             "sha256": a.sha256, "ref": a.ref}
-            for a in item.attachments
-        ]),
+        sender_kind,
+        sender_value,
+        sender_name,
+        recipients,
+        subject,
+        text,
+        html,
+        attachments,
         item.reply_to,
         str(item.status) if item.status is not None else None,
         status_rank(item.status),
-        _dumps(dict(item.data)),
+        data,
         item.raw_id,
         None,
+        seal.sealed,
+        seal.seq,
+        seal.digest,
+        seal.hash,
+        seal.prev_hash,
     )
+
+
+# Rows come from our own writes, so their values are canonical already: the
+# read path skips normalisation and shares the immutable pieces that repeat
+# (a contact's address, a recipients list) instead of rebuilding them per row.
+_CHANNELS: dict[str, Channel] = dict(Channel._value2member_map_)
+_DIRECTIONS: dict[str, Direction] = dict(Direction._value2member_map_)
+_KINDS: dict[str, Kind] = dict(Kind._value2member_map_)
+_STATUSES: dict[str, Status] = dict(Status._value2member_map_)
+
+
+@lru_cache(maxsize=8192)
+def stored_address(kind: str, value: str, name: str | None) -> Address:
+    """An `Address` from a row, without re-normalising its canonical value."""
+    address = object.__new__(Address)
+    object.__setattr__(address, "kind", AddressKind(kind))
+    object.__setattr__(address, "value", value)
+    object.__setattr__(address, "name", name)
+    return address
+
+
+@lru_cache(maxsize=4096)
+def _recipients(text: str) -> tuple[Address, ...]:
+    return tuple(stored_address(k, v, n) for k, v, n in json.loads(text))
+
+
+@lru_cache(maxsize=4096)
+def _attachments(text: str) -> tuple[Attachment, ...]:
+    return tuple(Attachment(**a) for a in json.loads(text))
 
 
 def interaction_from_row(row: Sequence[Any]) -> Interaction:
     """The inverse of `interaction_row` (columns in `_INTERACTION_COLUMNS` order)."""
-    sender = (
-        Address(kind=row[11], value=row[12], name=row[13]) if row[11] is not None else None
-    )
-    recipients = (
-        tuple(Address(kind=k, value=v, name=n) for k, v, n in json.loads(row[14]))
-        if row[14]
-        else ()
-    )
-    attachments = (
-        tuple(Attachment(**a) for a in json.loads(row[18])) if row[18] else ()
-    )
+    status = row[20]
     return Interaction(
         id=row[0],
         contact_id=row[1],
         conversation_id=row[2],
-        channel=Channel(row[3]),
+        channel=_CHANNELS.get(row[3]) or Channel(row[3]),
         account=row[4],
         external_id=row[5],
-        direction=Direction(row[6]),
-        kind=Kind(row[7]),
+        direction=_DIRECTIONS.get(row[6]) or Direction(row[6]),
+        kind=_KINDS.get(row[7]) or Kind(row[7]),
         message_type=row[8],
         occurred_at=from_us(row[9]),
         received_at=from_us(row[10]),
-        sender=sender,
-        recipients=recipients,
+        sender=stored_address(row[11], row[12], row[13]) if row[12] is not None else None,
+        recipients=_recipients(row[14]) if row[14] else (),
         subject=row[15],
         text=row[16],
         html=row[17],
-        attachments=attachments,
+        attachments=_attachments(row[18]) if row[18] else (),
         reply_to=row[19],
-        status=Status(row[20]) if row[20] is not None else None,
+        status=None if status is None else (_STATUSES.get(status) or Status(status)),
         data=json.loads(row[22]) if row[22] else {},
         raw_id=row[23],
         erased=row[24] is not None,
@@ -164,6 +213,8 @@ def _event_from_row(row: Sequence[Any]) -> EventRecord:
         error=row[10],
         data=json.loads(row[11]) if row[11] else {},
         raw_id=row[12],
+        digest=None if row[13] is None else bytes(row[13]),
+        sealed=None if row[14] is None else bytes(row[14]),
     )
 
 
@@ -222,10 +273,11 @@ class SqlTransaction:
     def archive(self, payloads: Sequence[RawPayload]) -> None:
         self._many(
             "INSERT INTO raw_payloads (id, channel, account, received_at, headers, body, state,"
-            " error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " error, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (p.id, p.channel, p.account, to_us(p.received_at),
-                 _dumps(dict(p.headers)), p.body, p.state, p.error)
+                 _dumps(dict(p.headers)), p.body if p.sealed is None else None, p.state,
+                 p.error, p.sealed)
                 for p in payloads
             ],
         )
@@ -236,12 +288,12 @@ class SqlTransaction:
 
     def _raw_rows(self, where: str, params: Sequence[Any]) -> list[RawPayload]:
         rows = self._all(
-            "SELECT id, channel, account, received_at, headers, body, state, error"
+            "SELECT id, channel, account, received_at, headers, body, state, error, sealed"
             f" FROM raw_payloads WHERE {where} ORDER BY id", params)
         return [
             RawPayload(id=r[0], channel=r[1], account=r[2], received_at=from_us(r[3]),
                        headers=json.loads(r[4]) if r[4] else {}, body=bytes(r[5] or b""),
-                       state=r[6], error=r[7])
+                       state=r[6], error=r[7], sealed=None if r[8] is None else bytes(r[8]))
             for r in rows
         ]
 
@@ -305,8 +357,7 @@ class SqlTransaction:
                 f" WHERE contact_id IN ({_marks(len(chunk))}) ORDER BY created_at, kind, value",
                 chunk,
             ):
-                addresses.setdefault(contact_id, []).append(Address(kind=kind, value=value,
-                                                                    name=name))
+                addresses.setdefault(contact_id, []).append(stored_address(kind, value, name))
         return [
             Contact(id=r[0], display_name=r[1], crm_id=r[2], created_at=from_us(r[3]),
                     merged_into=r[4], erased=r[5] is not None,
@@ -375,22 +426,24 @@ class SqlTransaction:
     def threads(
         self, contact_ids: Iterable[int], channel: str, account: str, thread_keys: Iterable[str]
     ) -> dict[tuple[int, str], tuple[int, dt.datetime]]:
-        ids, keys = list(dict.fromkeys(contact_ids)), list(dict.fromkeys(thread_keys))
+        ids, keys = list(dict.fromkeys(contact_ids)), set(thread_keys)
         found: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
         if not ids or not keys:
             return found
-        for id_chunk in _chunks(ids):
-            for key_chunk in _chunks(keys):
-                for cid, contact_id, key, last in self._all(
-                    "SELECT id, contact_id, thread_key, last_activity_at FROM conversations"
-                    f" WHERE contact_id IN ({_marks(len(id_chunk))}) AND channel = ?"
-                    f" AND account = ? AND thread_key IN ({_marks(len(key_chunk))})",
-                    (*id_chunk, channel, account, *key_chunk),
-                ):
-                    at = from_us(last)
-                    best = found.get((contact_id, key))
-                    if best is None or (at, cid) > (best[1], best[0]):
-                        found[(contact_id, key)] = (cid, at)
+        # Filter keys here, not in SQL: two IN lists would make the database
+        # probe the index for every (contact, key) pair.
+        for chunk in _chunks(ids):
+            for cid, contact_id, key, last in self._all(
+                "SELECT id, contact_id, thread_key, last_activity_at FROM conversations"
+                f" WHERE contact_id IN ({_marks(len(chunk))}) AND channel = ? AND account = ?"
+                " AND thread_key IS NOT NULL", (*chunk, channel, account),
+            ):
+                if key not in keys:
+                    continue
+                at = from_us(last)
+                best = found.get((contact_id, key))
+                if best is None or (at, cid) > (best[1], best[0]):
+                    found[(contact_id, key)] = (cid, at)
         return found
 
     def insert_conversations(self, conversations: Sequence[Conversation]) -> None:
@@ -435,8 +488,13 @@ class SqlTransaction:
                                             occurred_at=from_us(occurred))
         return found
 
-    def insert_interactions(self, interactions: Sequence[Interaction]) -> int:
-        return self._many(_INSERT_INTERACTION, [interaction_row(i) for i in interactions])
+    def insert_interactions(
+        self, interactions: Sequence[Interaction], seals: Sequence[RowSeal] | None = None
+    ) -> int:
+        if seals is None:
+            seals = [RowSeal(columns=content_columns(i)) for i in interactions]
+        return self._many(_INSERT_INTERACTION,
+                          [interaction_row(i, s) for i, s in zip(interactions, seals, strict=True)])
 
     def advance_status(self, interaction_id: int, status: str, rank: int) -> bool:
         cursor = self._execute(
@@ -445,8 +503,9 @@ class SqlTransaction:
         return bool(cursor.rowcount)
 
     def assign_external_id(self, interaction_id: int, external_id: str) -> None:
-        self._execute("UPDATE interactions SET external_id = ? WHERE id = ?",
-                      (external_id, interaction_id))
+        # The chain covers the first external id; keep it (see omnicx._chain).
+        self._execute("UPDATE interactions SET origin_id = coalesce(origin_id, external_id),"
+                      " external_id = ? WHERE id = ?", (external_id, interaction_id))
 
     def interaction(self, interaction_id: int) -> Interaction | None:
         row = self._one(f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE id = ?",
@@ -486,16 +545,21 @@ class SqlTransaction:
         return None if row is None or row[0] is None else from_us(row[0])
 
     # -- events ----------------------------------------------------------------------------
-    def insert_events(self, events: Sequence[EventRecord]) -> list[int]:
+    def insert_events(self, events: Sequence[EventRecord],
+                      seals: Sequence[RowSeal] | None = None) -> list[int]:
+        if seals is None:
+            seals = [RowSeal(columns=(_dumps(dict(e.data)),)) for e in events]
         inserted = []
-        for e in events:
+        for e, seal in zip(events, seals, strict=True):
+            (data,) = seal.columns
             row = self._one(
-                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({_marks(13)})"
+                f"INSERT INTO events ({_EVENT_COLUMNS}, sealed, chain_seq, digest, hash,"
+                f" prev_hash) VALUES ({_marks(18)})"
                 " ON CONFLICT (channel, account, external_id, event_id) DO NOTHING RETURNING id",
                 (e.id, e.interaction_id, e.channel, e.account, e.external_id, e.event_id,
                  str(e.kind), str(e.status) if e.status is not None else None,
-                 to_us(e.occurred_at), to_us(e.received_at), e.error, _dumps(dict(e.data)),
-                 e.raw_id),
+                 to_us(e.occurred_at), to_us(e.received_at), e.error, data,
+                 e.raw_id, seal.sealed, seal.seq, seal.digest, seal.hash, seal.prev_hash),
             )
             if row is not None:
                 inserted.append(int(row[0]))
@@ -503,7 +567,7 @@ class SqlTransaction:
 
     def pending_events(self, channel: str, account: str, external_id: str) -> list[EventRecord]:
         rows = self._all(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE channel = ? AND account = ?"
+            f"SELECT {_EVENT_READ} FROM events WHERE channel = ? AND account = ?"
             " AND external_id = ? AND interaction_id IS NULL ORDER BY occurred_at, id",
             (channel, account, external_id))
         return [_event_from_row(r) for r in rows]
@@ -516,7 +580,7 @@ class SqlTransaction:
 
     def events(self, interaction_id: int) -> list[EventRecord]:
         rows = self._all(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE interaction_id = ?"
+            f"SELECT {_EVENT_READ} FROM events WHERE interaction_id = ?"
             " ORDER BY occurred_at, id", (interaction_id,))
         return [_event_from_row(r) for r in rows]
 
@@ -576,3 +640,140 @@ class SqlTransaction:
             "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
             " updated_at = excluded.updated_at", (name, value, to_us(at)))
+
+    # -- integrity and privacy ------------------------------------------------------------
+    def chain_events(self, links: Sequence[tuple[int, int, bytes, bytes]]) -> None:
+        self._many("UPDATE events SET chain_seq = ?, hash = ?, prev_hash = ? WHERE id = ?",
+                   [(seq, digest, prev, event_id) for event_id, seq, digest, prev in links])
+
+    def setting(self, name: str) -> str | None:
+        row = self._one("SELECT value FROM omnicx_meta WHERE key = ?", (name,))
+        return None if row is None else str(row[0])
+
+    def set_setting(self, name: str, value: str) -> None:
+        self._execute("INSERT INTO omnicx_meta (key, value) VALUES (?, ?)"
+                      " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (name, value))
+
+    def _by_contact(self, column: str, contact_ids: Iterable[int]) -> dict[int, bytes | None]:
+        found: dict[int, bytes | None] = {}
+        for chunk in _chunks(list(dict.fromkeys(contact_ids))):
+            for contact_id, value in self._all(
+                    f"SELECT id, {column} FROM contacts WHERE id IN ({_marks(len(chunk))})",
+                    chunk):
+                found[contact_id] = None if value is None else bytes(value)
+        return found
+
+    def chain_heads(self, contact_ids: Iterable[int]) -> dict[int, bytes | None]:
+        return self._by_contact("chain_head", contact_ids)
+
+    def set_chain_heads(self, heads: Mapping[int, bytes]) -> None:
+        self._many("UPDATE contacts SET chain_head = ? WHERE id = ?",
+                   [(head, contact_id) for contact_id, head in heads.items()])
+
+    def data_keys(self, contact_ids: Iterable[int]) -> dict[int, bytes | None]:
+        return self._by_contact("data_key", contact_ids)
+
+    def set_data_keys(self, keys: Mapping[int, bytes]) -> None:
+        self._many("UPDATE contacts SET data_key = ? WHERE id = ?",
+                   [(key, contact_id) for contact_id, key in keys.items()])
+
+    def wrapped_keys(self) -> Iterator[tuple[int, bytes]]:
+        last = 0
+        while rows := self._all(
+                "SELECT id, data_key FROM contacts WHERE data_key IS NOT NULL AND id > ?"
+                " ORDER BY id LIMIT 1000", (last,)):
+            yield from ((r[0], bytes(r[1])) for r in rows)
+            last = rows[-1][0]
+
+    def sealed(self, interaction_ids: Iterable[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for chunk in _chunks(list(interaction_ids)):
+            for iid, value in self._all(
+                    f"SELECT id, sealed FROM interactions WHERE id IN ({_marks(len(chunk))})"
+                    " AND sealed IS NOT NULL", chunk):
+                found[iid] = bytes(value)
+        return found
+
+    def chain_rows(self, contact_ids: Sequence[int]) -> ChainRows:
+        ids = list(contact_ids)
+        marks = _marks(len(ids))
+        return ChainRows(
+            heads=self.chain_heads(ids),
+            interactions=self._all(
+                f"SELECT {_CHAIN_INTERACTION} FROM interactions WHERE contact_id IN ({marks})",
+                ids),
+            events=self._all(
+                f"SELECT {_CHAIN_EVENT} FROM events e JOIN interactions i"
+                f" ON i.id = e.interaction_id WHERE i.contact_id IN ({marks})", ids),
+            erasures=self._all(
+                "SELECT id, contact_id, erased_at, erased_before, reason, chain_seq, hash,"
+                " prev_hash"
+                f" FROM erasures WHERE contact_id IN ({marks})", ids),
+        )
+
+    def chained_contacts(self, after: int, limit: int) -> list[int]:
+        return [r[0] for r in self._all(
+            "SELECT id FROM contacts WHERE id > ? ORDER BY id LIMIT ?", (after, limit))]
+
+    def insert_erasure(self, erasure_id: int, contact_id: int, at: dt.datetime,
+                       before: dt.datetime | None, reason: str | None, seal: RowSeal) -> None:
+        self._execute(
+            "INSERT INTO erasures (id, contact_id, erased_at, erased_before, reason, chain_seq,"
+            " hash,"
+            " prev_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (erasure_id, contact_id, to_us(at), _opt_us(before), reason, seal.seq, seal.hash,
+             seal.prev_hash))
+
+    def erase_content(self, contact_id: int, before: dt.datetime | None,
+                      at: dt.datetime) -> int:
+        where = "contact_id = ? AND erased_at IS NULL"
+        params: list[Any] = [contact_id]
+        if before is not None:
+            where += " AND occurred_at < ?"
+            params.append(to_us(before))
+        ids = [r[0] for r in self._all(f"SELECT id FROM interactions WHERE {where}", params)]
+        stamp = to_us(at)
+        for chunk in _chunks(ids):
+            marks = _marks(len(chunk))
+            self._execute(
+                "UPDATE raw_payloads SET headers = NULL, body = NULL, sealed = NULL WHERE id IN"
+                f" (SELECT raw_id FROM interactions WHERE id IN ({marks}) UNION"
+                f" SELECT raw_id FROM events WHERE interaction_id IN ({marks}))",
+                (*chunk, *chunk))
+            self._execute(
+                "UPDATE interactions SET sender_value = NULL, sender_name = NULL,"
+                " recipients = NULL, subject = NULL, text = NULL, html = NULL,"
+                " attachments = NULL, data = NULL, sealed = NULL, erased_at = ?"
+                f" WHERE id IN ({marks})", (stamp, *chunk))
+            self._execute(
+                "UPDATE events SET data = NULL, sealed = NULL, erased_at = ?"
+                f" WHERE interaction_id IN ({marks})", (stamp, *chunk))
+        if before is None:
+            self._execute("UPDATE conversations SET subject = NULL WHERE contact_id = ?",
+                          (contact_id,))
+        return len(ids)
+
+    def forget_contact(self, contact_id: int, at: dt.datetime) -> None:
+        self._execute("DELETE FROM addresses WHERE contact_id = ?", (contact_id,))
+        self._execute("UPDATE contacts SET display_name = NULL, data_key = NULL,"
+                      " erased_at = ? WHERE id = ?", (to_us(at), contact_id))
+
+    def contacts_with_content(self, before: dt.datetime) -> list[int]:
+        return [r[0] for r in self._all(
+            "SELECT DISTINCT contact_id FROM interactions WHERE erased_at IS NULL"
+            " AND occurred_at < ? ORDER BY contact_id", (to_us(before),))]
+
+    def seal_addresses(self, rows: Sequence[tuple[str, str, bytes]]) -> None:
+        self._many("UPDATE addresses SET sealed = ? WHERE kind = ? AND value = ?",
+                   [(sealed, kind, value) for kind, value, sealed in rows])
+
+    def address_seals(self, contact_ids: Iterable[int]
+                      ) -> dict[int, list[tuple[str, str, bytes]]]:
+        found: dict[int, list[tuple[str, str, bytes]]] = {}
+        for chunk in _chunks(list(dict.fromkeys(contact_ids))):
+            for contact_id, kind, value, sealed in self._all(
+                    "SELECT contact_id, kind, value, sealed FROM addresses"
+                    f" WHERE contact_id IN ({_marks(len(chunk))}) AND sealed IS NOT NULL",
+                    chunk):
+                found.setdefault(contact_id, []).append((kind, value, bytes(sealed)))
+        return found

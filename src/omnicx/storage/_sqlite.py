@@ -104,6 +104,9 @@ class SQLiteStore:
                 self._db.enable_wal()
             conn.execute(f"PRAGMA synchronous = {synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Erasure nulls content: overwrite the freed bytes instead of leaving
+            # them in free pages (docs/privacy.md).
+            conn.execute("PRAGMA secure_delete = ON")
             self._conn = conn
             self._dialect = _SQLiteDialect()
             self.atomic(self._migrate)

@@ -1,0 +1,169 @@
+"""The cost of integrity and privacy: encryption at ingest, and verify().
+
+Two measurements, each with its baseline in the same run:
+
+- ingest: ``History.receive_many`` of the same WebChat payloads into a fresh
+  SQLite file with a key (AES-256-GCM content, sealed raw payloads) and
+  without one (the hash chain only), best of ``--repeat`` runs, interleaved.
+  Target: encryption costs <= 25% of throughput (ratio >= 0.75x).
+- verify: ``History.verify()`` over a history of ``--verify`` interactions
+  (default 100,000; pass ``--verify 1000000`` for the 1M figure) against
+  ``hashlib.sha256`` alone over exactly the bytes verify hashes (each record's
+  content, then its chain link), prepared in memory beforehand.
+  Target: >= 0.5x the speed of hashlib alone.
+
+Message size matters for the second: per record, verify() also reads a row
+and encodes two small JSON arrays, a fixed cost that hashing a short chat line
+cannot hide but an e-mail sized body can; ``--body`` sets the size (by
+default both a chat line and a 4 kB message are measured).
+
+Run: ``python benchmarks/bench_integrity.py [--ingest 20000] [--verify 1000000] [--body 0]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+from _common import CHANNEL, START, rate, report, webchat_payloads
+
+import omnicx
+from omnicx._chain import (
+    content_bytes,
+    event_material,
+    interaction_material,
+)
+from omnicx.storage import SQLiteStore
+
+KEY = bytes(range(32))
+_VERSION = b"ocx1"
+
+
+def _ingest_once(path: Path, payloads: list[tuple[bytes, dict[str, str]]],
+                 key: bytes | None) -> float:
+    with omnicx.open(path, key=key) as history:
+        start = time.perf_counter()
+        history.receive_many(CHANNEL, payloads)
+        return time.perf_counter() - start
+
+
+def ingest(tmp: Path, count: int, repeat: int) -> None:
+    payloads = list(webchat_payloads(count))
+    best = {"clear": float("inf"), "key": float("inf")}
+    for run in range(repeat):
+        for mode in ("clear", "key"):
+            seconds = _ingest_once(tmp / f"ingest-{mode}-{run}.db", payloads,
+                                   KEY if mode == "key" else None)
+            best[mode] = min(best[mode], seconds)
+    print(f"ingest of {count:,} payloads (best of {repeat}): without key"
+          f" {rate(count, best['clear'])}, with key {rate(count, best['key'])}")
+    report("ingest with encryption vs without (payloads/s)", count / best["key"],
+           count / best["clear"], "/s", True, ">= 0.75x")
+
+
+def _bulk_payloads(count: int, contacts: int, per_payload: int, body: int
+                   ):  # type: ignore[no-untyped-def]
+    """Payloads of ``per_payload`` messages each, one visitor per payload; message
+    texts are about ``body`` characters (0: a short chat line)."""
+    filler = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * (body // 57 + 1)
+              )[:body]
+    n = 0
+    while n < count:
+        visitor = (n // per_payload) % contacts
+        events = []
+        for _ in range(min(per_payload, count - n)):
+            events.append({
+                "type": "message", "id": f"m{n}", "session": f"s{visitor}",
+                "at": int(START.timestamp()) + n, "from": "visitor" if n % 3 else "agent",
+                "visitor": {"email": f"visitor{visitor}@example.com"},
+                "text": f"Message number {n}: where is my parcel? Order #{100000 + n}."
+                        + filler,
+            })
+            n += 1
+        body = json.dumps({"site": "bench", "events": events}).encode()
+        yield body, CHANNEL.sign(body)
+
+
+def build(path: Path, count: int, body: int) -> None:
+    start = time.perf_counter()
+    with omnicx.open(path, synchronous="OFF") as history:
+        history.receive_many(CHANNEL, _bulk_payloads(count, max(1, count // 100), 100, body),
+                             batch_size=50)
+    print(f"built a history of {count:,} interactions in {time.perf_counter() - start:.0f}s")
+
+
+def hashlib_alone(path: Path) -> tuple[float, int, int]:
+    """Seconds hashlib needs for the bytes verify hashes; records and bytes hashed."""
+    store = SQLiteStore(path)
+    seconds = 0.0
+    records = hashed = 0
+    last = 0
+    sha256 = hashlib.sha256
+    while True:
+        with store.reading() as tx:
+            ids = tx.chained_contacts(last, 256)
+            if not ids:
+                break
+            rows = tx.chain_rows(ids)
+        last = ids[-1]
+        chunks: list[bytes] = []
+        for row in rows.interactions:
+            chunks.append(bytes(row[18]) if row[18] is not None
+                          else content_bytes(row[19:28]))
+            chunks.append(bytes(row[16]) + _VERSION
+                          + interaction_material(row[:14], bytes(row[14])))
+        for row in rows.events:
+            chunks.append(bytes(row[17]) if row[17] is not None else (row[18] or "").encode())
+            chunks.append(bytes(row[15]) + _VERSION + event_material(row[:13], bytes(row[13])))
+        records += len(rows.interactions) + len(rows.events)
+        hashed += sum(map(len, chunks))
+        start = time.perf_counter()
+        for chunk in chunks:
+            sha256(chunk).digest()
+        seconds += time.perf_counter() - start
+    store.close()
+    return seconds, records, hashed
+
+
+def verify(tmp: Path, count: int, body: int) -> None:
+    path = tmp / f"verify-{body}.db"
+    build(path, count, body)
+    with omnicx.open(path) as history:
+        start = time.perf_counter()
+        result = history.verify()
+        seconds = time.perf_counter() - start
+    assert result.ok, str(result)
+    baseline, records, hashed = hashlib_alone(path)
+    print(f"verify of {result.records:,} records ({result.contacts:,} contacts,"
+          f" {hashed / 1e6:,.0f} MB hashed): verify() {seconds:.2f}s"
+          f" ({rate(records, seconds)}), hashlib alone {baseline:.2f}s")
+    report(f"verify() vs hashlib, {hashed // records} B/record (records/s)", records / seconds,
+           records / baseline, "/s", True, ">= 0.5x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ingest", type=int, default=20_000, help="payloads to ingest")
+    parser.add_argument("--repeat", type=int, default=3, help="ingest runs per mode")
+    parser.add_argument("--verify", type=int, default=100_000,
+                        help="interactions to verify (1000000 for the 1M figure)")
+    parser.add_argument("--body", type=int, action="append",
+                        help="extra characters per message text (repeatable; default: 0"
+                             " for chat lines, and 4000 for e-mail sized messages)")
+    args = parser.parse_args()
+    logging.getLogger("omnicx").setLevel(logging.ERROR)  # the "in the clear" notice
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.ingest:
+            ingest(Path(tmp), args.ingest, args.repeat)
+        if args.verify:
+            for body in args.body or [0, 4000]:
+                verify(Path(tmp), args.verify, body)
+
+
+if __name__ == "__main__":
+    main()
