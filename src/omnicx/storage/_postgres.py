@@ -28,6 +28,7 @@ Install with ``pip install 'omnicx[postgres]'``; open with
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -63,6 +64,24 @@ _TRANSIENT = (
 )
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL SERIALIZABLE"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+
+
+class _QuietAbortedPipelines(logging.Filter):
+    """Drop psycopg's warning about a pipeline aborted by an error we retry.
+
+    ``executemany`` runs in a pipeline; when a serialization failure aborts
+    it, psycopg logs "error ignored terminating ..." besides raising the
+    error, which `PostgresStore.atomic` then retries. The warning would
+    print once per retried conflict on stderr of every application.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "error ignored terminating %r: %s"
+                    and isinstance(record.args, tuple)
+                    and "pipeline aborted" in str(record.args[-1]))
+
+
+logging.getLogger("psycopg").addFilter(_QuietAbortedPipelines())
 
 
 @lru_cache(maxsize=1024)
