@@ -392,12 +392,11 @@ class History:
         contact_id = contact.id if isinstance(contact, Contact) else int(contact)
         query_before = _decode_cursor(before) if before else None
         with self._store.reading() as tx:
-            found = tx.contact(contact_id)
-            if found is None:
+            group = tx.group(contact_id)
+            if group is None:
                 raise NotFoundError(f"no contact #{contact_id}")
-            root = found.merged_into or found.id
             query = TimelineQuery(
-                contact_ids=tx.members([root])[root], limit=limit + 1, before=query_before,
+                contact_ids=group, limit=limit + 1, before=query_before,
                 channels=frozenset(str(c) for c in channels) if channels else None,
                 since=since, until=until)
             rows = self._vault.open_interactions(tx, tx.timeline(query))

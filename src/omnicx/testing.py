@@ -297,6 +297,8 @@ class StoreConformance:
         store.atomic(lambda tx: tx.merge(a, b, _T0, "test"))
         with store.reading() as tx:
             assert tx.members([a, b]) == {a: (a, b, c), b: (b,)}
+            assert tx.group(c) == tx.group(a) == (a, b, c)
+            assert tx.group(c + 1000) is None
             assert [x.id for x in tx.contacts()] == [a]
             assert tx.owners([]) == {}
             merged = tx.contact(c)
@@ -304,6 +306,7 @@ class StoreConformance:
         store.atomic(lambda tx: tx.unmerge(a, b, _T0))
         with store.reading() as tx:
             assert tx.members([a, b]) == {a: (a,), b: (b, c)}
+            assert (tx.group(a), tx.group(c)) == ((a,), (b, c))
             assert [x.id for x in tx.contacts()] == [a, b]
 
     def test_threads_are_the_latest_conversation_per_contact_and_key(

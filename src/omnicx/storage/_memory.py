@@ -259,6 +259,13 @@ class _MemoryTransaction:
             if row is not None and row.merged_into is None:
                 yield self._contact(row)
 
+    def group(self, contact_id: int) -> tuple[int, ...] | None:
+        row = self._t.contacts.get(contact_id)
+        if row is None:
+            return None
+        root = row.merged_into or row.id
+        return self.members([root])[root]
+
     def members(self, root_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
         merged: dict[int, list[int]] = {root: [] for root in root_ids}
         for contact_id in sorted(self._t.contacts):

@@ -383,6 +383,16 @@ class SqlTransaction:
             return []
         return self._contacts(f"id IN ({_marks(len(ids))})", ids)
 
+    def group(self, contact_id: int) -> tuple[int, ...] | None:
+        rows = self._all(
+            "SELECT c.id, c.id = r.root FROM contacts c,"
+            " (SELECT coalesce(merged_into, id) AS root FROM contacts WHERE id = ?) r"
+            " WHERE c.id = r.root OR c.merged_into = r.root ORDER BY c.id", (contact_id,))
+        if not rows:
+            return None
+        return tuple(cid for cid, is_root in rows if is_root) + tuple(
+            cid for cid, is_root in rows if not is_root)
+
     def members(self, root_ids: Iterable[int]) -> dict[int, tuple[int, ...]]:
         roots = list(dict.fromkeys(root_ids))
         merged: dict[int, list[int]] = {root: [] for root in roots}
