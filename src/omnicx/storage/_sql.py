@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -28,6 +28,14 @@ from ._base import (
     TimelineQuery,
 )
 
+_json_loads: Callable[[str], Any] = json.loads
+try:  # the `fast` extra; rows are our own compact JSON, which both decode alike
+    import orjson
+
+    _json_loads = orjson.loads
+except ImportError:  # pragma: no cover - depends on the environment
+    pass
+
 __all__ = ["Dialect", "SqlTransaction", "from_us", "to_us"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -43,6 +51,10 @@ def to_us(value: dt.datetime) -> int:
 def from_us(value: int) -> dt.datetime:
     """Stored microseconds -> aware UTC datetime."""
     return _EPOCH + dt.timedelta(microseconds=value)
+
+
+# Receive times repeat (a whole batch shares one), so their conversions are shared.
+_received_at = lru_cache(maxsize=1024)(from_us)
 
 
 def _opt_us(value: dt.datetime | None) -> int | None:
@@ -183,7 +195,7 @@ def interaction_from_row(row: Sequence[Any]) -> Interaction:
         kind=_KINDS.get(row[7]) or Kind(row[7]),
         message_type=row[8],
         occurred_at=from_us(row[9]),
-        received_at=from_us(row[10]),
+        received_at=_received_at(row[10]),
         sender=stored_address(row[11], row[12], row[13]) if row[12] is not None else None,
         recipients=_recipients(row[14]) if row[14] else (),
         subject=row[15],
@@ -192,7 +204,7 @@ def interaction_from_row(row: Sequence[Any]) -> Interaction:
         attachments=_attachments(row[18]) if row[18] else (),
         reply_to=row[19],
         status=None if status is None else (_STATUSES.get(status) or Status(status)),
-        data=json.loads(row[22]) if row[22] else {},
+        data=_json_loads(row[22]) if row[22] else {},
         raw_id=row[23],
         erased=row[24] is not None,
     )
