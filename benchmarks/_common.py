@@ -18,24 +18,29 @@ CHANNEL = WebChat(secret="benchmark-secret", site="bench")
 START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
 
+def webchat_payload(n: int, contacts: int) -> tuple[bytes, dict[str, str]]:
+    """Signed one-message WebChat payload number ``n``, from one of ``contacts`` visitors."""
+    visitor = n % contacts
+    body = json.dumps({
+        "site": "bench",
+        "events": [{
+            "type": "message",
+            "id": f"m{n}",
+            "session": f"s{visitor}",
+            "at": (START + dt.timedelta(seconds=n)).isoformat(),
+            "from": "visitor" if n % 3 else "agent",
+            "visitor": {"id": f"v{visitor}", "email": f"visitor{visitor}@example.com",
+                        "name": f"Visitor {visitor}"},
+            "text": f"Message number {n}: where is my parcel? Order #{100000 + n}.",
+        }],
+    }).encode()
+    return body, CHANNEL.sign(body)
+
+
 def webchat_payloads(count: int, *, contacts: int = 1000) -> Iterator[tuple[bytes, dict[str, str]]]:
     """``count`` signed one-message WebChat payloads spread over ``contacts`` visitors."""
     for n in range(count):
-        visitor = n % contacts
-        body = json.dumps({
-            "site": "bench",
-            "events": [{
-                "type": "message",
-                "id": f"m{n}",
-                "session": f"s{visitor}",
-                "at": (START + dt.timedelta(seconds=n)).isoformat(),
-                "from": "visitor" if n % 3 else "agent",
-                "visitor": {"id": f"v{visitor}", "email": f"visitor{visitor}@example.com",
-                            "name": f"Visitor {visitor}"},
-                "text": f"Message number {n}: where is my parcel? Order #{100000 + n}.",
-            }],
-        }).encode()
-        yield body, CHANNEL.sign(body)
+        yield webchat_payload(n, contacts)
 
 
 def rate(count: int, seconds: float) -> str:

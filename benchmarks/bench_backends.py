@@ -25,8 +25,6 @@ each run uses schemas of its own and drops them at the end.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import multiprocessing
 import os
 import random
@@ -39,32 +37,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import omnicx
-from omnicx.channels import WebChat
+from _common import CHANNEL
+from _common import webchat_payload as payload
 
-CHANNEL = WebChat(secret="benchmark-secret", site="bench")
-START = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+import omnicx
+
 PER_CONTACT = 200
 TABLES = ("raw_payloads", "contacts", "addresses", "conversations", "interactions")
 POSTGRES_URL = os.environ.get("OMNICX_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def payload(n: int, contacts: int) -> tuple[bytes, dict[str, str]]:
-    visitor = n % contacts
-    body = json.dumps({
-        "site": "bench",
-        "events": [{
-            "type": "message",
-            "id": f"m{n}",
-            "session": f"s{visitor}",
-            "at": (START + dt.timedelta(seconds=n)).isoformat(),
-            "from": "visitor" if n % 3 else "agent",
-            "visitor": {"id": f"v{visitor}", "email": f"visitor{visitor}@example.com",
-                        "name": f"Visitor {visitor}"},
-            "text": f"Message number {n}: where is my parcel? Order #{100000 + n}.",
-        }],
-    }).encode()
-    return body, CHANNEL.sign(body)
 
 
 # -- the two backends ----------------------------------------------------------------------
