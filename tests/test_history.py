@@ -300,7 +300,7 @@ class RecordingSender:
     sent: list[Outgoing] = attrs.Factory(list)
     channel: Channel = Channel.WEBCHAT
     account: str = "shop"
-    address_kind: str = "email"
+    address_kinds: tuple[str, ...] = ("email",)
 
     def send(self, message: Outgoing) -> SendResult:
         self.sent.append(message)

@@ -180,7 +180,7 @@ class _Provider:
 
     channel = omnicx.Channel.WEBCHAT
     account = "shop"
-    address_kind = "email"
+    address_kinds = ("email",)
 
     def send(self, message: omnicx.Outgoing) -> SendResult:
         return SendResult(external_id=f"provider-{message.client_id[-6:]}")

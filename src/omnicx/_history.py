@@ -580,10 +580,7 @@ def _parse(channel: ChannelAdapter, body: bytes, headers: Headers) -> Sequence[C
 
 def _address_kinds(channel: Sender) -> tuple[str, ...]:
     """The address kinds ``channel`` sends to, most preferred first."""
-    kinds = getattr(channel, "address_kinds", None)
-    if kinds:
-        return tuple(str(kind) for kind in kinds)
-    return (str(getattr(channel, "address_kind", "phone")),)
+    return tuple(str(kind) for kind in getattr(channel, "address_kinds", ("phone",)))
 
 
 def _default_thread_key(channel: Sender) -> str | None:

@@ -51,7 +51,13 @@ class ChannelAdapter(Protocol):
 
 @runtime_checkable
 class Sender(Protocol):
-    """A channel that can deliver outbound messages."""
+    """A channel that can deliver outbound messages.
+
+    ``History.send(channel, to=contact)`` picks the contact's first address
+    whose kind is in the sender's optional ``address_kinds`` class attribute,
+    most preferred first (default ``("phone",)``; WhatsApp uses
+    ``("phone", "whatsapp")``, email ``("email",)``).
+    """
 
     @property
     def channel(self) -> Channel: ...

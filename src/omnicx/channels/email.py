@@ -101,7 +101,7 @@ class Email:
     subject_window: dt.timedelta = _DEFAULT_WINDOW
     separate_quotes: bool = True
     channel: ClassVar[Channel] = Channel.EMAIL
-    address_kind: ClassVar[str] = AddressKind.EMAIL.value  # what History.send sends to
+    address_kinds: ClassVar[tuple[str, ...]] = (AddressKind.EMAIL.value,)  # History.send
 
     @property
     def account(self) -> str:
