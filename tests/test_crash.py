@@ -59,6 +59,17 @@ def _acked(tmp: Path) -> set[int]:
     return {int(line) for line in path.read_text().split("\n")[:-1] if line}
 
 
+def _ack_lines(tmp: Path) -> int:
+    path = tmp / "acks"
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def _wait_for_acks(tmp: Path, child: subprocess.Popen[bytes], lines: int) -> None:
+    deadline = time.monotonic() + 120
+    while child.poll() is None and _ack_lines(tmp) < lines and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
 @pytest.mark.slow
 def test_sigkill_loses_nothing_acknowledged_and_half_writes_nothing(tmp_path: Path) -> None:
     rng = random.Random(20261122)
@@ -71,12 +82,15 @@ def test_sigkill_loses_nothing_acknowledged_and_half_writes_nothing(tmp_path: Pa
         if start >= TOTAL - 10:
             break
         child = _child(tmp_path, start)
-        time.sleep(rng.uniform(0.4, 1.2))
+        # Kill after a random number of acknowledgements, not after a random
+        # time: a fast machine would otherwise finish before enough kills.
+        _wait_for_acks(tmp_path, child, _ack_lines(tmp_path) + rng.randint(1, 150))
+        time.sleep(rng.uniform(0, 0.01))  # somewhere inside the next receive()
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
             kills += 1
         child.wait()
-    assert kills >= 3, "the child finished too fast to be killed mid-ingest"
+    assert kills == 6, "the child finished too fast to be killed mid-ingest"
 
     acked_before_final = _acked(tmp_path)
     conn = sqlite3.connect(tmp_path / "h.db")
