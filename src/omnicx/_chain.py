@@ -81,7 +81,9 @@ def micros(value: dt.datetime) -> int:
 
 def dumps(value: Any) -> str | None:
     """Compact JSON of a non-empty value, ``None`` for an empty one (the stored form)."""
-    return _encode(value) if value else None
+    if not value:
+        return None
+    return _encode(value) if _c_list is None else "".join(_c_list(value, 0))
 
 
 # -- content -------------------------------------------------------------------------------

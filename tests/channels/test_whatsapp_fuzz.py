@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omnicx import MessageEvent, OmnicxError, PayloadError, UpdateEvent
-from omnicx.channels import WhatsApp, _whatsapp_parse
+from omnicx.channels import WhatsApp, _common
 
 WA = WhatsApp(phone_number_id=p.PHONE_NUMBER_ID, app_secret="secret")
 
@@ -22,12 +22,12 @@ WA = WhatsApp(phone_number_id=p.PHONE_NUMBER_ID, app_secret="secret")
 @contextlib.contextmanager
 def stdlib_json() -> Iterator[None]:
     """Decode with the json module even when orjson (the `fast` extra) is installed."""
-    saved = _whatsapp_parse.orjson
-    _whatsapp_parse.orjson = None  # type: ignore[assignment]
+    saved = _common.orjson
+    _common.orjson = None  # type: ignore[assignment]
     try:
         yield
     finally:
-        _whatsapp_parse.orjson = saved
+        _common.orjson = saved
 
 
 def parse_both(body: bytes) -> None:

@@ -8,13 +8,17 @@ an adapter written with them cannot leak a `json.JSONDecodeError`,
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from .._errors import PayloadError, SignatureError
+
+try:  # the `fast` extra
+    import orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    orjson = None  # type: ignore[assignment]
 
 __all__ = [
     "expect",
@@ -42,7 +46,7 @@ def get_header(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 def hmac_sha256_hex(secret: bytes, body: bytes) -> str:
     """The hex HMAC-SHA256 of ``body`` under ``secret``."""
-    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.digest(secret, body, "sha256").hex()  # one-shot: no HMAC object per call
 
 
 def verify_hmac_sha256(
@@ -67,7 +71,18 @@ def verify_hmac_sha256(
 
 
 def load_json(body: bytes | str, *, channel: str) -> Any:
-    """Decode a JSON body or raise `PayloadError`."""
+    """Decode a JSON body or raise `PayloadError`.
+
+    Uses orjson (the `fast` extra) when it is installed, else the json module.
+    orjson is about three times faster on webhook bodies and stricter (no
+    ``NaN``, no lone surrogates, integers within 64 bits), which no provider
+    body needs: what it refuses is quarantined like any malformed body.
+    """
+    if orjson is not None:
+        try:
+            return orjson.loads(body)
+        except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
+            raise PayloadError(f"body is not valid JSON: {exc}", channel=channel) from exc
     try:
         return json.loads(body)
     except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors

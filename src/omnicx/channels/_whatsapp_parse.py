@@ -41,11 +41,6 @@ from .._events import ChannelEvent, MessageEvent, UpdateEvent
 from .._models import Address, Attachment
 from ._common import load_json, parse_epoch
 
-try:  # the `fast` extra: about three times faster than the json module on webhook bodies
-    import orjson
-except ImportError:  # pragma: no cover - depends on the environment
-    orjson = None  # type: ignore[assignment]
-
 __all__ = ["MEDIA_TYPES", "decode_body", "parse_document"]
 
 _CHANNEL = "whatsapp"
@@ -56,21 +51,8 @@ _EMPTY: dict[str, Any] = {}
 
 
 def decode_body(body: bytes) -> Any:
-    """Decode a webhook body with orjson when it is installed, else the json module.
-
-    Both raise `PayloadError` for anything that is not JSON. orjson is
-    stricter (no ``NaN``, no lone surrogates, integers within 64 bits), which
-    Meta's bodies never need.
-    """
-    if orjson is not None:
-        try:
-            return orjson.loads(body)
-        except (ValueError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
-            raise PayloadError(f"body is not valid JSON: {exc}", channel=_CHANNEL) from exc
-    try:
-        return load_json(body, channel=_CHANNEL)
-    except RecursionError as exc:  # absurdly deep nesting
-        raise PayloadError("body is nested too deeply", channel=_CHANNEL) from exc
+    """Decode a webhook body (orjson when installed, see `load_json`) or raise `PayloadError`."""
+    return load_json(body, channel=_CHANNEL)
 
 
 def parse_document(document: Any, default_account: str) -> list[ChannelEvent]:

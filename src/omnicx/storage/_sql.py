@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from .._chain import content_columns
+from .._chain import dumps as _dumps
 from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
 from .._models import Address, Attachment, Contact, Conversation, Interaction
 from ._base import (
@@ -59,12 +60,6 @@ _received_at = lru_cache(maxsize=1024)(from_us)
 
 def _opt_us(value: dt.datetime | None) -> int | None:
     return None if value is None else to_us(value)
-
-
-def _dumps(value: Any) -> str | None:
-    if not value:
-        return None
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class Dialect(Protocol):
