@@ -185,12 +185,15 @@ class AddressOwner:
     """Who owns an address: the contact it was first seen with, and that contact's root.
 
     ``root_id`` differs from ``contact_id`` when the owner was merged into another contact;
-    ``named`` tells whether the owner has a display name already.
+    ``named`` tells whether the owner has a display name already; ``merged`` whether
+    other contacts are merged into the root (``None``: the store did not say, and
+    `Transaction.members` is asked).
     """
 
     contact_id: int
     root_id: int
     named: bool = False
+    merged: bool | None = None
 
 
 @attrs.frozen(kw_only=True)

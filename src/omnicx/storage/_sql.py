@@ -313,22 +313,25 @@ class SqlTransaction:
 
     # -- contacts --------------------------------------------------------------------------
     def owners(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], AddressOwner]:
-        wanted = list(dict.fromkeys(addresses))
         found: dict[tuple[str, str], AddressOwner] = {}
-        by_kind: dict[str, list[str]] = {}
-        for kind, value in wanted:
-            by_kind.setdefault(kind, []).append(value)
-        for kind, values in by_kind.items():
-            for chunk in _chunks(values):
-                for value, contact_id, merged_into, named in self._all(
-                    "SELECT a.value, a.contact_id, c.merged_into, c.display_name IS NOT NULL"
-                    " FROM addresses a JOIN contacts c ON c.id = a.contact_id"
-                    f" WHERE a.kind = ? AND a.value IN ({_marks(len(chunk))})",
-                    (kind, *chunk),
-                ):
-                    found[(kind, value)] = AddressOwner(
-                        contact_id=contact_id, root_id=merged_into or contact_id,
-                        named=bool(named))
+        # One statement for every kind (an OR of index probes), and whether the
+        # owner's root has merged members, so that the ingest rarely needs `members`.
+        for chunk in _chunks(list(dict.fromkeys(addresses))):
+            by_kind: dict[str, list[str]] = {}
+            for kind, value in chunk:
+                by_kind.setdefault(kind, []).append(value)
+            where = " OR ".join(f"(a.kind = ? AND a.value IN ({_marks(len(values))}))"
+                                for values in by_kind.values())
+            for kind, value, contact_id, merged_into, named, merged in self._all(
+                "SELECT a.kind, a.value, a.contact_id, c.merged_into,"
+                " c.display_name IS NOT NULL, EXISTS (SELECT 1 FROM contacts m"
+                " WHERE m.merged_into = coalesce(c.merged_into, c.id))"
+                f" FROM addresses a JOIN contacts c ON c.id = a.contact_id WHERE {where}",
+                [p for kind, values in by_kind.items() for p in (kind, *values)],
+            ):
+                found[(kind, value)] = AddressOwner(
+                    contact_id=contact_id, root_id=merged_into or contact_id,
+                    named=bool(named), merged=bool(merged))
         return found
 
     def insert_contacts(self, contacts: Sequence[Contact]) -> None:
