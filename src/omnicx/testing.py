@@ -274,6 +274,26 @@ class StoreConformance:
             assert [str(x) for x in contact.addresses] == ["email:x@example.com",
                                                            "phone:+41791234567"]
 
+    def test_owners_tell_truly_whether_the_root_has_merged_members(self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[int, int, int]:
+            (a, b, c), _ = self.seed(tx, 3)
+            tx.insert_addresses([("email", "a@example.com", a, None),
+                                 ("email", "b@example.com", b, None),
+                                 ("email", "c@example.com", c, None)], _T0)
+            tx.merge(a, b, _T0, "test")
+            return a, b, c
+
+        a, b, c = store.atomic(work)
+        with store.reading() as tx:
+            owners = tx.owners([("email", f"{x}@example.com") for x in "abc"])
+        expected = {"a@example.com": (a, a, True), "b@example.com": (b, a, True),
+                    "c@example.com": (c, c, False)}
+        assert {value for _, value in owners} == set(expected)
+        for (_, value), owner in owners.items():
+            contact_id, root_id, merged = expected[value]
+            assert (owner.contact_id, owner.root_id) == (contact_id, root_id)
+            assert owner.merged in (None, merged)  # None: the store does not say
+
     def test_display_name_is_set_once_and_crm_links(self, store: Store) -> None:
         def work(tx: Transaction) -> int:
             (a,), _ = self.seed(tx)
