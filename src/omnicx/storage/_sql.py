@@ -322,14 +322,14 @@ class SqlTransaction:
                 by_kind.setdefault(kind, []).append(value)
             where = " OR ".join(f"(a.kind = ? AND a.value IN ({_marks(len(values))}))"
                                 for values in by_kind.values())
-            for kind, value, contact_id, merged_into, named, merged in self._all(
+            for row_kind, value, contact_id, merged_into, named, merged in self._all(
                 "SELECT a.kind, a.value, a.contact_id, c.merged_into,"
                 " c.display_name IS NOT NULL, EXISTS (SELECT 1 FROM contacts m"
                 " WHERE m.merged_into = coalesce(c.merged_into, c.id))"
                 f" FROM addresses a JOIN contacts c ON c.id = a.contact_id WHERE {where}",
                 [p for kind, values in by_kind.items() for p in (kind, *values)],
             ):
-                found[(kind, value)] = AddressOwner(
+                found[(row_kind, value)] = AddressOwner(
                     contact_id=contact_id, root_id=merged_into or contact_id,
                     named=bool(named), merged=bool(merged))
         return found
