@@ -169,11 +169,11 @@ class _Batch:
     def prefetch(self, messages: Sequence[MessageEvent]) -> None:
         """Load in bulk what `thread` would otherwise ask for message by message."""
         roots = set()
-        for owner in self.owners.values():
-            if owner.merged is False:  # the store said: a group of one
-                self.members[owner.root_id] = (owner.root_id,)
+        for known in self.owners.values():
+            if known.merged is False:  # the store said: a group of one
+                self.members[known.root_id] = (known.root_id,)
             else:
-                roots.add(owner.root_id)
+                roots.add(known.root_id)
         if roots:
             self.members.update(self.tx.members(roots))
         accounts: dict[AccountKey, set[int]] = {}
