@@ -95,7 +95,7 @@ def content_columns(item: Interaction) -> tuple[Any, ...]:
     """The personal content of an interaction as its nine stored column values."""
     sender = item.sender
     return (
-        sender.kind.value if sender else None,
+        str(sender.kind) if sender else None,
         sender.value if sender else None,
         sender.name if sender else None,
         dumps([[a.kind.value, a.value, a.name] for a in item.recipients]),

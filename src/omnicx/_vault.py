@@ -272,8 +272,9 @@ class Sealer:
         seq = head.seq + 1
         prev = head.last
         hashed = link(prev, interaction_material(
-            [item.id, item.contact_id, item.conversation_id, item.channel.value, item.account,
-             item.external_id, item.direction.value, item.kind.value, item.message_type,
+            # str() of a StrEnum member is its value, without the slow `.value` property.
+            [item.id, item.contact_id, item.conversation_id, str(item.channel), item.account,
+             item.external_id, str(item.direction), str(item.kind), item.message_type,
              micros(item.occurred_at), micros(item.received_at), item.reply_to, item.raw_id,
              seq], digest))
         head.seq, head.last = seq, hashed
