@@ -302,6 +302,23 @@ class Transaction(Protocol):
         """The ciphertext of those interactions that have one."""
         ...
     def chain_rows(self, contact_ids: Sequence[int]) -> ChainRows: ...
+    def chain_inputs(self, contact_ids: Sequence[int]
+                     ) -> Iterator[Sequence[Sequence[Any]]] | None:
+        """The bytes those contacts' chained records hash to, built by the database.
+
+        ``None`` when the backend cannot build them (`History.verify` then
+        checks every record from `chain_rows`). Otherwise chunks of rows, in
+        any order: contact id, chain_seq (-1 when NULL), prev_hash, hash,
+        ``prev_hash || b"ocx1" || material``, the content bytes (``sealed``,
+        or the canonical encoding of the content columns; an event's data),
+        and the digest, which is NULL for a record this quick check cannot
+        vouch for (erased, external id replaced, an erasure, chain fields
+        missing). Every record of `chain_rows` appears once. Bytes built
+        wrongly cost speed, never correctness: a contact whose bytes do not
+        hash to its stored hashes is checked again from its columns. May raise
+        `StorageError` (for example on a value the encoding cannot hold).
+        """
+        ...
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         """Ids of contacts (merged or not) above ``after``, ascending, at most ``limit``."""
         ...
