@@ -105,9 +105,12 @@ TAMPERING = {
     "prev_hash": ("anna", f"UPDATE interactions SET prev_hash = randomblob(32) {_M2}"),
     "no prev_hash": ("anna", f"UPDATE interactions SET prev_hash = NULL {_M2}"),
     "digest": ("anna", f"UPDATE interactions SET digest = randomblob(32) {_M2}"),
+    "text digest": ("anna", f"UPDATE interactions SET digest = 'x' {_M2}"),
+    "text hash": ("anna", f"UPDATE interactions SET hash = 'x' {_M2}"),
     "position": ("anna", f"UPDATE interactions SET chain_seq = chain_seq + 100 {_M2}"),
     "position 0": ("anna", "UPDATE interactions SET chain_seq = 0 WHERE external_id = 'm1'"),
     "no position": ("anna", f"UPDATE interactions SET chain_seq = NULL {_M2}"),
+    "text position": ("anna", f"UPDATE interactions SET chain_seq = 'two' {_M2}"),
     "deleted": ("anna", "DELETE FROM interactions WHERE external_id = 'm3'"),
     "deleted event": ("anna", "DELETE FROM events WHERE event_id = 'edit-1'"),
     "deleted latest": ("anna", "DELETE FROM events WHERE interaction_id ="

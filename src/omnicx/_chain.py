@@ -369,7 +369,11 @@ def screen(
 
 
 def _b(value: Any) -> bytes | None:
-    return value if value is None or type(value) is bytes else bytes(value)
+    if value is None or type(value) is bytes:
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode()  # text or a number written behind our back: no match
 
 
 def _intact(head: bytes | None, records: list[_Record]) -> bool:
@@ -414,7 +418,7 @@ def _walk(contact_id: int, head: bytes | None, records: list[_Record]) -> list[P
     by_seq: dict[int, list[_Record]] = {}
     for record in records:
         seq = record[2]
-        if seq is None or seq < 1:
+        if type(seq) is not int or seq < 1:  # NULL, or text written behind our back
             problems.append(Problem(kind="inserted", contact_id=contact_id,
                                     table=_TABLES[record[0]], record_id=record[1],
                                     detail="the row has no place in the chain"))

@@ -309,7 +309,7 @@ class Transaction(Protocol):
         ``None`` when the backend cannot build them (`History.verify` then
         checks every record from `chain_rows`). Otherwise chunks of rows, in
         any order, one per record of `chain_rows`: contact id, chain_seq (-1
-        when NULL), prev_hash, hash, ``prev_hash || b"ocx1" || material``,
+        unless an integer), prev_hash, hash, ``prev_hash || b"ocx1" || material``,
         the content bytes (``sealed``, or the canonical encoding of the
         content columns; an event's data) and the digest. The checks of
         `omnicx._chain.verify_contact` that are not hashes are made by the

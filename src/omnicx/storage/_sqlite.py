@@ -44,7 +44,7 @@ _TYPES = {"pk": "INTEGER PRIMARY KEY", "int": "INTEGER", "blob": "BLOB"}
 # check (an erasure, erased content) gets b"" and the digest of b"".
 _EMPTY = "X'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'"
 _CHAIN_INPUTS = f"""
-SELECT contact_id, coalesce(chain_seq, -1), prev_hash, hash,
+SELECT contact_id, iif(typeof(chain_seq) = 'integer', chain_seq, -1), prev_hash, hash,
     coalesce(CAST(prev_hash || 'ocx1' || json_array('i', id, contact_id, conversation_id,
         channel, account, coalesce(origin_id, external_id), direction, kind, message_type,
         occurred_at, received_at, reply_to, raw_id, chain_seq, lower(hex(digest))) AS BLOB),
@@ -66,7 +66,8 @@ SELECT contact_id, coalesce(chain_seq, -1), prev_hash, hash,
     END
 FROM interactions WHERE contact_id IN ({{marks}})
 UNION ALL
-SELECT i.contact_id, coalesce(e.chain_seq, -1), e.prev_hash, e.hash,
+SELECT i.contact_id, iif(typeof(e.chain_seq) = 'integer', e.chain_seq, -1),
+    e.prev_hash, e.hash,
     coalesce(CAST(e.prev_hash || 'ocx1' || json_array('e', e.id, e.interaction_id, e.channel,
         e.account, e.external_id, e.event_id, e.kind, e.status, e.occurred_at, e.received_at,
         e.error, e.raw_id, e.chain_seq, lower(hex(e.digest))) AS BLOB), X''),
@@ -80,7 +81,7 @@ SELECT i.contact_id, coalesce(e.chain_seq, -1), e.prev_hash, e.hash,
     END
 FROM events e JOIN interactions i ON i.id = e.interaction_id WHERE i.contact_id IN ({{marks}})
 UNION ALL
-SELECT contact_id, coalesce(chain_seq, -1), prev_hash, hash,
+SELECT contact_id, iif(typeof(chain_seq) = 'integer', chain_seq, -1), prev_hash, hash,
     coalesce(CAST(prev_hash || 'ocx1' || json_array('x', id, contact_id, erased_at,
         erased_before, reason, chain_seq) AS BLOB), X''),
     X'', CASE WHEN prev_hash IS NOT NULL THEN {_EMPTY} END
