@@ -305,6 +305,26 @@ class Transaction(Protocol):
         """The ciphertext of those interactions that have one."""
         ...
     def chain_rows(self, contact_ids: Sequence[int]) -> ChainRows: ...
+    def chain_inputs(self, contact_ids: Sequence[int]
+                     ) -> Iterator[Sequence[Sequence[Any]]] | None:
+        """The bytes those contacts' chained records hash to, built by the database.
+
+        ``None`` when the backend cannot build them (`History.verify` then
+        checks every record from `chain_rows`). Otherwise chunks of rows, in
+        any order, one per record of `chain_rows`: contact id, chain_seq (-1
+        unless an integer), prev_hash, hash, ``prev_hash || b"ocx1" || material``,
+        the content bytes (``sealed``, or the canonical encoding of the
+        content columns; an event's data) and the digest. The checks of
+        `omnicx._chain.verify_contact` that are not hashes are made by the
+        store: a record failing one (chain fields missing, erased content no
+        chained erasure covers, a replaced external id no chained event
+        carries) has a NULL digest; a record with no content to check (an
+        erasure, erased content) has ``b""`` and the digest of ``b""``. Bytes
+        built wrongly cost speed, never correctness: a contact whose bytes do
+        not hash to its stored hashes is checked again from its columns. May
+        raise `StorageError` (for example on a value the encoding cannot hold).
+        """
+        ...
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         """Ids of contacts (merged or not) above ``after``, ascending, at most ``limit``."""
         ...

@@ -552,6 +552,10 @@ class _MemoryTransaction:
             heads=self.chain_heads(wanted), interactions=interactions, events=events,
             erasures=[row for row in self._t.erasures.values() if row[1] in wanted])
 
+    def chain_inputs(self, contact_ids: Sequence[int]
+                     ) -> Iterator[Sequence[Sequence[Any]]] | None:
+        return None  # nothing to save: the rows are Python objects already
+
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         return sorted(c for c in self._t.contacts if c > after)[:limit]
 

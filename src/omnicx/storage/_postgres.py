@@ -102,6 +102,10 @@ class _PostgresDialect:
     def sql(self, statement: str) -> str:
         return _to_format(statement)
 
+    def chain_inputs(self, cursor: Any, contact_ids: Sequence[int]
+                     ) -> Iterator[Sequence[Sequence[Any]]] | None:
+        return None  # json_build_array's spacing differs from the chain's encoding
+
     def new_ids(self, cursor: Any, table: str, count: int) -> Sequence[int]:
         with self._lock:
             free = self._free.setdefault(table, [])

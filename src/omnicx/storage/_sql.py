@@ -73,6 +73,11 @@ class Dialect(Protocol):
         """Draw ``count`` unused ids for ``table`` inside the current transaction."""
         ...
 
+    def chain_inputs(self, cursor: Any, contact_ids: Sequence[int]
+                     ) -> Iterator[Sequence[Sequence[Any]]] | None:
+        """`Transaction.chain_inputs` in this database's SQL, or ``None``."""
+        ...
+
 
 _INTERACTION_COLUMNS = (
     "id, contact_id, conversation_id, channel, account, external_id, direction, kind,"
@@ -730,6 +735,10 @@ class SqlTransaction:
                 " prev_hash"
                 f" FROM erasures WHERE contact_id IN ({marks})", ids),
         )
+
+    def chain_inputs(self, contact_ids: Sequence[int]
+                     ) -> Iterator[Sequence[Sequence[Any]]] | None:
+        return self._dialect.chain_inputs(self._cursor, contact_ids)
 
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         return [r[0] for r in self._all(
