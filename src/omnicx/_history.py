@@ -249,17 +249,36 @@ class History:
     def receive_many(
         self, channel: ChannelAdapter, payloads: Iterable[Payload], *, batch_size: int = 500
     ) -> Receipt:
-        """`receive_batch` over an iterable of any length, one transaction per batch."""
+        """`receive_batch` over an iterable of any length, one transaction per batch.
+
+        The receipt lists ``interactions`` only when they fit in one batch;
+        beyond that it has the counts and ``raw_ids``, so a long import holds
+        no more than a batch of objects (and the garbage collector does not
+        walk them over and over).
+        """
         total = Receipt()
+        raw_ids: list[int] = []
+        interactions: list[Interaction] = []
         batch: list[Payload] = []
+
+        def store(batch: list[Payload]) -> None:
+            nonlocal total
+            receipt = self.receive_batch(channel, batch)
+            total += attrs.evolve(receipt, interactions=(), raw_ids=())
+            raw_ids.extend(receipt.raw_ids)
+            if total.stored > batch_size:
+                interactions.clear()
+            else:
+                interactions.extend(receipt.interactions)
+
         for payload in payloads:
             batch.append(payload)
             if len(batch) >= batch_size:
-                total += self.receive_batch(channel, batch)
+                store(batch)
                 batch = []
         if batch:
-            total += self.receive_batch(channel, batch)
-        return attrs.evolve(total, interactions=()) if total.stored > batch_size else total
+            store(batch)
+        return attrs.evolve(total, interactions=tuple(interactions), raw_ids=tuple(raw_ids))
 
     def import_path(
         self,
