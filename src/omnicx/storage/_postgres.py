@@ -21,7 +21,9 @@ Install with ``pip install 'omnicx[postgres]'``; open with
   `ConflictError` from the pipeline re-run the unit of work after a jittered
   backoff; only when that keeps failing for ``retry_for`` seconds does the
   caller see `ConflictError`.
-- Reads run in a ``REPEATABLE READ READ ONLY`` transaction: one snapshot.
+- Reads run in a ``REPEATABLE READ READ ONLY`` transaction: one snapshot;
+  a read that is one statement (``reading(snapshot=False)``, the timeline)
+  runs in autocommit instead, one round trip where the transaction took three.
 - Every psycopg error is translated into `omnicx.StorageError` (or
   `omnicx.ConflictError`), with the original as ``__cause__``.
 """
@@ -244,10 +246,13 @@ class PostgresStore:
             return result
 
     @contextmanager
-    def reading(self) -> Iterator[Transaction]:
+    def reading(self, *, snapshot: bool = True) -> Iterator[Transaction]:
         try:
             with self._pool.connection() as conn:
                 cursor = conn.cursor()
+                if not snapshot:  # autocommit: each statement has a snapshot of its own
+                    yield SqlTransaction(cursor, self._dialect)
+                    return
                 cursor.execute(_BEGIN_READ)
                 try:
                     yield SqlTransaction(cursor, self._dialect)

@@ -181,33 +181,52 @@ def _attachments(text: str) -> tuple[Attachment, ...]:
     return tuple(Attachment(**a) for a in json.loads(text))
 
 
+# `interaction_from_row` fills an `Interaction`'s slots directly, one setter
+# per field: attrs' ``__init__`` would run the converters again on values that
+# are canonical already, and a timeline page builds fifty of these per request.
+# tests/test_models.py checks that these cover every field.
+ROW_FIELDS = (
+    "id", "contact_id", "conversation_id", "channel", "account", "external_id", "direction",
+    "kind", "message_type", "occurred_at", "received_at", "sender", "recipients", "subject",
+    "text", "html", "attachments", "reply_to", "status", "data", "raw_id", "erased",
+)
+(_set_id, _set_contact_id, _set_conversation_id, _set_channel, _set_account,
+ _set_external_id, _set_direction, _set_kind, _set_message_type, _set_occurred_at,
+ _set_received_at, _set_sender, _set_recipients, _set_subject, _set_text, _set_html,
+ _set_attachments, _set_reply_to, _set_status, _set_data, _set_raw_id, _set_erased,
+ ) = (getattr(Interaction, name).__set__ for name in ROW_FIELDS)
+_new = object.__new__
+_timedelta = dt.timedelta
+
+
 def interaction_from_row(row: Sequence[Any]) -> Interaction:
     """The inverse of `interaction_row` (columns in `_INTERACTION_COLUMNS` order)."""
+    item: Interaction = _new(Interaction)
+    _set_id(item, row[0])
+    _set_contact_id(item, row[1])
+    _set_conversation_id(item, row[2])
+    _set_channel(item, _CHANNELS.get(row[3]) or Channel(row[3]))
+    _set_account(item, row[4])
+    _set_external_id(item, row[5])
+    _set_direction(item, _DIRECTIONS.get(row[6]) or Direction(row[6]))
+    _set_kind(item, _KINDS.get(row[7]) or Kind(row[7]))
+    _set_message_type(item, row[8])
+    _set_occurred_at(item, _EPOCH + _timedelta(0, 0, row[9]))
+    _set_received_at(item, _received_at(row[10]))
+    _set_sender(item, stored_address(row[11], row[12], row[13])
+                if row[12] is not None else None)
+    _set_recipients(item, _recipients(row[14]) if row[14] else ())
+    _set_subject(item, row[15])
+    _set_text(item, row[16])
+    _set_html(item, row[17])
+    _set_attachments(item, _attachments(row[18]) if row[18] else ())
+    _set_reply_to(item, row[19])
     status = row[20]
-    return Interaction(
-        id=row[0],
-        contact_id=row[1],
-        conversation_id=row[2],
-        channel=_CHANNELS.get(row[3]) or Channel(row[3]),
-        account=row[4],
-        external_id=row[5],
-        direction=_DIRECTIONS.get(row[6]) or Direction(row[6]),
-        kind=_KINDS.get(row[7]) or Kind(row[7]),
-        message_type=row[8],
-        occurred_at=from_us(row[9]),
-        received_at=_received_at(row[10]),
-        sender=stored_address(row[11], row[12], row[13]) if row[12] is not None else None,
-        recipients=_recipients(row[14]) if row[14] else (),
-        subject=row[15],
-        text=row[16],
-        html=row[17],
-        attachments=_attachments(row[18]) if row[18] else (),
-        reply_to=row[19],
-        status=None if status is None else (_STATUSES.get(status) or Status(status)),
-        data=_json_loads(row[22]) if row[22] else {},
-        raw_id=row[23],
-        erased=row[24] is not None,
-    )
+    _set_status(item, None if status is None else (_STATUSES.get(status) or Status(status)))
+    _set_data(item, _json_loads(row[22]) if row[22] else {})
+    _set_raw_id(item, row[23])
+    _set_erased(item, row[24] is not None)
+    return item
 
 
 def _event_from_row(row: Sequence[Any]) -> EventRecord:
@@ -535,27 +554,39 @@ class SqlTransaction:
         return None if row is None else interaction_from_row(row)
 
     def timeline(self, query: TimelineQuery) -> list[Interaction]:
-        ids = query.contact_ids
-        where = [f"contact_id IN ({_marks(len(ids))})" if len(ids) > 1 else "contact_id = ?"]
-        params: list[Any] = list(ids)
+        where, params = "", list[Any]()
         if query.before is not None:
-            at, last_id = to_us(query.before[0]), query.before[1]
-            where.append("(occurred_at < ? OR (occurred_at = ? AND id < ?))")
-            params += [at, at, last_id]
+            # A row value, which the database reads as an index range; the
+            # spelled-out OR would scan every newer row of the contact first.
+            where += " AND (occurred_at, id) < (?, ?)"
+            params += [to_us(query.before[0]), query.before[1]]
         if query.since is not None:
-            where.append("occurred_at >= ?")
+            where += " AND occurred_at >= ?"
             params.append(to_us(query.since))
         if query.until is not None:
-            where.append("occurred_at < ?")
+            where += " AND occurred_at < ?"
             params.append(to_us(query.until))
         if query.channels:
-            where.append(f"channel IN ({_marks(len(query.channels))})")
+            where += f" AND channel IN ({_marks(len(query.channels))})"
             params += sorted(query.channels)
-        params.append(query.limit)
-        rows = self._all(
-            f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE {' AND '.join(where)}"
-            " ORDER BY occurred_at DESC, id DESC LIMIT ?", params)
-        return [interaction_from_row(r) for r in rows]
+        select = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE"
+        order = " ORDER BY occurred_at DESC, id DESC LIMIT ?"
+        if query.group_of is not None:
+            # One statement (one snapshot, one round trip) resolves the merge
+            # group and reads the page: the root's rows come straight off the
+            # timeline index in order, and the rows of contacts merged into it
+            # (usually none) are merged in.
+            root = "(SELECT coalesce(merged_into, id) FROM contacts WHERE id = ?)"
+            statement = (
+                f"{select} contact_id = {root}{where} UNION ALL {select} contact_id IN"
+                f" (SELECT id FROM contacts WHERE merged_into = {root}){where}{order}")
+            args = [query.group_of, *params, query.group_of, *params, query.limit]
+        else:
+            ids = query.contact_ids
+            who = f"contact_id IN ({_marks(len(ids))})" if len(ids) > 1 else "contact_id = ?"
+            statement = f"{select} {who}{where}{order}"
+            args = [*ids, *params, query.limit]
+        return [interaction_from_row(r) for r in self._all(statement, args)]
 
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str

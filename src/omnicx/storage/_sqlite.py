@@ -175,11 +175,12 @@ class SQLiteStore:
         return result
 
     @contextmanager
-    def reading(self) -> Iterator[Transaction]:
+    def reading(self, *, snapshot: bool = True) -> Iterator[Transaction]:
         with self._lock:
             conn = self._conn
             try:
-                conn.execute("BEGIN")
+                if snapshot:  # otherwise each statement is its own read transaction
+                    conn.execute("BEGIN")
             except sqlite3.Error as exc:
                 raise StorageError(f"SQLite failed: {exc}") from exc
             try:
@@ -187,7 +188,8 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StorageError(f"SQLite failed: {exc}") from exc
             finally:
-                conn.execute("COMMIT")
+                if snapshot:
+                    conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
