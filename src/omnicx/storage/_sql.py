@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from .._chain import content_columns
 from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
+from .._errors import ConflictError
 from .._models import Address, Attachment, Contact, Conversation, Interaction
 from ._base import (
     AddressOwner,
@@ -76,6 +77,21 @@ class Dialect(Protocol):
 
     def new_ids(self, cursor: Any, table: str, count: int) -> Sequence[int]:
         """Draw ``count`` unused ids for ``table`` inside the current transaction."""
+        ...
+
+    def lock_keys(self, cursor: Any, keys: Sequence[str]) -> None:
+        """Hold an exclusive lock on each of these names until the transaction ends.
+
+        Called by write transactions before they read what the names stand
+        for, always with the names sorted; a no-op where writers are
+        serialised anyway.
+        """
+        ...
+
+    @property
+    def for_update(self) -> str:
+        """Suffix that makes a write transaction's ``SELECT`` lock the rows it reads
+        (``""`` where writers are serialised anyway)."""
         ...
 
 
@@ -273,12 +289,34 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-class SqlTransaction:
-    """`Transaction` over a DB-API cursor; one instance per transaction."""
+def _key(*parts: object) -> str:
+    return "\x1f".join(str(p) for p in parts)
 
-    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+
+class SqlTransaction:
+    """`Transaction` over a DB-API cursor; one instance per transaction.
+
+    ``writing`` marks a write transaction. Where writers run in parallel
+    (PostgreSQL at ``READ COMMITTED``), what a write decides from a read is
+    kept true until commit by locks the reads take first: a named lock per
+    external id looked up (a message and a status racing for it, a reply and
+    its parent), per (contact, channel, account) whose threads are looked up,
+    per stream cursor; row locks on the contacts whose chain heads, data keys
+    or merges are read. Uniqueness and forward-only status need no lock: the
+    database enforces them in the statements that write.
+    """
+
+    def __init__(self, cursor: Any, dialect: Dialect, *, writing: bool = False) -> None:
         self._cursor = cursor
         self._dialect = dialect
+        self._writing = writing
+
+    def _lock(self, keys: Iterable[str]) -> None:
+        if self._writing:
+            self._dialect.lock_keys(self._cursor, sorted(set(keys)))
+
+    def _for_update(self) -> str:
+        return self._dialect.for_update if self._writing else ""
 
     # -- plumbing ----------------------------------------------------------------------
     def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
@@ -434,7 +472,17 @@ class SqlTransaction:
                 merged[root].append(contact_id)
         return {root: (root, *others) for root, others in merged.items()}
 
+    def _roots(self, *contact_ids: int) -> dict[int, int | None]:
+        """``merged_into`` of these contacts, their rows locked for the merge that follows."""
+        return dict(self._all(
+            f"SELECT id, merged_into FROM contacts WHERE id IN ({_marks(len(contact_ids))})"
+            f" ORDER BY id{self._for_update()}", contact_ids))
+
     def merge(self, winner_id: int, loser_id: int, at: dt.datetime, reason: str | None) -> None:
+        roots = self._roots(winner_id, loser_id)
+        if roots.get(winner_id) is not None or roots.get(loser_id) is not None:
+            # Decided on a root that a concurrent writer has merged since: re-run.
+            raise ConflictError(f"contact #{winner_id} or #{loser_id} is no longer a root")
         (merge_id,) = self.new_ids("merges", 1)
         self._execute(
             "INSERT INTO merges (id, winner_id, loser_id, merged_at, reason)"
@@ -446,6 +494,8 @@ class SqlTransaction:
         self._execute("UPDATE contacts SET merged_into = ? WHERE id = ?", (winner_id, loser_id))
 
     def unmerge(self, winner_id: int, loser_id: int, at: dt.datetime) -> None:
+        if self._roots(winner_id, loser_id).get(loser_id) != winner_id:
+            raise ConflictError(f"contact #{loser_id} is no longer merged into #{winner_id}")
         self._execute(
             "UPDATE merges SET unmerged_at = ? WHERE winner_id = ? AND loser_id = ?"
             " AND unmerged_at IS NULL", (to_us(at), winner_id, loser_id))
@@ -471,6 +521,7 @@ class SqlTransaction:
         found: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
         if not ids or not keys:
             return found
+        self._lock(_key("thread", c, channel, account) for c in ids)
         # Filter keys here, not in SQL: two IN lists would make the database
         # probe the index for every (contact, key) pair.
         for chunk in _chunks(ids):
@@ -517,6 +568,7 @@ class SqlTransaction:
     ) -> dict[str, InteractionRef]:
         wanted = list(dict.fromkeys(external_ids))
         found: dict[str, InteractionRef] = {}
+        self._lock(_key("interaction", channel, account, e) for e in wanted)
         for chunk in _chunks(wanted):
             for ext, iid, contact_id, conversation_id, occurred in self._all(
                 "SELECT external_id, id, contact_id, conversation_id, occurred_at"
@@ -544,6 +596,11 @@ class SqlTransaction:
         return bool(cursor.rowcount)
 
     def assign_external_id(self, interaction_id: int, external_id: str) -> None:
+        if self._writing:  # a status for the new id may be racing it
+            row = self._one("SELECT channel, account FROM interactions WHERE id = ?",
+                            (interaction_id,))
+            if row is not None:
+                self._lock([_key("interaction", row[0], row[1], external_id)])
         # The chain covers the first external id; keep it (see omnicx._chain).
         self._execute("UPDATE interactions SET origin_id = coalesce(origin_id, external_id),"
                       " external_id = ? WHERE id = ?", (external_id, interaction_id))
@@ -685,6 +742,7 @@ class SqlTransaction:
 
     # -- cursors ------------------------------------------------------------------------------
     def cursor(self, name: str) -> str | None:
+        self._lock([_key("cursor", name)])  # read to be moved forward
         row = self._one("SELECT value FROM cursors WHERE name = ?", (name,))
         return None if row is None else str(row[0])
 
@@ -709,10 +767,11 @@ class SqlTransaction:
 
     def _by_contact(self, column: str, contact_ids: Iterable[int]) -> dict[int, bytes | None]:
         found: dict[int, bytes | None] = {}
-        for chunk in _chunks(list(dict.fromkeys(contact_ids))):
+        # A write reads a head or key to replace it: lock the rows, in id order.
+        for chunk in _chunks(sorted(set(contact_ids))):
             for contact_id, value in self._all(
-                    f"SELECT id, {column} FROM contacts WHERE id IN ({_marks(len(chunk))})",
-                    chunk):
+                    f"SELECT id, {column} FROM contacts WHERE id IN ({_marks(len(chunk))})"
+                    f" ORDER BY id{self._for_update()}", chunk):
                 found[contact_id] = None if value is None else bytes(value)
         return found
 

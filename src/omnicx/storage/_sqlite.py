@@ -55,6 +55,13 @@ class _SQLiteDialect:
             self._next.clear()
             self._data_version = version
 
+    def lock_keys(self, cursor: Any, keys: Sequence[str]) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` made this the only writer."""
+
+    @property
+    def for_update(self) -> str:
+        return ""
+
     def forget(self) -> None:
         self._next.clear()
 
@@ -165,7 +172,7 @@ class SQLiteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._dialect.begin(conn)
-            result = work(SqlTransaction(conn.cursor(), self._dialect))
+            result = work(SqlTransaction(conn.cursor(), self._dialect, writing=True))
             conn.execute("COMMIT")
         except BaseException:
             self._dialect.forget()  # ids drawn in a rolled-back transaction are free again
