@@ -124,6 +124,10 @@ class _PostgresDialect:
     def for_update(self) -> str:
         return " FOR UPDATE"
 
+    @property
+    def limit_each_branch(self) -> bool:
+        return True
+
     def new_ids(self, cursor: Any, table: str, count: int) -> Sequence[int]:
         with self._lock:
             free = self._free.setdefault(table, [])

@@ -94,6 +94,14 @@ class Dialect(Protocol):
         (``""`` where writers are serialised anyway)."""
         ...
 
+    @property
+    def limit_each_branch(self) -> bool:
+        """Whether each branch of a ``UNION ALL`` page needs its own ``ORDER BY ...
+        LIMIT`` for the planner to read the index in order and stop early
+        (PostgreSQL); SQLite merges plain branches lazily, and is slower with
+        limited ones."""
+        ...
+
 
 _INTERACTION_COLUMNS = (
     "id, contact_id, conversation_id, channel, account, external_id, direction, kind,"
@@ -634,10 +642,17 @@ class SqlTransaction:
             # timeline index in order, and the rows of contacts merged into it
             # (usually none) are merged in.
             root = "(SELECT coalesce(merged_into, id) FROM contacts WHERE id = ?)"
-            statement = (
-                f"{select} contact_id = {root}{where} UNION ALL {select} contact_id IN"
-                f" (SELECT id FROM contacts WHERE merged_into = {root}){where}{order}")
-            args = [query.group_of, *params, query.group_of, *params, query.limit]
+            own = f"{select} contact_id = {root}{where}"
+            merged = (f"{select} contact_id IN"
+                      f" (SELECT id FROM contacts WHERE merged_into = {root}){where}")
+            group, limit = query.group_of, query.limit
+            if self._dialect.limit_each_branch:
+                statement = (f"SELECT * FROM ({own}{order}) AS own UNION ALL"
+                             f" SELECT * FROM ({merged}{order}) AS merged{order}")
+                args = [group, *params, limit, group, *params, limit, limit]
+            else:
+                statement = f"{own} UNION ALL {merged}{order}"
+                args = [group, *params, group, *params, limit]
         else:
             ids = query.contact_ids
             who = f"contact_id IN ({_marks(len(ids))})" if len(ids) > 1 else "contact_id = ?"

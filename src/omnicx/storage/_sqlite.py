@@ -62,6 +62,10 @@ class _SQLiteDialect:
     def for_update(self) -> str:
         return ""
 
+    @property
+    def limit_each_branch(self) -> bool:
+        return False
+
     def forget(self) -> None:
         self._next.clear()
 
