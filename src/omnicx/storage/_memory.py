@@ -41,7 +41,14 @@ from ._base import (
     TimelineQuery,
     Transaction,
 )
-from ._sql import from_us, interaction_from_row, interaction_row, stored_address, to_us
+from ._sql import (
+    from_us,
+    interaction_from_row,
+    interaction_row,
+    interactions_from_rows,
+    stored_address,
+    to_us,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -435,7 +442,7 @@ class _MemoryTransaction:
                     continue
                 rows.append(row)
         rows.sort(key=lambda r: (r[_OCCURRED_AT], r[0]), reverse=True)
-        return [interaction_from_row(r) for r in rows[: query.limit]]
+        return interactions_from_rows(rows[: query.limit])
 
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str

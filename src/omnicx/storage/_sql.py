@@ -205,52 +205,66 @@ def _attachments(text: str) -> tuple[Attachment, ...]:
     return tuple(Attachment(**a) for a in json.loads(text))
 
 
-# `interaction_from_row` fills an `Interaction`'s slots directly, one setter
-# per field: attrs' ``__init__`` would run the converters again on values that
-# are canonical already, and a timeline page builds fifty of these per request.
-# tests/test_models.py checks that these cover every field.
+# `interactions_from_rows` fills each `Interaction`'s slots directly, one
+# setter per field: attrs' ``__init__`` would run the converters again on
+# values that are canonical already, and a timeline page builds fifty of these
+# per request. tests/test_models.py checks that these cover every field.
 ROW_FIELDS = (
     "id", "contact_id", "conversation_id", "channel", "account", "external_id", "direction",
     "kind", "message_type", "occurred_at", "received_at", "sender", "recipients", "subject",
     "text", "html", "attachments", "reply_to", "status", "data", "raw_id", "erased",
 )
-(_set_id, _set_contact_id, _set_conversation_id, _set_channel, _set_account,
- _set_external_id, _set_direction, _set_kind, _set_message_type, _set_occurred_at,
- _set_received_at, _set_sender, _set_recipients, _set_subject, _set_text, _set_html,
- _set_attachments, _set_reply_to, _set_status, _set_data, _set_raw_id, _set_erased,
- ) = (getattr(Interaction, name).__set__ for name in ROW_FIELDS)
-_new = object.__new__
-_timedelta = dt.timedelta
+_SETTERS = tuple(getattr(Interaction, name).__set__ for name in ROW_FIELDS)
+
+
+def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
+    """The inverse of `interaction_row` (columns in `_INTERACTION_COLUMNS` order)."""
+    # Everything the loop touches is a local: this runs once per row of every page.
+    (set_id, set_contact_id, set_conversation_id, set_channel, set_account, set_external_id,
+     set_direction, set_kind, set_message_type, set_occurred_at, set_received_at, set_sender,
+     set_recipients, set_subject, set_text, set_html, set_attachments, set_reply_to,
+     set_status, set_data, set_raw_id, set_erased) = _SETTERS
+    new, cls, epoch, delta = object.__new__, Interaction, _EPOCH, dt.timedelta
+    channels, directions, kinds, statuses = _CHANNELS, _DIRECTIONS, _KINDS, _STATUSES
+    received_at, address, recipients_of, attachments_of, loads = (
+        _received_at, stored_address, _recipients, _attachments, _json_loads)
+    items = []
+    for (iid, contact_id, conversation_id, channel, account, external_id, direction, kind,
+         message_type, occurred_at, received, sender_kind, sender_value, sender_name,
+         recipients, subject, text, html, attachments, reply_to, status, _rank, data,
+         raw_id, erased_at) in rows:
+        item = new(cls)
+        set_id(item, iid)
+        set_contact_id(item, contact_id)
+        set_conversation_id(item, conversation_id)
+        set_channel(item, channels.get(channel) or Channel(channel))
+        set_account(item, account)
+        set_external_id(item, external_id)
+        set_direction(item, directions.get(direction) or Direction(direction))
+        set_kind(item, kinds.get(kind) or Kind(kind))
+        set_message_type(item, message_type)
+        set_occurred_at(item, epoch + delta(0, 0, occurred_at))
+        set_received_at(item, received_at(received))
+        set_sender(item, None if sender_value is None
+                   else address(sender_kind, sender_value, sender_name))
+        set_recipients(item, recipients_of(recipients) if recipients else ())
+        set_subject(item, subject)
+        set_text(item, text)
+        set_html(item, html)
+        set_attachments(item, attachments_of(attachments) if attachments else ())
+        set_reply_to(item, reply_to)
+        set_status(item, None if status is None
+                   else statuses.get(status) or Status(status))
+        set_data(item, loads(data) if data else {})
+        set_raw_id(item, raw_id)
+        set_erased(item, erased_at is not None)
+        items.append(item)
+    return items
 
 
 def interaction_from_row(row: Sequence[Any]) -> Interaction:
-    """The inverse of `interaction_row` (columns in `_INTERACTION_COLUMNS` order)."""
-    item: Interaction = _new(Interaction)
-    _set_id(item, row[0])
-    _set_contact_id(item, row[1])
-    _set_conversation_id(item, row[2])
-    _set_channel(item, _CHANNELS.get(row[3]) or Channel(row[3]))
-    _set_account(item, row[4])
-    _set_external_id(item, row[5])
-    _set_direction(item, _DIRECTIONS.get(row[6]) or Direction(row[6]))
-    _set_kind(item, _KINDS.get(row[7]) or Kind(row[7]))
-    _set_message_type(item, row[8])
-    _set_occurred_at(item, _EPOCH + _timedelta(0, 0, row[9]))
-    _set_received_at(item, _received_at(row[10]))
-    _set_sender(item, stored_address(row[11], row[12], row[13])
-                if row[12] is not None else None)
-    _set_recipients(item, _recipients(row[14]) if row[14] else ())
-    _set_subject(item, row[15])
-    _set_text(item, row[16])
-    _set_html(item, row[17])
-    _set_attachments(item, _attachments(row[18]) if row[18] else ())
-    _set_reply_to(item, row[19])
-    status = row[20]
-    _set_status(item, None if status is None else (_STATUSES.get(status) or Status(status)))
-    _set_data(item, _json_loads(row[22]) if row[22] else {})
-    _set_raw_id(item, row[23])
-    _set_erased(item, row[24] is not None)
-    return item
+    """One row's `Interaction` (see `interactions_from_rows`)."""
+    return interactions_from_rows((row,))[0]
 
 
 def _event_from_row(row: Sequence[Any]) -> EventRecord:
@@ -658,7 +672,7 @@ class SqlTransaction:
             who = f"contact_id IN ({_marks(len(ids))})" if len(ids) > 1 else "contact_id = ?"
             statement = f"{select} {who}{where}{order}"
             args = [*ids, *params, query.limit]
-        return [interaction_from_row(r) for r in self._all(statement, args)]
+        return interactions_from_rows(self._all(statement, args))
 
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str
