@@ -45,7 +45,6 @@ from ._sql import (
     from_us,
     interaction_from_row,
     interaction_row,
-    interactions_from_rows,
     stored_address,
     to_us,
 )
@@ -442,7 +441,7 @@ class _MemoryTransaction:
                     continue
                 rows.append(row)
         rows.sort(key=lambda r: (r[_OCCURRED_AT], r[0]), reverse=True)
-        return interactions_from_rows(rows[: query.limit])
+        return [interaction_from_row(r) for r in rows[: query.limit]]
 
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str

@@ -215,6 +215,7 @@ ROW_FIELDS = (
     "text", "html", "attachments", "reply_to", "status", "data", "raw_id", "erased",
 )
 _SETTERS = tuple(getattr(Interaction, name).__set__ for name in ROW_FIELDS)
+_ROW_WIDTH = len(_INTERACTION_COLUMNS.split(","))
 
 
 def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
@@ -263,8 +264,9 @@ def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
 
 
 def interaction_from_row(row: Sequence[Any]) -> Interaction:
-    """One row's `Interaction` (see `interactions_from_rows`)."""
-    return interactions_from_rows((row,))[0]
+    """One row's `Interaction` (see `interactions_from_rows`); columns past the
+    interaction's own, as in the memory store's rows, are ignored."""
+    return interactions_from_rows((row[:_ROW_WIDTH],))[0]
 
 
 def _event_from_row(row: Sequence[Any]) -> EventRecord:
