@@ -317,6 +317,48 @@ def _key(*parts: object) -> str:
     return "\x1f".join(str(p) for p in parts)
 
 
+@lru_cache(maxsize=256)
+def _timeline_sql(contacts: int, before: bool, since: bool, until: bool, channels: int,
+                  limit_each_branch: bool) -> str:
+    """A timeline page's statement; cached, as pages repeat a handful of shapes.
+
+    ``contacts`` is how many contact ids the caller gives, or 0 when the
+    statement resolves the merge group of one contact itself.
+    """
+    where = ""
+    if before:
+        # A row value, which the database reads as an index range; the
+        # spelled-out OR would scan every newer row of the contact first.
+        where += " AND (occurred_at, id) < (?, ?)"
+    if since:
+        where += " AND occurred_at >= ?"
+    if until:
+        where += " AND occurred_at < ?"
+    if channels:
+        where += f" AND channel IN ({_marks(channels)})"
+    select = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE"
+    order = " ORDER BY occurred_at DESC, id DESC LIMIT ?"
+    if contacts:
+        who = f"contact_id IN ({_marks(contacts)})" if contacts > 1 else "contact_id = ?"
+        return f"{select} {who}{where}{order}"
+    # One statement (one snapshot, one round trip) resolves the merge group
+    # and reads the page: the root's rows come straight off the timeline
+    # index in order, and the rows of contacts merged into it (usually none)
+    # are merged in.
+    root = "(SELECT coalesce(merged_into, id) FROM contacts WHERE id = ?)"
+    own = f"{select} contact_id = {root}{where}"
+    merged = f"{select} contact_id IN (SELECT id FROM contacts WHERE merged_into = {root}){where}"
+    if limit_each_branch:  # and the root looked up once, for both branches
+        root = "(SELECT root FROM r)"
+        own = f"{select} contact_id = {root}{where}"
+        merged = (f"{select} contact_id IN (SELECT id FROM contacts WHERE merged_into = {root})"
+                  f"{where}")
+        return ("WITH r AS MATERIALIZED (SELECT coalesce(merged_into, id) AS root FROM contacts"
+                f" WHERE id = ?) SELECT * FROM ({own}{order}) AS own UNION ALL"
+                f" SELECT * FROM ({merged}{order}) AS merged{order}")
+    return f"{own} UNION ALL {merged}{order}"
+
+
 class SqlTransaction:
     """`Transaction` over a DB-API cursor; one instance per transaction.
 
@@ -635,45 +677,27 @@ class SqlTransaction:
         return None if row is None else interaction_from_row(row)
 
     def timeline(self, query: TimelineQuery) -> list[Interaction]:
-        where, params = "", list[Any]()
+        params: list[Any] = []
         if query.before is not None:
-            # A row value, which the database reads as an index range; the
-            # spelled-out OR would scan every newer row of the contact first.
-            where += " AND (occurred_at, id) < (?, ?)"
             params += [to_us(query.before[0]), query.before[1]]
         if query.since is not None:
-            where += " AND occurred_at >= ?"
             params.append(to_us(query.since))
         if query.until is not None:
-            where += " AND occurred_at < ?"
             params.append(to_us(query.until))
         if query.channels:
-            where += f" AND channel IN ({_marks(len(query.channels))})"
             params += sorted(query.channels)
-        select = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE"
-        order = " ORDER BY occurred_at DESC, id DESC LIMIT ?"
-        if query.group_of is not None:
-            # One statement (one snapshot, one round trip) resolves the merge
-            # group and reads the page: the root's rows come straight off the
-            # timeline index in order, and the rows of contacts merged into it
-            # (usually none) are merged in.
-            root = "(SELECT coalesce(merged_into, id) FROM contacts WHERE id = ?)"
-            own = f"{select} contact_id = {root}{where}"
-            merged = (f"{select} contact_id IN"
-                      f" (SELECT id FROM contacts WHERE merged_into = {root}){where}")
-            group, limit = query.group_of, query.limit
-            if self._dialect.limit_each_branch:
-                statement = (f"SELECT * FROM ({own}{order}) AS own UNION ALL"
-                             f" SELECT * FROM ({merged}{order}) AS merged{order}")
-                args = [group, *params, limit, group, *params, limit, limit]
-            else:
-                statement = f"{own} UNION ALL {merged}{order}"
-                args = [group, *params, group, *params, limit]
+        shape = (query.before is not None, query.since is not None, query.until is not None,
+                 len(query.channels or ()))
+        group, limit = query.group_of, query.limit
+        if group is None:
+            statement = _timeline_sql(len(query.contact_ids), *shape, False)
+            args = [*query.contact_ids, *params, limit]
+        elif self._dialect.limit_each_branch:
+            statement = _timeline_sql(0, *shape, True)
+            args = [group, *params, limit, *params, limit, limit]
         else:
-            ids = query.contact_ids
-            who = f"contact_id IN ({_marks(len(ids))})" if len(ids) > 1 else "contact_id = ?"
-            statement = f"{select} {who}{where}{order}"
-            args = [*ids, *params, query.limit]
+            statement = _timeline_sql(0, *shape, False)
+            args = [group, *params, group, *params, limit]
         return interactions_from_rows(self._all(statement, args))
 
     def last_inbound(
