@@ -124,6 +124,15 @@ class _PostgresDialect:
     def for_update(self) -> str:
         return " FOR UPDATE"
 
+    def keyed(self, column: str, values: Sequence[str]) -> tuple[str, str, list[Any]]:
+        # A join with the array, not an IN list: with an IN list the planner
+        # may scan every row of the (channel, account) and filter them when
+        # its statistics are stale (a table filled since the last ANALYZE,
+        # as in a first import): 240 ms a batch at 30k rows, growing with
+        # the table. Joining the array probes the unique index once per value
+        # whatever the statistics say (6 ms).
+        return "unnest(?::text[]) AS k(value), ", f"{column} = k.value", [list(values)]
+
     @property
     def limit_each_branch(self) -> bool:
         return True

@@ -94,6 +94,16 @@ class Dialect(Protocol):
         (``""`` where writers are serialised anyway)."""
         ...
 
+    def keyed(self, column: str, values: Sequence[str]) -> tuple[str, str, list[Any]]:
+        """Restrict ``column`` to ``values`` in a lookup by a unique key.
+
+        Returns a ``FROM`` item to put first (with a trailing comma, or
+        ``""``), a ``WHERE`` condition, and the parameters of the ``FROM``
+        item followed by those of the condition (the statement places the
+        ``FROM`` item's before any other parameter; see `SqlTransaction`).
+        """
+        ...
+
     @property
     def limit_each_branch(self) -> bool:
         """Whether each branch of a ``UNION ALL`` page needs its own ``ORDER BY ...
@@ -313,6 +323,11 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
+def _keyed_params(keys: str, params: list[Any], others: Sequence[Any]) -> list[Any]:
+    """Parameters of a `Dialect.keyed` lookup: the ``FROM`` item's come first."""
+    return [*params, *others] if keys else [*others, *params]
+
+
 def _key(*parts: object) -> str:
     return "\x1f".join(str(p) for p in parts)
 
@@ -448,11 +463,11 @@ class SqlTransaction:
             by_kind.setdefault(kind, []).append(value)
         for kind, values in by_kind.items():
             for chunk in _chunks(values):
+                keys, match, params = self._dialect.keyed("a.value", chunk)
                 for value, contact_id, merged_into, named in self._all(
                     "SELECT a.value, a.contact_id, c.merged_into, c.display_name IS NOT NULL"
-                    " FROM addresses a JOIN contacts c ON c.id = a.contact_id"
-                    f" WHERE a.kind = ? AND a.value IN ({_marks(len(chunk))})",
-                    (kind, *chunk),
+                    f" FROM {keys}addresses a JOIN contacts c ON c.id = a.contact_id"
+                    f" WHERE a.kind = ? AND {match}", _keyed_params(keys, params, (kind,)),
                 ):
                     found[(kind, value)] = AddressOwner(
                         contact_id=contact_id, root_id=merged_into or contact_id,
@@ -636,11 +651,11 @@ class SqlTransaction:
         found: dict[str, InteractionRef] = {}
         self._lock(_key("interaction", channel, account, e) for e in wanted)
         for chunk in _chunks(wanted):
+            keys, match, params = self._dialect.keyed("i.external_id", chunk)
             for ext, iid, contact_id, conversation_id, occurred in self._all(
-                "SELECT external_id, id, contact_id, conversation_id, occurred_at"
-                " FROM interactions WHERE channel = ? AND account = ?"
-                f" AND external_id IN ({_marks(len(chunk))})",
-                (channel, account, *chunk),
+                "SELECT i.external_id, i.id, i.contact_id, i.conversation_id, i.occurred_at"
+                f" FROM {keys}interactions i WHERE i.channel = ? AND i.account = ?"
+                f" AND {match}", _keyed_params(keys, params, (channel, account)),
             ):
                 found[ext] = InteractionRef(id=iid, contact_id=contact_id,
                                             conversation_id=conversation_id,

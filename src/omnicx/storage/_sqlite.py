@@ -62,6 +62,10 @@ class _SQLiteDialect:
     def for_update(self) -> str:
         return ""
 
+    def keyed(self, column: str, values: Sequence[str]) -> tuple[str, str, list[Any]]:
+        # SQLite probes the unique index once per value of an IN list.
+        return "", f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
     @property
     def limit_each_branch(self) -> bool:
         return False
