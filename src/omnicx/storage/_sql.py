@@ -94,13 +94,15 @@ class Dialect(Protocol):
         (``""`` where writers are serialised anyway)."""
         ...
 
-    def keyed(self, column: str, values: Sequence[str]) -> tuple[str, str, list[Any]]:
-        """Restrict ``column`` to ``values`` in a lookup by a unique key.
+    def keyed(self, table: str, columns: str, match: tuple[str, Sequence[Any]], key: str,
+              values: Sequence[str]) -> tuple[str, list[Any]]:
+        """A ``FROM`` item, named ``found``, with ``columns`` of the rows of
+        ``table`` that satisfy ``match`` (a condition and its parameters) and
+        whose unique ``key`` is one of ``values``; and the item's parameters.
 
-        Returns a ``FROM`` item to put first (with a trailing comma, or
-        ``""``), a ``WHERE`` condition, and the parameters of the ``FROM``
-        item followed by those of the condition (the statement places the
-        ``FROM`` item's before any other parameter; see `SqlTransaction`).
+        The lookups that decide a batch (is this message known? who owns this
+        address?) take hundreds of keys at once; a dialect spells them so
+        that the database probes the unique index once per key.
         """
         ...
 
@@ -323,11 +325,6 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-def _keyed_params(keys: str, params: list[Any], others: Sequence[Any]) -> list[Any]:
-    """Parameters of a `Dialect.keyed` lookup: the ``FROM`` item's come first."""
-    return [*params, *others] if keys else [*others, *params]
-
-
 def _key(*parts: object) -> str:
     return "\x1f".join(str(p) for p in parts)
 
@@ -463,11 +460,12 @@ class SqlTransaction:
             by_kind.setdefault(kind, []).append(value)
         for kind, values in by_kind.items():
             for chunk in _chunks(values):
-                keys, match, params = self._dialect.keyed("a.value", chunk)
+                found_rows, params = self._dialect.keyed(
+                    "addresses", "value, contact_id", ("kind = ?", (kind,)), "value", chunk)
                 for value, contact_id, merged_into, named in self._all(
-                    "SELECT a.value, a.contact_id, c.merged_into, c.display_name IS NOT NULL"
-                    f" FROM {keys}addresses a JOIN contacts c ON c.id = a.contact_id"
-                    f" WHERE a.kind = ? AND {match}", _keyed_params(keys, params, (kind,)),
+                    "SELECT found.value, found.contact_id, c.merged_into,"
+                    f" c.display_name IS NOT NULL FROM {found_rows}"
+                    " JOIN contacts c ON c.id = found.contact_id", params,
                 ):
                     found[(kind, value)] = AddressOwner(
                         contact_id=contact_id, root_id=merged_into or contact_id,
@@ -651,11 +649,11 @@ class SqlTransaction:
         found: dict[str, InteractionRef] = {}
         self._lock(_key("interaction", channel, account, e) for e in wanted)
         for chunk in _chunks(wanted):
-            keys, match, params = self._dialect.keyed("i.external_id", chunk)
+            found_rows, params = self._dialect.keyed(
+                "interactions", "external_id, id, contact_id, conversation_id, occurred_at",
+                ("channel = ? AND account = ?", (channel, account)), "external_id", chunk)
             for ext, iid, contact_id, conversation_id, occurred in self._all(
-                "SELECT i.external_id, i.id, i.contact_id, i.conversation_id, i.occurred_at"
-                f" FROM {keys}interactions i WHERE i.channel = ? AND i.account = ?"
-                f" AND {match}", _keyed_params(keys, params, (channel, account)),
+                f"SELECT found.* FROM {found_rows}", params
             ):
                 found[ext] = InteractionRef(id=iid, contact_id=contact_id,
                                             conversation_id=conversation_id,

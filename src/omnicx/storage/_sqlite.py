@@ -62,9 +62,13 @@ class _SQLiteDialect:
     def for_update(self) -> str:
         return ""
 
-    def keyed(self, column: str, values: Sequence[str]) -> tuple[str, str, list[Any]]:
+    def keyed(self, table: str, columns: str, match: tuple[str, Sequence[Any]], key: str,
+              values: Sequence[str]) -> tuple[str, list[Any]]:
         # SQLite probes the unique index once per value of an IN list.
-        return "", f"{column} IN ({', '.join('?' * len(values))})", list(values)
+        condition, params = match
+        return (f"(SELECT {columns} FROM {table} WHERE {condition}"
+                f" AND {key} IN ({', '.join('?' * len(values))})) AS found",
+                [*params, *values])
 
     @property
     def limit_each_branch(self) -> bool:
