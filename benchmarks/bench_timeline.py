@@ -6,7 +6,8 @@ written straight into omnicx's schema with ``executemany`` (filling is not
 what is measured). Then, in the same run:
 
 - raw: the equivalent keyset query on ``interactions(contact_id, occurred_at,
-  id)`` with ``sqlite3``, rows fetched;
+  id)`` with ``sqlite3`` (``(occurred_at, id) < (?, ?)``, an index range),
+  the same 51 rows fetched;
 - omnicx: ``History.timeline(contact, limit=50, before=cursor)``, which also
   resolves the contact and its merged contacts and builds `Interaction`
   objects.
@@ -31,7 +32,7 @@ from _common import median_latency, report
 
 import omnicx
 from omnicx.storage import SQLiteStore
-from omnicx.storage._sql import _INTERACTION_COLUMNS
+from omnicx.storage._sql import _INTERACTION_COLUMNS, to_us
 
 PER_CONTACT = 50
 BIG = 2_000
@@ -107,11 +108,15 @@ def main() -> None:
             (history.timeline(contact_id, limit=50, before=c).items[-1] for c in cursors[:-1])]
 
         raw = sqlite3.connect(path, isolation_level=None)
+        # The keyset condition as a row value: SQLite turns it into an index range
+        # (contact_id = ? AND occurred_at <= ?), where the spelled-out OR scans every
+        # newer row of the contact first, so deep pages would cost more than the first.
+        # LIMIT 51, as omnicx fetches one row more than the page to know if there is a next.
         raw_sql = (f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE contact_id = ?"
-                   " AND (occurred_at < ? OR (occurred_at = ? AND id < ?))"
-                   " ORDER BY occurred_at DESC, id DESC LIMIT 50")
+                   " AND (occurred_at, id) < (?, ?)"
+                   " ORDER BY occurred_at DESC, id DESC LIMIT 51")
         raw_first = (f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE contact_id = ?"
-                     " ORDER BY occurred_at DESC, id DESC LIMIT 50")
+                     " ORDER BY occurred_at DESC, id DESC LIMIT 51")
         epoch = omnicx.Interaction.__attrs_attrs__  # noqa: F841 - keep attrs warm
 
         def raw_walk() -> None:
@@ -119,8 +124,7 @@ def main() -> None:
                 if position is None:
                     raw.execute(raw_first, (contact_id,)).fetchall()
                 else:
-                    at = int(position[0].timestamp() * 1_000_000)
-                    raw.execute(raw_sql, (contact_id, at, at, position[1])).fetchall()
+                    raw.execute(raw_sql, (contact_id, to_us(position[0]), position[1])).fetchall()
 
         def ours_walk() -> None:
             for cursor in cursors:

@@ -111,3 +111,29 @@ def test_email_normalisation_is_idempotent_and_case_blind(email: str) -> None:
 def test_phone_parsing_never_raises_anything_but_payload_error(text: str) -> None:
     with contextlib.suppress(omnicx.PayloadError):
         Address(kind="phone", value=text)
+
+
+def test_a_stored_row_decodes_to_the_interaction_that_was_stored() -> None:
+    from omnicx._chain import content_columns
+    from omnicx.storage._base import RowSeal
+    from omnicx.storage._sql import ROW_FIELDS, interaction_from_row, interaction_row
+
+    # The decoder fills slots itself, so it must name every field there is.
+    assert sorted(ROW_FIELDS) == sorted(a.name for a in attrs.fields(omnicx.Interaction))
+    at = dt.datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
+    item = omnicx.Interaction(
+        id=7, contact_id=3, conversation_id=5, channel="whatsapp", account="acct",
+        direction="outbound", kind="message", message_type="text", external_id="wamid.1",
+        occurred_at=at, received_at=at + dt.timedelta(seconds=2),
+        sender=Address(kind="phone", value="+41791234567", name="Anna"),
+        recipients=(Address(kind="email", value="bob@example.com", name="Bob"),),
+        subject="Parcel", text="Where is it?", html="<p>Where is it?</p>",
+        attachments=(omnicx.Attachment(filename="a.pdf", content_type="application/pdf",
+                                       size=3, sha256="ab" * 32),),
+        reply_to="wamid.0", status=Status.READ, data={"n": [1, 2]}, raw_id=11)
+    row = interaction_row(item, RowSeal(columns=content_columns(item)))[:25]
+    decoded = interaction_from_row(row)
+    assert decoded == item
+    assert repr(decoded) == repr(item)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        decoded.text = "changed"  # type: ignore[misc]

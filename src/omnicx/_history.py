@@ -410,15 +410,19 @@ class History:
             raise ConfigurationError("limit must be at least 1")
         contact_id = contact.id if isinstance(contact, Contact) else int(contact)
         query_before = _decode_cursor(before) if before else None
-        with self._store.reading() as tx:
-            group = tx.group(contact_id)
-            if group is None:
+        query = TimelineQuery(
+            group_of=contact_id, limit=limit + 1, before=query_before,
+            channels=frozenset(str(c) for c in channels) if channels else None,
+            since=since, until=until)
+        # The page, merged contacts included, is one statement, so it needs no
+        # snapshot of its own; decrypting reads keys and ciphertext besides.
+        # Contacts are never deleted, so checking an empty page's contact
+        # afterwards cannot contradict the page.
+        with self._store.reading(snapshot=self._vault.encrypted_store) as tx:
+            rows = tx.timeline(query)
+            if not rows and tx.group(contact_id) is None:
                 raise NotFoundError(f"no contact #{contact_id}")
-            query = TimelineQuery(
-                contact_ids=group, limit=limit + 1, before=query_before,
-                channels=frozenset(str(c) for c in channels) if channels else None,
-                since=since, until=until)
-            rows = self._vault.open_interactions(tx, tx.timeline(query))
+            rows = self._vault.open_interactions(tx, rows)
         items = tuple(rows[:limit])
         return Page(items=items,
                     next_cursor=_encode_cursor(items[-1]) if len(rows) > limit else None)

@@ -377,8 +377,8 @@ class VaultStore:
         return self.inner.atomic(lambda tx: work(self._vault_tx(tx)))
 
     @contextmanager
-    def reading(self) -> Iterator[Transaction]:
-        with self.inner.reading() as tx:
+    def reading(self, *, snapshot: bool = True) -> Iterator[Transaction]:
+        with self.inner.reading(snapshot=snapshot) as tx:
             yield self._vault_tx(tx)
 
     def _vault_tx(self, tx: Transaction) -> Transaction:

@@ -34,7 +34,7 @@ import pytest
 
 from ._chain import screen
 from ._enums import Channel, Status
-from ._errors import PayloadError, SignatureError
+from ._errors import ConfigurationError, PayloadError, SignatureError
 from ._events import ChannelEvent
 from ._history import History
 from ._models import Address, Contact, Conversation, Interaction
@@ -452,6 +452,39 @@ class StoreConformance:
                                      until=_at(4))) == ["m4", "m3", "m2"]
             assert tx.last_inbound([a], "webchat", "a") == _at(4)
             assert tx.last_inbound([a], "webchat", "other") is None
+
+    def test_timeline_of_a_merge_group_in_one_read(self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[list[int], list[Interaction]]:
+            (a, b, c), conv = self.seed(tx, 3)
+            items = [
+                self.interaction(tx, a, conv, "m1", _at(1)),
+                self.interaction(tx, b, conv, "m2", _at(2), channel="email"),
+                self.interaction(tx, a, conv, "m3", _at(2)),  # same time: ordered by id
+                self.interaction(tx, c, conv, "m4", _at(3)),
+                self.interaction(tx, b, conv, "m5", _at(4)),
+            ]
+            tx.insert_interactions(items)
+            tx.merge(a, b, _T0, "test")
+            return [a, b, c], items
+
+        (a, b, c), items = store.atomic(work)
+        m3 = next(i for i in items if i.external_id == "m3")
+        with store.reading(snapshot=False) as tx:
+            def ext(contact_id: int, limit: int = 10, **options: Any) -> list[str]:
+                return [i.external_id for i in tx.timeline(
+                    TimelineQuery(group_of=contact_id, limit=limit, **options))]
+
+            assert ext(a) == ext(b) == ["m5", "m3", "m2", "m1"]
+            assert ext(c) == ["m4"]
+            assert ext(b, limit=2) == ["m5", "m3"]
+            assert ext(b, before=(m3.occurred_at, m3.id)) == ["m2", "m1"]
+            assert ext(a, channels=frozenset({"email"})) == ["m2"]
+            assert ext(a, since=_at(2), until=_at(4)) == ["m3", "m2"]
+            assert ext(c + 1000) == []
+        with pytest.raises(ConfigurationError):
+            TimelineQuery(limit=10)
+        with pytest.raises(ConfigurationError):
+            TimelineQuery(contact_ids=(a,), group_of=a, limit=10)
 
     def test_events_are_idempotent_wait_and_attach(self, store: Store) -> None:
         def event(tx: Transaction, event_id: str, interaction_id: int | None) -> EventRecord:

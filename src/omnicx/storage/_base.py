@@ -24,6 +24,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 import attrs
 
 from .._enums import Channel, EventKind, Status, optional_status, to_channel, to_event_kind
+from .._errors import ConfigurationError
 from .._models import Contact, Conversation, Interaction, utc
 
 __all__ = [
@@ -198,14 +199,25 @@ class AddressOwner:
 
 @attrs.frozen(kw_only=True)
 class TimelineQuery:
-    """A page request: ``before`` is the exclusive keyset position (occurred_at, id)."""
+    """A page request: ``before`` is the exclusive keyset position (occurred_at, id).
 
-    contact_ids: tuple[int, ...]
+    Whose page: either ``contact_ids``, or ``group_of``, a contact whose whole
+    merge group (see `Transaction.group`) the backend resolves in the same
+    read as the page, in one statement where it can. An unknown ``group_of``
+    gives an empty page.
+    """
+
+    contact_ids: tuple[int, ...] = ()
+    group_of: int | None = None
     limit: int
     before: tuple[dt.datetime, int] | None = None
     channels: frozenset[str] | None = None
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.group_of is None) == (not self.contact_ids):
+            raise ConfigurationError("a timeline query needs contact_ids or group_of, not both")
 
 
 class Transaction(Protocol):
@@ -380,8 +392,14 @@ class Store(Protocol):
         """Run ``work`` in one write transaction, retrying transient conflicts."""
         ...
 
-    def reading(self) -> AbstractContextManager[Transaction]:
-        """A transaction for reads only (a consistent snapshot where the backend has one)."""
+    def reading(self, *, snapshot: bool = True) -> AbstractContextManager[Transaction]:
+        """A transaction for reads only (a consistent snapshot where the backend has one).
+
+        ``snapshot=False`` is for a caller that needs only one statement to be
+        consistent (each statement sees committed data as of its own start):
+        a backend may then skip opening and ending a transaction, which on a
+        client-server database are round trips of their own.
+        """
         ...
 
     def close(self) -> None: ...

@@ -41,7 +41,13 @@ from ._base import (
     TimelineQuery,
     Transaction,
 )
-from ._sql import from_us, interaction_from_row, interaction_row, stored_address, to_us
+from ._sql import (
+    from_us,
+    interaction_from_row,
+    interaction_row,
+    stored_address,
+    to_us,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -417,8 +423,11 @@ class _MemoryTransaction:
         before = None if query.before is None else (to_us(query.before[0]), query.before[1])
         since = None if query.since is None else to_us(query.since)
         until = None if query.until is None else to_us(query.until)
+        contact_ids = query.contact_ids
+        if query.group_of is not None:
+            contact_ids = self.group(query.group_of) or ()
         rows = []
-        for contact_id in set(query.contact_ids):
+        for contact_id in set(contact_ids):
             for iid in self._t.by_contact.get(contact_id, ()):
                 row = self._t.interactions[iid]
                 at = row[_OCCURRED_AT]
@@ -714,8 +723,8 @@ class MemoryStore:
             return result
 
     @contextmanager
-    def reading(self) -> Iterator[Transaction]:
-        with self._lock:
+    def reading(self, *, snapshot: bool = True) -> Iterator[Transaction]:
+        with self._lock:  # the lock makes every read a snapshot
             self._check_open()
             yield _MemoryTransaction(self._tables)
 

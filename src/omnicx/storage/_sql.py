@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from .._chain import content_columns
 from .._chain import dumps as _dumps
 from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
+from .._errors import ConflictError
 from .._models import Address, Attachment, Contact, Conversation, Interaction
 from ._base import (
     AddressOwner,
@@ -76,6 +77,41 @@ class Dialect(Protocol):
     def chain_inputs(self, cursor: Any, contact_ids: Sequence[int]
                      ) -> Iterator[Sequence[Sequence[Any]]] | None:
         """`Transaction.chain_inputs` in this database's SQL, or ``None``."""
+        ...
+
+    def lock_keys(self, cursor: Any, keys: Sequence[str]) -> None:
+        """Hold an exclusive lock on each of these names until the transaction ends.
+
+        Called by write transactions before they read what the names stand
+        for, always with the names sorted; a no-op where writers are
+        serialised anyway.
+        """
+        ...
+
+    @property
+    def for_update(self) -> str:
+        """Suffix that makes a write transaction's ``SELECT`` lock the rows it reads
+        (``""`` where writers are serialised anyway)."""
+        ...
+
+    def keyed(self, table: str, columns: str, match: tuple[str, Sequence[Any]], key: str,
+              values: Sequence[str]) -> tuple[str, list[Any]]:
+        """A ``FROM`` item, named ``found``, with ``columns`` of the rows of
+        ``table`` that satisfy ``match`` (a condition and its parameters) and
+        whose unique ``key`` is one of ``values``; and the item's parameters.
+
+        The lookups that decide a batch (is this message known? who owns this
+        address?) take hundreds of keys at once; a dialect spells them so
+        that the database probes the unique index once per key.
+        """
+        ...
+
+    @property
+    def limit_each_branch(self) -> bool:
+        """Whether each branch of a ``UNION ALL`` page needs its own ``ORDER BY ...
+        LIMIT`` for the planner to read the index in order and stop early
+        (PostgreSQL); SQLite merges plain branches lazily, and is slower with
+        limited ones."""
         ...
 
 
@@ -181,33 +217,68 @@ def _attachments(text: str) -> tuple[Attachment, ...]:
     return tuple(Attachment(**a) for a in json.loads(text))
 
 
-def interaction_from_row(row: Sequence[Any]) -> Interaction:
+# `interactions_from_rows` fills each `Interaction`'s slots directly, one
+# setter per field: attrs' ``__init__`` would run the converters again on
+# values that are canonical already, and a timeline page builds fifty of these
+# per request. tests/test_models.py checks that these cover every field.
+ROW_FIELDS = (
+    "id", "contact_id", "conversation_id", "channel", "account", "external_id", "direction",
+    "kind", "message_type", "occurred_at", "received_at", "sender", "recipients", "subject",
+    "text", "html", "attachments", "reply_to", "status", "data", "raw_id", "erased",
+)
+_SETTERS = tuple(getattr(Interaction, name).__set__ for name in ROW_FIELDS)
+_ROW_WIDTH = len(_INTERACTION_COLUMNS.split(","))
+
+
+def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
     """The inverse of `interaction_row` (columns in `_INTERACTION_COLUMNS` order)."""
-    status = row[20]
-    return Interaction(
-        id=row[0],
-        contact_id=row[1],
-        conversation_id=row[2],
-        channel=_CHANNELS.get(row[3]) or Channel(row[3]),
-        account=row[4],
-        external_id=row[5],
-        direction=_DIRECTIONS.get(row[6]) or Direction(row[6]),
-        kind=_KINDS.get(row[7]) or Kind(row[7]),
-        message_type=row[8],
-        occurred_at=from_us(row[9]),
-        received_at=_received_at(row[10]),
-        sender=stored_address(row[11], row[12], row[13]) if row[12] is not None else None,
-        recipients=_recipients(row[14]) if row[14] else (),
-        subject=row[15],
-        text=row[16],
-        html=row[17],
-        attachments=_attachments(row[18]) if row[18] else (),
-        reply_to=row[19],
-        status=None if status is None else (_STATUSES.get(status) or Status(status)),
-        data=_json_loads(row[22]) if row[22] else {},
-        raw_id=row[23],
-        erased=row[24] is not None,
-    )
+    # Everything the loop touches is a local: this runs once per row of every page.
+    (set_id, set_contact_id, set_conversation_id, set_channel, set_account, set_external_id,
+     set_direction, set_kind, set_message_type, set_occurred_at, set_received_at, set_sender,
+     set_recipients, set_subject, set_text, set_html, set_attachments, set_reply_to,
+     set_status, set_data, set_raw_id, set_erased) = _SETTERS
+    new, cls, epoch, delta = object.__new__, Interaction, _EPOCH, dt.timedelta
+    channels, directions, kinds, statuses = _CHANNELS, _DIRECTIONS, _KINDS, _STATUSES
+    received_at, address, recipients_of, attachments_of, loads = (
+        _received_at, stored_address, _recipients, _attachments, _json_loads)
+    items = []
+    for (iid, contact_id, conversation_id, channel, account, external_id, direction, kind,
+         message_type, occurred_at, received, sender_kind, sender_value, sender_name,
+         recipients, subject, text, html, attachments, reply_to, status, _rank, data,
+         raw_id, erased_at) in rows:
+        item = new(cls)
+        set_id(item, iid)
+        set_contact_id(item, contact_id)
+        set_conversation_id(item, conversation_id)
+        set_channel(item, channels.get(channel) or Channel(channel))
+        set_account(item, account)
+        set_external_id(item, external_id)
+        set_direction(item, directions.get(direction) or Direction(direction))
+        set_kind(item, kinds.get(kind) or Kind(kind))
+        set_message_type(item, message_type)
+        set_occurred_at(item, epoch + delta(0, 0, occurred_at))
+        set_received_at(item, received_at(received))
+        set_sender(item, None if sender_value is None
+                   else address(sender_kind, sender_value, sender_name))
+        set_recipients(item, recipients_of(recipients) if recipients else ())
+        set_subject(item, subject)
+        set_text(item, text)
+        set_html(item, html)
+        set_attachments(item, attachments_of(attachments) if attachments else ())
+        set_reply_to(item, reply_to)
+        set_status(item, None if status is None
+                   else statuses.get(status) or Status(status))
+        set_data(item, loads(data) if data else {})
+        set_raw_id(item, raw_id)
+        set_erased(item, erased_at is not None)
+        items.append(item)
+    return items
+
+
+def interaction_from_row(row: Sequence[Any]) -> Interaction:
+    """One row's `Interaction` (see `interactions_from_rows`); columns past the
+    interaction's own, as in the memory store's rows, are ignored."""
+    return interactions_from_rows((row[:_ROW_WIDTH],))[0]
 
 
 def _event_from_row(row: Sequence[Any]) -> EventRecord:
@@ -254,12 +325,81 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-class SqlTransaction:
-    """`Transaction` over a DB-API cursor; one instance per transaction."""
+def _key(*parts: object) -> str:
+    return "\x1f".join(str(p) for p in parts)
 
-    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+
+@lru_cache(maxsize=256)
+def _timeline_sql(contacts: int, before: bool, since: bool, until: bool, channels: int,
+                  limit_each_branch: bool) -> str:
+    """A timeline page's statement; cached, as pages repeat a handful of shapes.
+
+    ``contacts`` is how many contact ids the caller gives, or 0 when the
+    statement resolves the merge group of one contact itself.
+    """
+    where = ""
+    if before:
+        # A row value, which the database reads as an index range; the
+        # spelled-out OR would scan every newer row of the contact first.
+        where += " AND (occurred_at, id) < (?, ?)"
+    if since:
+        where += " AND occurred_at >= ?"
+    if until:
+        where += " AND occurred_at < ?"
+    if channels:
+        where += f" AND channel IN ({_marks(channels)})"
+    select = f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE"
+    order = " ORDER BY occurred_at DESC, id DESC LIMIT ?"
+    if contacts:
+        who = f"contact_id IN ({_marks(contacts)})" if contacts > 1 else "contact_id = ?"
+        return f"{select} {who}{where}{order}"
+    # One statement (one snapshot, one round trip) resolves the merge group
+    # and reads the page: the root's rows come straight off the timeline
+    # index in order, and the rows of contacts merged into it (usually none)
+    # are merged in.
+    root = "(SELECT coalesce(merged_into, id) FROM contacts WHERE id = ?)"
+    own = f"{select} contact_id = {root}{where}"
+    merged = f"{select} contact_id IN (SELECT id FROM contacts WHERE merged_into = {root}){where}"
+    if limit_each_branch:
+        # The root is looked up once, for both branches; each merged contact
+        # is read by a LATERAL page of its own, so no planner estimate can
+        # turn the (usually empty) merged branch into a scan of the table
+        # (it did: a parallel hash join costing 5-7 ms at 1M rows).
+        root = "(SELECT root FROM r)"
+        own = f"{select} contact_id = {root}{where}{order}"
+        merged = (f"SELECT m.* FROM contacts g CROSS JOIN LATERAL ({select} contact_id = g.id"
+                  f"{where}{order}) AS m WHERE g.merged_into = {root}"
+                  " ORDER BY m.occurred_at DESC, m.id DESC LIMIT ?")
+        return ("WITH r AS MATERIALIZED (SELECT coalesce(merged_into, id) AS root FROM contacts"
+                f" WHERE id = ?) SELECT * FROM ({own}) AS own UNION ALL"
+                f" SELECT * FROM ({merged}) AS merged{order}")
+    return f"{own} UNION ALL {merged}{order}"
+
+
+class SqlTransaction:
+    """`Transaction` over a DB-API cursor; one instance per transaction.
+
+    ``writing`` marks a write transaction. Where writers run in parallel
+    (PostgreSQL at ``READ COMMITTED``), what a write decides from a read is
+    kept true until commit by locks the reads take first: a named lock per
+    external id looked up (a message and a status racing for it, a reply and
+    its parent), per (contact, channel, account) whose threads are looked up,
+    per stream cursor; row locks on the contacts whose chain heads, data keys
+    or merges are read. Uniqueness and forward-only status need no lock: the
+    database enforces them in the statements that write.
+    """
+
+    def __init__(self, cursor: Any, dialect: Dialect, *, writing: bool = False) -> None:
         self._cursor = cursor
         self._dialect = dialect
+        self._writing = writing
+
+    def _lock(self, keys: Iterable[str]) -> None:
+        if self._writing:
+            self._dialect.lock_keys(self._cursor, sorted(set(keys)))
+
+    def _for_update(self) -> str:
+        return self._dialect.for_update if self._writing else ""
 
     # -- plumbing ----------------------------------------------------------------------
     def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
@@ -319,24 +459,25 @@ class SqlTransaction:
     # -- contacts --------------------------------------------------------------------------
     def owners(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], AddressOwner]:
         found: dict[tuple[str, str], AddressOwner] = {}
-        # One statement for every kind (an OR of index probes), and whether the
-        # owner's root has merged members, so that the ingest rarely needs `members`.
-        for chunk in _chunks(list(dict.fromkeys(addresses))):
-            by_kind: dict[str, list[str]] = {}
-            for kind, value in chunk:
-                by_kind.setdefault(kind, []).append(value)
-            where = " OR ".join(f"(a.kind = ? AND a.value IN ({_marks(len(values))}))"
-                                for values in by_kind.values())
-            for row_kind, value, contact_id, merged_into, named, merged in self._all(
-                "SELECT a.kind, a.value, a.contact_id, c.merged_into,"
-                " c.display_name IS NOT NULL, EXISTS (SELECT 1 FROM contacts m"
-                " WHERE m.merged_into = coalesce(c.merged_into, c.id))"
-                f" FROM addresses a JOIN contacts c ON c.id = a.contact_id WHERE {where}",
-                [p for kind, values in by_kind.items() for p in (kind, *values)],
-            ):
-                found[(row_kind, value)] = AddressOwner(
-                    contact_id=contact_id, root_id=merged_into or contact_id,
-                    named=bool(named), merged=bool(merged))
+        wanted = list(dict.fromkeys(addresses))
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in wanted:
+            by_kind.setdefault(kind, []).append(value)
+        for kind, values in by_kind.items():
+            for chunk in _chunks(values):
+                found_rows, params = self._dialect.keyed(
+                    "addresses", "value, contact_id", ("kind = ?", (kind,)), "value", chunk)
+                # Whether the owner's root has merged members comes along, so
+                # that the ingest rarely needs `members`.
+                for value, contact_id, merged_into, named, merged in self._all(
+                    "SELECT found.value, found.contact_id, c.merged_into,"
+                    " c.display_name IS NOT NULL, EXISTS (SELECT 1 FROM contacts m"
+                    " WHERE m.merged_into = coalesce(c.merged_into, c.id))"
+                    f" FROM {found_rows} JOIN contacts c ON c.id = found.contact_id", params,
+                ):
+                    found[(kind, value)] = AddressOwner(
+                        contact_id=contact_id, root_id=merged_into or contact_id,
+                        named=bool(named), merged=bool(merged))
         return found
 
     def insert_contacts(self, contacts: Sequence[Contact]) -> None:
@@ -418,7 +559,17 @@ class SqlTransaction:
                 merged[root].append(contact_id)
         return {root: (root, *others) for root, others in merged.items()}
 
+    def _roots(self, *contact_ids: int) -> dict[int, int | None]:
+        """``merged_into`` of these contacts, their rows locked for the merge that follows."""
+        return dict(self._all(
+            f"SELECT id, merged_into FROM contacts WHERE id IN ({_marks(len(contact_ids))})"
+            f" ORDER BY id{self._for_update()}", contact_ids))
+
     def merge(self, winner_id: int, loser_id: int, at: dt.datetime, reason: str | None) -> None:
+        roots = self._roots(winner_id, loser_id)
+        if roots.get(winner_id) is not None or roots.get(loser_id) is not None:
+            # Decided on a root that a concurrent writer has merged since: re-run.
+            raise ConflictError(f"contact #{winner_id} or #{loser_id} is no longer a root")
         (merge_id,) = self.new_ids("merges", 1)
         self._execute(
             "INSERT INTO merges (id, winner_id, loser_id, merged_at, reason)"
@@ -430,6 +581,8 @@ class SqlTransaction:
         self._execute("UPDATE contacts SET merged_into = ? WHERE id = ?", (winner_id, loser_id))
 
     def unmerge(self, winner_id: int, loser_id: int, at: dt.datetime) -> None:
+        if self._roots(winner_id, loser_id).get(loser_id) != winner_id:
+            raise ConflictError(f"contact #{loser_id} is no longer merged into #{winner_id}")
         self._execute(
             "UPDATE merges SET unmerged_at = ? WHERE winner_id = ? AND loser_id = ?"
             " AND unmerged_at IS NULL", (to_us(at), winner_id, loser_id))
@@ -455,6 +608,7 @@ class SqlTransaction:
         found: dict[tuple[int, str], tuple[int, dt.datetime]] = {}
         if not ids or not keys:
             return found
+        self._lock(_key("thread", c, channel, account) for c in ids)
         # Filter keys here, not in SQL: two IN lists would make the database
         # probe the index for every (contact, key) pair.
         for chunk in _chunks(ids):
@@ -501,12 +655,13 @@ class SqlTransaction:
     ) -> dict[str, InteractionRef]:
         wanted = list(dict.fromkeys(external_ids))
         found: dict[str, InteractionRef] = {}
+        self._lock(_key("interaction", channel, account, e) for e in wanted)
         for chunk in _chunks(wanted):
+            found_rows, params = self._dialect.keyed(
+                "interactions", "external_id, id, contact_id, conversation_id, occurred_at",
+                ("channel = ? AND account = ?", (channel, account)), "external_id", chunk)
             for ext, iid, contact_id, conversation_id, occurred in self._all(
-                "SELECT external_id, id, contact_id, conversation_id, occurred_at"
-                " FROM interactions WHERE channel = ? AND account = ?"
-                f" AND external_id IN ({_marks(len(chunk))})",
-                (channel, account, *chunk),
+                f"SELECT found.* FROM {found_rows}", params
             ):
                 found[ext] = InteractionRef(id=iid, contact_id=contact_id,
                                             conversation_id=conversation_id,
@@ -528,6 +683,11 @@ class SqlTransaction:
         return bool(cursor.rowcount)
 
     def assign_external_id(self, interaction_id: int, external_id: str) -> None:
+        if self._writing:  # a status for the new id may be racing it
+            row = self._one("SELECT channel, account FROM interactions WHERE id = ?",
+                            (interaction_id,))
+            if row is not None:
+                self._lock([_key("interaction", row[0], row[1], external_id)])
         # The chain covers the first external id; keep it (see omnicx._chain).
         self._execute("UPDATE interactions SET origin_id = coalesce(origin_id, external_id),"
                       " external_id = ? WHERE id = ?", (external_id, interaction_id))
@@ -538,27 +698,28 @@ class SqlTransaction:
         return None if row is None else interaction_from_row(row)
 
     def timeline(self, query: TimelineQuery) -> list[Interaction]:
-        ids = query.contact_ids
-        where = [f"contact_id IN ({_marks(len(ids))})" if len(ids) > 1 else "contact_id = ?"]
-        params: list[Any] = list(ids)
+        params: list[Any] = []
         if query.before is not None:
-            at, last_id = to_us(query.before[0]), query.before[1]
-            where.append("(occurred_at < ? OR (occurred_at = ? AND id < ?))")
-            params += [at, at, last_id]
+            params += [to_us(query.before[0]), query.before[1]]
         if query.since is not None:
-            where.append("occurred_at >= ?")
             params.append(to_us(query.since))
         if query.until is not None:
-            where.append("occurred_at < ?")
             params.append(to_us(query.until))
         if query.channels:
-            where.append(f"channel IN ({_marks(len(query.channels))})")
             params += sorted(query.channels)
-        params.append(query.limit)
-        rows = self._all(
-            f"SELECT {_INTERACTION_COLUMNS} FROM interactions WHERE {' AND '.join(where)}"
-            " ORDER BY occurred_at DESC, id DESC LIMIT ?", params)
-        return [interaction_from_row(r) for r in rows]
+        shape = (query.before is not None, query.since is not None, query.until is not None,
+                 len(query.channels or ()))
+        group, limit = query.group_of, query.limit
+        if group is None:
+            statement = _timeline_sql(len(query.contact_ids), *shape, False)
+            args = [*query.contact_ids, *params, limit]
+        elif self._dialect.limit_each_branch:
+            statement = _timeline_sql(0, *shape, True)
+            args = [group, *params, limit, *params, limit, limit, limit]
+        else:
+            statement = _timeline_sql(0, *shape, False)
+            args = [group, *params, group, *params, limit]
+        return interactions_from_rows(self._all(statement, args))
 
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str
@@ -657,6 +818,7 @@ class SqlTransaction:
 
     # -- cursors ------------------------------------------------------------------------------
     def cursor(self, name: str) -> str | None:
+        self._lock([_key("cursor", name)])  # read to be moved forward
         row = self._one("SELECT value FROM cursors WHERE name = ?", (name,))
         return None if row is None else str(row[0])
 
@@ -681,10 +843,11 @@ class SqlTransaction:
 
     def _by_contact(self, column: str, contact_ids: Iterable[int]) -> dict[int, bytes | None]:
         found: dict[int, bytes | None] = {}
-        for chunk in _chunks(list(dict.fromkeys(contact_ids))):
+        # A write reads a head or key to replace it: lock the rows, in id order.
+        for chunk in _chunks(sorted(set(contact_ids))):
             for contact_id, value in self._all(
-                    f"SELECT id, {column} FROM contacts WHERE id IN ({_marks(len(chunk))})",
-                    chunk):
+                    f"SELECT id, {column} FROM contacts WHERE id IN ({_marks(len(chunk))})"
+                    f" ORDER BY id{self._for_update()}", chunk):
                 found[contact_id] = None if value is None else bytes(value)
         return found
 

@@ -126,6 +126,25 @@ class _SQLiteDialect:
             self._next.clear()
             self._data_version = version
 
+    def lock_keys(self, cursor: Any, keys: Sequence[str]) -> None:
+        """Nothing to do: ``BEGIN IMMEDIATE`` made this the only writer."""
+
+    @property
+    def for_update(self) -> str:
+        return ""
+
+    def keyed(self, table: str, columns: str, match: tuple[str, Sequence[Any]], key: str,
+              values: Sequence[str]) -> tuple[str, list[Any]]:
+        # SQLite probes the unique index once per value of an IN list.
+        condition, params = match
+        return (f"(SELECT {columns} FROM {table} WHERE {condition}"
+                f" AND {key} IN ({', '.join('?' * len(values))})) AS found",
+                [*params, *values])
+
+    @property
+    def limit_each_branch(self) -> bool:
+        return False
+
     def forget(self) -> None:
         self._next.clear()
 
@@ -240,7 +259,7 @@ class SQLiteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._dialect.begin(conn)
-            result = work(SqlTransaction(conn.cursor(), self._dialect))
+            result = work(SqlTransaction(conn.cursor(), self._dialect, writing=True))
             conn.execute("COMMIT")
         except BaseException:
             self._dialect.forget()  # ids drawn in a rolled-back transaction are free again
@@ -250,11 +269,12 @@ class SQLiteStore:
         return result
 
     @contextmanager
-    def reading(self) -> Iterator[Transaction]:
+    def reading(self, *, snapshot: bool = True) -> Iterator[Transaction]:
         with self._lock:
             conn = self._conn
             try:
-                conn.execute("BEGIN")
+                if snapshot:  # otherwise each statement is its own read transaction
+                    conn.execute("BEGIN")
             except sqlite3.Error as exc:
                 raise StorageError(f"SQLite failed: {exc}") from exc
             try:
@@ -262,7 +282,8 @@ class SQLiteStore:
             except sqlite3.Error as exc:
                 raise StorageError(f"SQLite failed: {exc}") from exc
             finally:
-                conn.execute("COMMIT")
+                if snapshot:
+                    conn.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
