@@ -284,7 +284,7 @@ class PostgresStore:
             cursor = conn.cursor()
             cursor.execute(_BEGIN_WRITE)
             try:
-                result = work(SqlTransaction(cursor, self._dialect, writing=True))
+                result = work(SqlTransaction(cursor, self._dialect, locking=True))
             except BaseException:
                 _rollback(conn)
                 raise

@@ -379,9 +379,10 @@ def _timeline_sql(contacts: int, before: bool, since: bool, until: bool, channel
 class SqlTransaction:
     """`Transaction` over a DB-API cursor; one instance per transaction.
 
-    ``writing`` marks a write transaction. Where writers run in parallel
-    (PostgreSQL at ``READ COMMITTED``), what a write decides from a read is
-    kept true until commit by locks the reads take first: a named lock per
+    ``locking`` marks a write transaction of a backend whose writers run in
+    parallel (PostgreSQL at ``READ COMMITTED``; SQLite's ``BEGIN IMMEDIATE``
+    serialises them, so it needs none of this). What such a write decides
+    from a read is kept true until commit by locks the reads take first: a named lock per
     external id looked up (a message and a status racing for it, a reply and
     its parent), per (contact, channel, account) whose threads are looked up,
     per stream cursor; row locks on the contacts whose chain heads, data keys
@@ -389,17 +390,17 @@ class SqlTransaction:
     database enforces them in the statements that write.
     """
 
-    def __init__(self, cursor: Any, dialect: Dialect, *, writing: bool = False) -> None:
+    def __init__(self, cursor: Any, dialect: Dialect, *, locking: bool = False) -> None:
         self._cursor = cursor
         self._dialect = dialect
-        self._writing = writing
+        self._locking = locking
 
     def _lock(self, keys: Iterable[str]) -> None:
-        if self._writing:
+        if self._locking:
             self._dialect.lock_keys(self._cursor, sorted(set(keys)))
 
     def _for_update(self) -> str:
-        return self._dialect.for_update if self._writing else ""
+        return self._dialect.for_update if self._locking else ""
 
     # -- plumbing ----------------------------------------------------------------------
     def _execute(self, statement: str, params: Sequence[Any] = ()) -> Any:
@@ -683,7 +684,7 @@ class SqlTransaction:
         return bool(cursor.rowcount)
 
     def assign_external_id(self, interaction_id: int, external_id: str) -> None:
-        if self._writing:  # a status for the new id may be racing it
+        if self._locking:  # a status for the new id may be racing it
             row = self._one("SELECT channel, account FROM interactions WHERE id = ?",
                             (interaction_id,))
             if row is not None:

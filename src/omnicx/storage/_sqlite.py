@@ -126,8 +126,10 @@ class _SQLiteDialect:
             self._next.clear()
             self._data_version = version
 
+    # Never used: ``BEGIN IMMEDIATE`` makes a write the only writer, so SQLite's
+    # transactions are not `locking` (see `SqlTransaction`).
     def lock_keys(self, cursor: Any, keys: Sequence[str]) -> None:
-        """Nothing to do: ``BEGIN IMMEDIATE`` made this the only writer."""
+        """Nothing to lock."""
 
     @property
     def for_update(self) -> str:
@@ -259,7 +261,7 @@ class SQLiteStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._dialect.begin(conn)
-            result = work(SqlTransaction(conn.cursor(), self._dialect, writing=True))
+            result = work(SqlTransaction(conn.cursor(), self._dialect))
             conn.execute("COMMIT")
         except BaseException:
             self._dialect.forget()  # ids drawn in a rolled-back transaction are free again
