@@ -102,7 +102,7 @@ def content_columns(item: Interaction) -> tuple[Any, ...]:
         str(sender.kind) if sender else None,
         sender.value if sender else None,
         sender.name if sender else None,
-        dumps([[a.kind.value, a.value, a.name] for a in item.recipients]),
+        dumps([[str(a.kind), a.value, a.name] for a in item.recipients]),
         item.subject,
         item.text,
         item.html,

@@ -222,11 +222,11 @@ class History:
             ids = tx.new_ids("raw_payloads", len(prepared))
             good: list[Parsed] = []
             bad: list[RawPayload] = []
+            name, account = str(channel.channel), channel.account
             for raw_id, (body, headers, events, error) in zip(ids, prepared, strict=True):
-                raw = RawPayload(id=raw_id, channel=channel.channel.value,
-                                 account=channel.account, received_at=now, headers=headers,
-                                 body=body, state="ok" if error is None else "quarantined",
-                                 error=error)
+                raw = RawPayload(id=raw_id, channel=name, account=account, received_at=now,
+                                 headers=headers, body=body,
+                                 state="ok" if error is None else "quarantined", error=error)
                 if events is None:
                     bad.append(raw)
                 else:
