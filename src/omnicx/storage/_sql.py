@@ -460,25 +460,29 @@ class SqlTransaction:
     # -- contacts --------------------------------------------------------------------------
     def owners(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], AddressOwner]:
         found: dict[tuple[str, str], AddressOwner] = {}
-        wanted = list(dict.fromkeys(addresses))
-        by_kind: dict[str, list[str]] = {}
-        for kind, value in wanted:
-            by_kind.setdefault(kind, []).append(value)
-        for kind, values in by_kind.items():
-            for chunk in _chunks(values):
-                found_rows, params = self._dialect.keyed(
-                    "addresses", "value, contact_id", ("kind = ?", (kind,)), "value", chunk)
-                # Whether the owner's root has merged members comes along, so
-                # that the ingest rarely needs `members`.
-                for value, contact_id, merged_into, named, merged in self._all(
-                    "SELECT found.value, found.contact_id, c.merged_into,"
+        for chunk in _chunks(list(dict.fromkeys(addresses))):
+            by_kind: dict[str, list[str]] = {}
+            for kind, value in chunk:
+                by_kind.setdefault(kind, []).append(value)
+            # One statement for every kind, a branch (and an index probe per
+            # value) each; whether the owner's root has merged members comes
+            # along, so that the ingest rarely needs `members`.
+            branches, params = [], []
+            for kind, values in by_kind.items():
+                found_rows, found_params = self._dialect.keyed(
+                    "addresses", "kind, value, contact_id", ("kind = ?", (kind,)), "value",
+                    values)
+                branches.append(
+                    "SELECT found.kind, found.value, found.contact_id, c.merged_into,"
                     " c.display_name IS NOT NULL, EXISTS (SELECT 1 FROM contacts m"
                     " WHERE m.merged_into = coalesce(c.merged_into, c.id))"
-                    f" FROM {found_rows} JOIN contacts c ON c.id = found.contact_id", params,
-                ):
-                    found[(kind, value)] = AddressOwner(
-                        contact_id=contact_id, root_id=merged_into or contact_id,
-                        named=bool(named), merged=bool(merged))
+                    f" FROM {found_rows} JOIN contacts c ON c.id = found.contact_id")
+                params += found_params
+            for kind, value, contact_id, merged_into, named, merged in self._all(
+                    " UNION ALL ".join(branches), params):
+                found[(kind, value)] = AddressOwner(
+                    contact_id=contact_id, root_id=merged_into or contact_id,
+                    named=bool(named), merged=bool(merged))
         return found
 
     def insert_contacts(self, contacts: Sequence[Contact]) -> None:
