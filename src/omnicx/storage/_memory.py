@@ -41,13 +41,7 @@ from ._base import (
     TimelineQuery,
     Transaction,
 )
-from ._sql import (
-    from_us,
-    interaction_from_row,
-    interaction_row,
-    stored_address,
-    to_us,
-)
+from ._sql import from_us, interaction_from_row, interaction_row, stored_address, to_us
 
 __all__ = ["MemoryStore"]
 
