@@ -137,3 +137,15 @@ def test_a_stored_row_decodes_to_the_interaction_that_was_stored() -> None:
     assert repr(decoded) == repr(item)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         decoded.text = "changed"  # type: ignore[misc]
+
+
+@given(st.datetimes(timezones=st.just(dt.UTC)))
+def test_stored_microseconds_decode_to_the_same_instant(at: dt.datetime) -> None:
+    from omnicx.storage._sql import _EXACT_US, from_us, to_us
+
+    # from_us takes a float shortcut from 1970 until 2112 and exact arithmetic
+    # elsewhere; both must give back the very microsecond that was stored.
+    assert from_us(to_us(at)) == at
+    assert from_us(to_us(at)).tzinfo is dt.UTC
+    for edge in (0, _EXACT_US - 1, _EXACT_US, -1):
+        assert to_us(from_us(edge)) == edge
