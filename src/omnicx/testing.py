@@ -34,7 +34,7 @@ import pytest
 
 from ._chain import screen
 from ._enums import Channel, Status
-from ._errors import ConfigurationError, PayloadError, SignatureError
+from ._errors import ConfigurationError, ConflictError, PayloadError, SignatureError
 from ._events import ChannelEvent
 from ._history import History
 from ._models import Address, Contact, Conversation, Interaction
@@ -329,6 +329,27 @@ class StoreConformance:
             assert tx.members([a, b]) == {a: (a,), b: (b, c)}
             assert (tx.group(a), tx.group(c)) == ((a,), (b, c))
             assert [x.id for x in tx.contacts()] == [a, b]
+
+    def test_merge_and_unmerge_refuse_a_state_that_changed_since(self, store: Store) -> None:
+        # What a writer that decided on a stale group sees: ConflictError, so
+        # its unit of work re-runs on the current state.
+        (a, b, c), _ = store.atomic(lambda tx: self.seed(tx, 3))
+        store.atomic(lambda tx: tx.merge(b, c, _T0, "test"))
+
+        def work(tx: Transaction) -> None:
+            with pytest.raises(ConflictError, match="no longer a root"):
+                tx.merge(a, c, _T0, "test")
+            with pytest.raises(ConflictError, match="no longer a root"):
+                tx.merge(c, a, _T0, "test")
+            with pytest.raises(ConflictError, match="no longer merged"):
+                tx.unmerge(a, c, _T0)
+            with pytest.raises(ConflictError, match="no longer merged"):
+                tx.unmerge(c, b, _T0)
+
+        store.atomic(work)
+        with store.reading() as tx:
+            assert tx.group(a) == (a,)
+            assert tx.group(c) == (b, c)
 
     def test_threads_are_the_latest_conversation_per_contact_and_key(
             self, store: Store) -> None:

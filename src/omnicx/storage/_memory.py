@@ -27,7 +27,7 @@ import attrs
 
 from .._chain import content_columns, dumps
 from .._enums import Direction
-from .._errors import StorageError
+from .._errors import ConflictError, StorageError
 from .._models import Contact, Conversation, Interaction
 from ._base import (
     AddressOwner,
@@ -275,8 +275,9 @@ class _MemoryTransaction:
         return {root: (root, *others) for root, others in merged.items()}
 
     def merge(self, winner_id: int, loser_id: int, at: dt.datetime, reason: str | None) -> None:
-        self._contact_row(winner_id)
-        loser = self._contact_row(loser_id)
+        winner, loser = self._contact_row(winner_id), self._contact_row(loser_id)
+        if winner.merged_into is not None or loser.merged_into is not None:
+            raise ConflictError(f"contact #{winner_id} or #{loser_id} is no longer a root")
         (merge_id,) = self.new_ids("merges", 1)
         self._t.put(self._t.merges, merge_id, _MergeRow(
             winner_id=winner_id, loser_id=loser_id, merged_at=at, unmerged_at=None,
@@ -288,13 +289,14 @@ class _MemoryTransaction:
         self._t.change(loser, merged_into=winner_id)
 
     def unmerge(self, winner_id: int, loser_id: int, at: dt.datetime) -> None:
+        loser = self._t.contacts.get(loser_id)
+        if loser is None or loser.merged_into != winner_id:
+            raise ConflictError(f"contact #{loser_id} is no longer merged into #{winner_id}")
         for merge in self._t.merges.values():
             if (merge.winner_id, merge.loser_id) == (winner_id, loser_id) \
                     and merge.unmerged_at is None:
                 self._t.change(merge, unmerged_at=at)
-        loser = self._t.contacts.get(loser_id)
-        if loser is not None:
-            self._t.change(loser, merged_into=None)
+        self._t.change(loser, merged_into=None)
         # Contacts that had been merged into the loser go back with it.
         went_with_loser = {m.loser_id for m in self._t.merges.values()
                            if m.winner_id == loser_id and m.unmerged_at is None}
