@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import omnicx
+from omnicx.storage._schema import SCHEMA_VERSION
 from omnicx.testing import WebChatPayloads
 
 CHAT_PAYLOADS = 30  # payload k carries visitor messages m{k} and m{k+1}
@@ -163,6 +164,6 @@ def test_concurrent_first_opens_migrate_once(postgres_schema: tuple[str, str]) -
 
     store = PostgresStore(url, schema=schema)
     try:
-        assert store.schema_version() == 1
+        assert store.schema_version() == SCHEMA_VERSION
     finally:
         store.close()

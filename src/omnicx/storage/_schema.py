@@ -162,5 +162,15 @@ _V1 = [
         updated_at {int} NOT NULL)""",
 ]
 
-MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1),)
+# Every stored message moves its conversation's last_activity_at, so the
+# column leaves the threading index: the update then writes no index entry, and
+# on PostgreSQL it can stay on its page (a HOT update). Threading reads the
+# column from the row it finds anyway.
+_V2 = [
+    "DROP INDEX conversations_thread",
+    """CREATE INDEX conversations_thread
+        ON conversations (contact_id, channel, account, thread_key)""",
+]
+
+MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2))
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,66 @@
+"""A history created by an older omnicx opens, migrates and goes on threading."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import omnicx
+from omnicx.storage import Store, _postgres, _sqlite
+from omnicx.storage._schema import MIGRATIONS, SCHEMA_VERSION
+from omnicx.testing import WebChatPayloads
+
+CHAT = WebChatPayloads()
+AT = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def check_upgrade(open_store: Callable[[], Store], module: object,
+                  thread_index: Callable[[Store], list[str]],
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patch:  # what omnicx's first release created
+        patch.setattr(module, "MIGRATIONS", MIGRATIONS[:1])
+        with omnicx.History(open_store()) as old:
+            body, headers = CHAT.message("m1", at=AT)
+            first = old.receive(CHAT.channel, body=body, headers=headers)
+            assert old._store.schema_version() == 1
+    with omnicx.History(open_store()) as history:
+        assert history._store.schema_version() == SCHEMA_VERSION
+        assert thread_index(history._store) == ["contact_id", "channel", "account", "thread_key"]
+        body, headers = CHAT.message("m2", at=AT + dt.timedelta(minutes=5))
+        later = history.receive(CHAT.channel, body=body, headers=headers)
+        (before,), (after,) = first.interactions, later.interactions
+        assert after.conversation_id == before.conversation_id  # the session goes on
+        assert [i.external_id for i in history.timeline(before.contact_id).items] == ["m2", "m1"]
+
+
+def test_a_version_1_sqlite_file_migrates(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def columns(store: Store) -> list[str]:
+        assert isinstance(store, _sqlite.SQLiteStore)
+        rows = store._conn.execute("PRAGMA index_info(conversations_thread)").fetchall()
+        return [row[2] for row in rows]
+
+    check_upgrade(lambda: _sqlite.SQLiteStore(tmp_path / "history.db"), _sqlite, columns,
+                  monkeypatch)
+
+
+@pytest.mark.postgres
+def test_a_version_1_postgres_schema_migrates(postgres_schema: tuple[str, str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    url, schema = postgres_schema
+
+    def columns(store: Store) -> list[str]:
+        assert isinstance(store, _postgres.PostgresStore)
+        with store._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+                " ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)"
+                " WHERE i.indexrelid = 'conversations_thread'::regclass"
+                " ORDER BY array_position(i.indkey, a.attnum)").fetchall()
+        return [row[0] for row in rows]
+
+    check_upgrade(lambda: _postgres.PostgresStore(url, schema=schema), _postgres, columns,
+                  monkeypatch)
