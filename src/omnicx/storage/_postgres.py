@@ -295,7 +295,9 @@ class PostgresStore:
     def reading(self, *, snapshot: bool = True) -> Iterator[Transaction]:
         try:
             with self._pool.connection() as conn:
-                cursor = conn.cursor()
+                # Rows in binary: integers arrive as integers, not digits to
+                # parse (a tenth of psycopg's cost of a timeline page).
+                cursor = conn.cursor(binary=True)
                 if not snapshot:  # autocommit: each statement has a snapshot of its own
                     yield SqlTransaction(cursor, self._dialect)
                     return
