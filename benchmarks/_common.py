@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from omnicx.channels import WebChat
 
@@ -53,15 +53,27 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def median_latency(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Median and p99 wall time of ``fn`` in seconds."""
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+def median_latencies(fns: Sequence[Callable[[], object]], repeat: int
+                     ) -> list[tuple[float, float]]:
+    """Median and p99 wall time, in seconds, of each of ``fns``.
+
+    The functions take turns, in rotating order, ``repeat`` times each: a
+    machine whose speed drifts during the run (a shared VM does) then slows
+    them all alike, where timing one after the other would credit the drift
+    to whichever ran in the slow minutes.
+    """
+    samples: list[list[float]] = [[] for _ in fns]
+    for n in range(repeat):
+        for i in (*range(n % len(fns), len(fns)), *range(n % len(fns))):
+            start = time.perf_counter()
+            fns[i]()
+            samples[i].append(time.perf_counter() - start)
+    result = []
+    for taken in samples:
+        taken.sort()
+        result.append((statistics.median(taken), taken[min(len(taken) - 1,
+                                                           int(len(taken) * 0.99))]))
+    return result
 
 
 def report(title: str, ours: float, baseline: float, unit: str, higher_is_better: bool,

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import median_latency, report
+from _common import median_latencies, report
 
 import omnicx
 from omnicx.storage import SQLiteStore
@@ -131,8 +131,8 @@ def main() -> None:
                 history.timeline(contact_id, limit=50, before=cursor)
 
         pages = len(cursors)
-        raw_median, raw_p99 = median_latency(raw_walk, args.repeat * 4)
-        our_median, our_p99 = median_latency(ours_walk, args.repeat * 4)
+        (raw_median, raw_p99), (our_median, our_p99) = median_latencies(
+            [raw_walk, ours_walk], args.repeat * 4)
         print(f"{pages} pages of 50 from a customer with {BIG:,} of {args.size:,} interactions")
         report("timeline page of 50, median (us)", our_median / pages * 1e6,
                raw_median / pages * 1e6, "us", False, "<= 2x")

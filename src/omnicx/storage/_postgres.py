@@ -296,7 +296,7 @@ class PostgresStore:
         try:
             with self._pool.connection() as conn:
                 # Rows in binary: integers arrive as integers, not digits to
-                # parse (a tenth of psycopg's cost of a timeline page).
+                # parse (about 7% of psycopg's cost of a timeline page).
                 cursor = conn.cursor(binary=True)
                 if not snapshot:  # autocommit: each statement has a snapshot of its own
                     yield SqlTransaction(cursor, self._dialect)
