@@ -247,7 +247,7 @@ def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
      set_direction, set_kind, set_message_type, set_occurred_at, set_received_at, set_sender,
      set_recipients, set_subject, set_text, set_html, set_attachments, set_reply_to,
      set_status, set_data, set_raw_id, set_erased) = _SETTERS
-    new, cls, timestamp, utc, exact = object.__new__, Interaction, _fromtimestamp, dt.UTC, _EXACT_US
+    new, cls = object.__new__, Interaction
     channels, directions, kinds, statuses = _CHANNELS, _DIRECTIONS, _KINDS, _STATUSES
     received_at, address, recipients_of, attachments_of, loads = (
         _received_at, stored_address, _recipients, _attachments, _json_loads)
@@ -266,8 +266,7 @@ def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
         set_direction(item, directions.get(direction) or Direction(direction))
         set_kind(item, kinds.get(kind) or Kind(kind))
         set_message_type(item, message_type)
-        set_occurred_at(item, timestamp(occurred_at / 1e6, utc) if 0 <= occurred_at < exact
-                        else from_us(occurred_at))
+        set_occurred_at(item, from_us(occurred_at))
         set_received_at(item, received_at(received))
         set_sender(item, None if sender_value is None
                    else address(sender_kind, sender_value, sender_name))
