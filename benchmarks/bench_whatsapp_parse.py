@@ -146,7 +146,7 @@ def main() -> None:
                         help="make omnicx decode with the json module even if orjson is installed")
     args = parser.parse_args()
     if args.stdlib_json:
-        from omnicx.channels import _whatsapp_parse
+        from omnicx.channels.meta import _whatsapp_parse
 
         _whatsapp_parse.orjson = None  # type: ignore[assignment]
     signer = WhatsApp(phone_number_id=p.PHONE_NUMBER_ID, app_secret=SECRET)
@@ -182,7 +182,7 @@ def main() -> None:
 
 
 def decoding_with_orjson() -> bool:
-    from omnicx.channels import _whatsapp_parse
+    from omnicx.channels.meta import _whatsapp_parse
 
     return _whatsapp_parse.orjson is not None
 

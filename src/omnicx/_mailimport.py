@@ -8,7 +8,7 @@ batch; the Message-ID dedupe covers the rest, so nothing is stored twice and
 nothing is skipped.
 
 - ``import_path``: an ``.eml`` file, an mbox file, a Maildir or a directory of
-  ``.eml`` files (`omnicx.channels._mailsources`). Cursor name
+  ``.eml`` files (`omnicx.channels.email._mailsources`). Cursor name
   ``import:<channel>:<account>:<absolute path>``.
 - ``sync_imap``: every configured folder of ``channel.imap``, cursor
   ``imap:<account>:<folder>`` holding ``<uidvalidity>:<uid>``.
@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, TypeVar
 import attrs
 
 from ._errors import ConfigurationError
-from .channels._imap import FetchedMail, ImapCursor, fetch_new
-from .channels._mailsources import iter_messages
+from .channels.email._imap import FetchedMail, ImapCursor, fetch_new
+from .channels.email._mailsources import iter_messages
 from .typing import ChannelAdapter
 
 if TYPE_CHECKING:

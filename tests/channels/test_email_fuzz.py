@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import omnicx
 from omnicx import MessageEvent, OmnicxError, PayloadError, UpdateEvent
 from omnicx.channels import Email
-from omnicx.channels._quotes import split_reply
+from omnicx.channels.email._quotes import split_reply
 
 SAMPLES = sorted((Path(__file__).parent / "email_samples").glob("*.eml"))
 CORPUS = [p.read_bytes() for p in SAMPLES]

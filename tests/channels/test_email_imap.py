@@ -12,9 +12,9 @@ from _email_servers import Dovecot, free_port, run_dovecot
 
 from omnicx import ConfigurationError
 from omnicx.channels import IMAPSettings
-from omnicx.channels._imap import ImapCursor, fetch_new
-from omnicx.channels._mailsources import MailSourceError
-from omnicx.channels._mime import parse_mail
+from omnicx.channels.email._imap import ImapCursor, fetch_new
+from omnicx.channels.email._mailsources import MailSourceError
+from omnicx.channels.email._mime import parse_mail
 
 
 @pytest.fixture

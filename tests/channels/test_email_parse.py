@@ -10,7 +10,7 @@ import pytest
 
 from omnicx import Direction, EventKind, MessageEvent, PayloadError, Status, UpdateEvent
 from omnicx.channels import Email
-from omnicx.channels._mime import decode_bytes, decode_words, parse_date, parse_mail
+from omnicx.channels.email._mime import decode_bytes, decode_words, parse_date, parse_mail
 from omnicx.typing import ChannelAdapter
 
 SAMPLES = Path(__file__).parent / "email_samples"

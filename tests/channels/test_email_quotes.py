@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from omnicx.channels._html import html_to_text
-from omnicx.channels._quotes import split_reply
-from omnicx.channels._threading import ancestry, subject_key, thread_index_root
+from omnicx.channels.email._html import html_to_text
+from omnicx.channels.email._quotes import split_reply
+from omnicx.channels.email._threading import ancestry, subject_key, thread_index_root
 
 
 @pytest.mark.parametrize(("body", "new"), [

@@ -10,7 +10,7 @@ from _email_servers import SMTPServer, free_port, run_smtp
 
 from omnicx import Address, ConfigurationError, Interaction, MessageEvent, Outgoing, SendError
 from omnicx.channels import Email, SMTPSettings
-from omnicx.channels._mime import parse_mail
+from omnicx.channels.email._mime import parse_mail
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from _email_corpus import synthetic_mail, write_mbox
 
-from omnicx.channels._mailsources import MailSourceError, detect_format, iter_messages
-from omnicx.channels._mime import parse_mail
+from omnicx.channels.email._mailsources import MailSourceError, detect_format, iter_messages
+from omnicx.channels.email._mime import parse_mail
 
 SAMPLES = Path(__file__).parent / "email_samples"
 

@@ -11,7 +11,7 @@ import whatsapp_payloads as p
 
 from omnicx import ConfigurationError, SignatureError
 from omnicx.channels import WhatsApp
-from omnicx.channels.whatsapp import Handshake
+from omnicx.channels.meta.whatsapp import Handshake
 
 SECRET = "6f1e2d3c4b5a69788796a5b4c3d2e1f0"
 WA = WhatsApp(phone_number_id=p.PHONE_NUMBER_ID, app_secret=SECRET, verify_token="meatyhamhock")

@@ -1,15 +1,17 @@
-"""Channel adapters: one module per provider, each a `omnicx.typing.ChannelAdapter`.
+"""Channel adapters, each a `omnicx.typing.ChannelAdapter`.
 
-Parsing is a pure function of (headers, body), so adapters are fast,
-fuzzable and need no server. ``omnicx.channels._common`` has the helpers
-(signatures, JSON, timestamps) that keep provider quirks from leaking
-third-party exceptions.
+One subpackage per provider family (``email/``, ``meta/`` for WhatsApp and
+Meta's other platforms), one module for a single-adapter provider
+(``webchat``). Parsing is a pure function of (headers, body), so adapters
+are fast, fuzzable and need no server. ``omnicx.channels._common`` has what
+families share (signatures, JSON, timestamps) and keeps provider quirks from
+leaking third-party exceptions. The public names are importable from here.
 """
 
 from __future__ import annotations
 
 from .email import Email, IMAPSettings, SMTPSettings
+from .meta import WhatsApp
 from .webchat import WebChat
-from .whatsapp import WhatsApp
 
 __all__ = ["Email", "IMAPSettings", "SMTPSettings", "WebChat", "WhatsApp"]

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from .._errors import OmnicxError
+from ..._errors import OmnicxError
 
 __all__ = ["MailSourceError", "detect_format", "iter_messages"]
 

@@ -3,10 +3,10 @@
 Inbound, the adapter verifies ``X-Hub-Signature-256`` (HMAC-SHA256 of the raw
 body under the app secret, compared in constant time), answers the GET
 subscription handshake (`WhatsApp.handshake`) and parses webhook bodies into
-events (`omnicx.channels._whatsapp_parse` has the format and its rules).
+events (`omnicx.channels.meta._whatsapp_parse` has the format and its rules).
 
 Outbound, `WhatsApp.send` posts to ``/{phone_number_id}/messages`` through
-httpx with retries and backoff (`omnicx.channels._whatsapp_send`), refuses
+httpx with retries and backoff (`omnicx.channels.meta._whatsapp_send`), refuses
 free-form messages outside the 24-hour customer-service window, and returns
 the provider's ``wamid`` so that status webhooks attach to the interaction.
 `WhatsApp.mark_read`, `WhatsApp.upload_media` and `WhatsApp.download_media`
@@ -31,20 +31,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import attrs
 import httpx
 
-from .._blobs import FileBlobStore
-from .._enums import Channel, Status
-from .._errors import ConfigurationError, PayloadError, SendError
-from .._events import ChannelEvent
-from .._models import Attachment, utc
-from .._outbound import Outgoing, SendResult
-from ..typing import BlobStore
-from ._common import get_header, hmac_sha256_hex, verify_hmac_sha256
+from ..._blobs import FileBlobStore
+from ..._enums import Channel, Status
+from ..._errors import ConfigurationError, PayloadError, SendError
+from ..._events import ChannelEvent
+from ..._models import Attachment, utc
+from ..._outbound import Outgoing, SendResult
+from ...typing import BlobStore
+from .._common import get_header, hmac_sha256_hex, verify_hmac_sha256
 from ._whatsapp_parse import _hex_digest, decode_body, parse_document
 from ._whatsapp_send import WINDOW, GraphAPI, check_window, message_payload
 
 if TYPE_CHECKING:
-    from .._history import History
-    from .._models import Contact, Interaction
+    from ..._history import History
+    from ..._models import Contact, Interaction
 
 __all__ = ["SIGNATURE_HEADER", "Handshake", "WhatsApp"]
 

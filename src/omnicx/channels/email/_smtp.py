@@ -20,8 +20,8 @@ from email.utils import formataddr, formatdate, make_msgid
 
 import attrs
 
-from .._errors import ConfigurationError, SendError
-from .._outbound import Outgoing
+from ..._errors import ConfigurationError, SendError
+from ..._outbound import Outgoing
 from ._mime import normalise_message_id
 
 __all__ = ["SMTPSettings", "build_message", "submit"]

@@ -35,11 +35,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._enums import Channel, Direction, EventKind, Kind, Status
-from .._errors import PayloadError
-from .._events import ChannelEvent, MessageEvent, UpdateEvent
-from .._models import Address, Attachment
-from ._common import load_json, parse_epoch
+from ..._enums import Channel, Direction, EventKind, Kind, Status
+from ..._errors import PayloadError
+from ..._events import ChannelEvent, MessageEvent, UpdateEvent
+from ..._models import Address, Attachment
+from .._common import load_json, parse_epoch
 
 __all__ = ["MEDIA_TYPES", "decode_body", "parse_document"]
 

@@ -22,7 +22,7 @@ into events:
   and ``data["auto_reply"]`` naming the signal.
 
 Sending (`Email.send`) needs ``smtp=SMTPSettings(...)``; fetching from IMAP
-needs ``imap=IMAPSettings(...)`` (see `omnicx.channels._imap`).
+needs ``imap=IMAPSettings(...)`` (see `omnicx.channels.email._imap`).
 """
 
 from __future__ import annotations
@@ -35,12 +35,12 @@ from typing import Any, ClassVar
 
 import attrs
 
-from .._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
-from .._errors import ConfigurationError, OmnicxError, PayloadError, SendError
-from .._events import ChannelEvent, MessageEvent, UpdateEvent
-from .._identity import normalise_email
-from .._models import Address, Attachment
-from .._outbound import Outgoing, SendResult
+from ..._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
+from ..._errors import ConfigurationError, OmnicxError, PayloadError, SendError
+from ..._events import ChannelEvent, MessageEvent, UpdateEvent
+from ..._identity import normalise_email
+from ..._models import Address, Attachment
+from ..._outbound import Outgoing, SendResult
 from ._imap import IMAPSettings
 from ._mime import ParsedMail, parse_mail, parse_message_ids
 from ._quotes import split_reply

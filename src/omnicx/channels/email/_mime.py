@@ -39,7 +39,7 @@ from email.policy import compat32
 import attrs
 from dateutil import parser as dateparser
 
-from .._errors import PayloadError
+from ..._errors import PayloadError
 from ._html import html_to_text
 
 __all__ = [

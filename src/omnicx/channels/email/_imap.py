@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from .._errors import ConfigurationError
+from ..._errors import ConfigurationError
 from ._mailsources import MailSourceError
 
 __all__ = ["FetchedMail", "IMAPSettings", "ImapCursor", "fetch_new"]

@@ -26,9 +26,9 @@ from typing import Any
 
 import httpx
 
-from .._enums import AddressKind
-from .._errors import ConfigurationError, SendError, WindowClosedError
-from .._outbound import Outgoing
+from ..._enums import AddressKind
+from ..._errors import ConfigurationError, SendError, WindowClosedError
+from ..._outbound import Outgoing
 
 __all__ = [
     "RETRYABLE_CODES",
