@@ -12,6 +12,14 @@ from __future__ import annotations
 
 from .email import Email, IMAPSettings, SMTPSettings
 from .meta import WhatsApp
+from .twilio import Twilio
 from .webchat import WebChat
 
-__all__ = ["Email", "IMAPSettings", "SMTPSettings", "WebChat", "WhatsApp"]
+__all__ = [
+    "Email",
+    "IMAPSettings",
+    "SMTPSettings",
+    "Twilio",
+    "WebChat",
+    "WhatsApp",
+]
