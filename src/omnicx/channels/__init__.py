@@ -11,6 +11,7 @@ leaking third-party exceptions. The public names are importable from here.
 from __future__ import annotations
 
 from .email import Email, IMAPSettings, SMTPSettings
+from .forms import WebForm
 from .meta import WhatsApp
 from .twilio import Twilio
 from .webchat import WebChat
@@ -21,5 +22,6 @@ __all__ = [
     "SMTPSettings",
     "Twilio",
     "WebChat",
+    "WebForm",
     "WhatsApp",
 ]
