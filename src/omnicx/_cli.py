@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
@@ -227,6 +228,40 @@ def cmd_import(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _duration(text: str) -> float:
+    """Seconds from ``"420"``, ``"90s"``, ``"7m"``, ``"1h30m"`` or ``"1h2m3s"``."""
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                         r"(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    if not text.strip() or match is None:
+        raise ConfigurationError(f"not a duration: {text!r} (try 420, 7m or 1h30m)")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def cmd_record(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Record a call, letter, fax, visit or note (`History.record`)."""
+    import datetime as dt
+
+    from ._blobs import FileBlobStore
+
+    try:
+        when = dt.datetime.fromisoformat(args.at) if args.at else None
+    except ValueError as exc:
+        raise ConfigurationError(f"--at: not an ISO 8601 time: {args.at!r}") from exc
+    interaction = history.record(
+        channel=args.channel, direction=args.direction, contact=args.contact, occurred_at=when,
+        text=args.text, subject=args.subject,
+        duration=_duration(args.duration) if args.duration else None,
+        attachments=args.attach or (), external_id=args.external_id, name=args.name,
+        blobs=FileBlobStore(args.media_dir))
+    if args.json:
+        _dump(interaction, out)
+    else:
+        print(f"interaction #{interaction.id} ({interaction.channel} {interaction.direction}"
+              f" {interaction.kind}) for contact #{interaction.contact_id}", file=out)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
     "import": (cmd_import, "import mail: an .eml file, an mbox, a Maildir (resumable)"),
     "timeline": (cmd_timeline, "a contact's unified timeline, newest first"),
@@ -238,6 +273,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "quarantine": (cmd_quarantine, "payloads that could not be parsed"),
     "report": (cmd_report, "counts by channel, direction and status"),
     "serve": (cmd_serve, "run the webhook receiver (needs omnicx[server])"),
+    "record": (cmd_record, "record a call, video call, letter, fax, visit or note"),
 }
 
 
@@ -278,6 +314,21 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--also", action="append", help="an alias of the mailbox")
             command.add_argument("--batch-size", type=int, default=200)
             command.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        elif name == "record":
+            command.add_argument("--channel", required=True,
+                                 help="phone, video, letter, fax, visit, note...")
+            command.add_argument("--direction", required=True,
+                                 choices=["inbound", "outbound", "internal"])
+            command.add_argument("--contact", required=True, help="a phone number or email")
+            command.add_argument("--at", help="when, ISO 8601 (default: now)")
+            command.add_argument("--text", help="what was said or written")
+            command.add_argument("--subject")
+            command.add_argument("--duration", help="420, 7m or 1h30m")
+            command.add_argument("--attach", action="append", help="a file (repeatable)")
+            command.add_argument("--external-id", help="makes recording it twice a duplicate")
+            command.add_argument("--name", help="the contact's name")
+            command.add_argument("--media-dir", default="omnicx-media",
+                                 help="where attachment files are stored")
         elif name == "serve":
             command.add_argument("--channels", required=True, help="channel config (TOML)")
             command.add_argument("--host", default="127.0.0.1")
