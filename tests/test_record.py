@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +18,6 @@ from omnicx._blobs import MemoryBlobStore
 from omnicx._cli import main
 from omnicx._record import Recorded
 from omnicx.storage import MemoryStore, SQLiteStore
-
-sys.path.insert(0, str(Path(__file__).parent / "channels"))
-import twilio_payloads as tp  # noqa: E402
-import whatsapp_payloads as wp  # noqa: E402
-
-from omnicx.channels import Twilio, WhatsApp  # noqa: E402
 
 PDF = b"%PDF-1.4\n% a scanned letter\n%%EOF\n"
 WHEN = dt.datetime(2026, 11, 3, 14, 5, tzinfo=dt.UTC)
@@ -136,28 +129,6 @@ def test_the_internal_adapter_parses_or_raises_payload_error(body: bytes) -> Non
         Recorded(channel="phone").parse(body, {})
     except OmnicxError as exc:
         assert isinstance(exc, PayloadError)
-
-
-def test_the_customer_is_one_person_across_sms_whatsapp_calls_and_records(
-        opened: omnicx.History) -> None:
-    """SMS, Twilio WhatsApp, the Cloud API, a Twilio call and a recorded letter: one contact."""
-    number = "+" + wp.WA_ID
-    twilio = Twilio(account_sid=tp.ACCOUNT_SID, auth_token=tp.AUTH_TOKEN, number=tp.BUSINESS,
-                    webhook_url=tp.URL)
-    cloud = WhatsApp(phone_number_id=wp.PHONE_NUMBER_ID, app_secret="secret")
-    for body in (tp.sms(sender=number), tp.whatsapp(sender=number),
-                 tp.call("completed", caller=number, duration="120")):
-        opened.receive(twilio, body=body, headers=twilio.sign(body))
-    body = json.dumps(wp.inbound(wp.message("text", 1))).encode()
-    opened.receive(cloud, body=body, headers=cloud.sign(body))
-    opened.record(channel="letter", direction="inbound", contact=f"00{wp.WA_ID}",
-                  text="A letter", blobs=MemoryBlobStore())
-    contacts = list(opened.contacts)
-    assert len(contacts) == 1
-    items = opened.timeline(contacts[0]).items
-    assert sorted((i.channel.value, i.account) for i in items) == sorted([
-        ("sms", tp.ACCOUNT_SID), ("whatsapp", tp.ACCOUNT_SID), ("phone", tp.ACCOUNT_SID),
-        ("whatsapp", wp.PHONE_NUMBER_ID), ("letter", "recorded")])
 
 
 def test_the_record_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -276,24 +276,24 @@ def _read_multipart(body: bytes, content_type: str) -> FormData:
         "utf-8", "replace")
     try:
         message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
-        if not message.is_multipart() or any(
-                isinstance(d, (email.errors.NoBoundaryInMultipartDefect,
-                               email.errors.StartBoundaryNotFoundDefect,
-                               email.errors.MultipartInvariantViolationDefect))
-                for d in message.defects):
-            raise PayloadError("multipart form without a usable boundary", channel=_CHANNEL)
+        usable = message.is_multipart() and not any(
+            isinstance(d, (email.errors.NoBoundaryInMultipartDefect,
+                           email.errors.StartBoundaryNotFoundDefect,
+                           email.errors.MultipartInvariantViolationDefect))
+            for d in message.defects)
+        parts = list(message.iter_parts()) if usable else []
         fields: dict[str, Any] = {}
         uploads: list[Upload] = []
-        for part in message.iter_parts():  # type: ignore[attr-defined]
+        for part in parts[:MAX_FIELDS]:
             _read_part(part, fields, uploads)
-            if len(fields) + len(uploads) > MAX_FIELDS:
-                raise PayloadError(f"more than {MAX_FIELDS} form fields", channel=_CHANNEL)
-    except PayloadError:
-        raise
     except (ValueError, TypeError, LookupError, AttributeError, email.errors.MessageError,
             RecursionError) as exc:
         raise PayloadError(f"unreadable multipart form: {type(exc).__name__}: {exc}",
                            channel=_CHANNEL) from exc
+    if not usable:
+        raise PayloadError("multipart form without a usable boundary", channel=_CHANNEL)
+    if len(parts) > MAX_FIELDS:
+        raise PayloadError(f"more than {MAX_FIELDS} form fields", channel=_CHANNEL)
     return FormData(fields=fields, uploads=tuple(uploads))
 
 

@@ -94,18 +94,18 @@ def decode_params(body: bytes, content_type: str | None = None) -> Sequence[tupl
         document = load_json(body, channel=_CHANNEL)
         if not isinstance(document, dict):
             raise PayloadError("JSON webhook body is not an object", channel=_CHANNEL)
-        pairs = []
+        pairs: list[tuple[str, str]] = []
         for name, value in document.items():
             if isinstance(value, (dict, list)):
                 continue  # nested data is not a webhook parameter; the raw body keeps it
             pairs.append((name, "" if value is None else _scalar(value)))
         return pairs
-    pairs, clean = form_pairs(body)
+    form, clean = form_pairs(body)
     if not clean:
         raise PayloadError("form-encoded Twilio webhook is not UTF-8", channel=_CHANNEL)
-    if len(pairs) > MAX_FIELDS:
+    if len(form) > MAX_FIELDS:
         raise PayloadError(f"more than {MAX_FIELDS} form fields", channel=_CHANNEL)
-    return pairs
+    return form
 
 
 @lru_cache(maxsize=64)
