@@ -41,7 +41,7 @@ from .typing import BlobStore
 if TYPE_CHECKING:
     from ._history import History
 
-__all__ = ["DEFAULT_ACCOUNT", "Recorded", "record"]
+__all__ = ["DEFAULT_ACCOUNT", "Recorded", "payload", "record"]
 
 DEFAULT_ACCOUNT = "recorded"
 AttachmentInput = bytes | str | os.PathLike[str] | Attachment
@@ -114,9 +114,38 @@ def record(
     blobs: BlobStore | None = None,
 ) -> Interaction:
     """Record one interaction; see `History.record`."""
+    adapter, body, identifier = payload(
+        channel=channel, direction=direction, contact=_addresses(history, contact),
+        occurred_at=occurred_at, text=text, subject=subject, duration=duration,
+        attachments=[_store(item, blobs) for item in attachments], external_id=external_id,
+        account=account, kind=kind, name=name, reply_to=reply_to, thread=thread, data=data)
+    receipt = history.receive(adapter, body=body, headers={"Content-Type": "application/json"})
+    if receipt.interactions:
+        return receipt.interactions[0]
+    return _existing(history, adapter, identifier)
+
+
+def payload(
+    *,
+    channel: Channel | str,
+    direction: Direction | str,
+    contact: Sequence[Address],
+    occurred_at: dt.datetime | None = None,
+    text: str | None = None,
+    subject: str | None = None,
+    duration: dt.timedelta | float | None = None,
+    attachments: Sequence[Attachment] = (),
+    external_id: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    kind: Kind | str | None = None,
+    name: str | None = None,
+    reply_to: str | None = None,
+    thread: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> tuple[Recorded, bytes, str]:
+    """The adapter, the body `History.receive` gets, and the external id of one record."""
     adapter = Recorded(channel=channel, account=account)
     direction = Direction.coerce(direction)
-    addresses = _addresses(history, contact)
     when = utc(occurred_at) if occurred_at is not None else dt.datetime.now(dt.UTC)
     details: dict[str, Any] = dict(data or {})
     if duration is not None:
@@ -125,7 +154,6 @@ def record(
         if seconds < 0:
             raise ConfigurationError(f"duration must not be negative: {duration!r}")
         details["duration_seconds"] = seconds
-    stored = [_store(item, blobs) for item in attachments]
     identifier = external_id or f"rec:{uuid.uuid4()}"
     document = {
         "format": Recorded.format, "external_id": identifier, "direction": direction.value,
@@ -133,16 +161,13 @@ def record(
                                                                 Kind.MESSAGE).value,
         "message_type": adapter.channel.value, "occurred_at": when.isoformat(),
         "contact": [{"kind": a.kind.value, "value": a.value, "name": a.name or name}
-                    for a in addresses],
+                    for a in contact],
         "name": name, "subject": subject, "text": text, "reply_to": reply_to,
         "thread": thread, "data": details,
-        "attachments": [attrs.asdict(a) for a in stored],
+        "attachments": [attrs.asdict(a) for a in attachments],
     }
     body = json.dumps(document, ensure_ascii=False, default=str).encode()
-    receipt = history.receive(adapter, body=body, headers={"Content-Type": "application/json"})
-    if receipt.interactions:
-        return receipt.interactions[0]
-    return _existing(history, adapter, identifier)
+    return adapter, body, identifier
 
 
 def _addresses(history: History, contact: Contact | Address | str) -> list[Address]:
