@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from urllib.parse import parse_qsl
 
 import pytest
 import twilio_payloads as p
+from hypothesis import given
+from hypothesis import strategies as st
 
 from omnicx import MessageEvent, PayloadError, UpdateEvent
 from omnicx.channels import Twilio
+from omnicx.channels.twilio._parse import split_form
 
 TWILIO = Twilio(account_sid=p.ACCOUNT_SID, auth_token=p.AUTH_TOKEN, number=p.BUSINESS,
                 webhook_url=p.URL)
@@ -155,3 +159,14 @@ def test_a_flat_json_body_reads_like_a_form() -> None:
 def test_malformed_bodies_are_payload_errors(body: bytes) -> None:
     with pytest.raises(PayloadError):
         parse(body)
+
+
+@given(st.text(alphabet=st.sampled_from("ab=&+% 2BFé%C3%A9;"), max_size=40))
+def test_the_fast_form_splitter_agrees_with_parse_qsl(text: str) -> None:
+    try:
+        expected = parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        with pytest.raises(UnicodeDecodeError):
+            split_form(text)
+        return
+    assert list(split_form(text)) == expected

@@ -24,6 +24,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 from ..._errors import SignatureError
@@ -56,7 +57,8 @@ def body_sha256_url(url: str, body: bytes) -> str:
     return f"{url}{separator}bodySHA256={hashlib.sha256(body).hexdigest()}"
 
 
-def url_variants(url: str) -> list[str]:
+@lru_cache(maxsize=256)
+def url_variants(url: str) -> tuple[str, ...]:
     """``url`` as configured, without its port, and with the scheme's default port."""
     variants = [url]
     parts = urlsplit(url)
@@ -69,12 +71,12 @@ def url_variants(url: str) -> list[str]:
     try:
         port = parts.port
     except ValueError:  # a port that is not a number: only the URL as given can match
-        return variants
+        return tuple(variants)
     if port is not None:
         variants.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}")))
     elif default is not None:
         variants.append(urlunsplit(parts._replace(netloc=f"{prefix}{host}:{default}")))
-    return variants
+    return tuple(variants)
 
 
 def verify_signature(auth_token: bytes, urls: Iterable[str], params: Iterable[tuple[str, str]],
