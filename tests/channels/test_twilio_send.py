@@ -156,3 +156,10 @@ def test_nothing_to_send_or_no_sender_is_refused() -> None:
     bare = Twilio(account_sid=p.ACCOUNT_SID, auth_token="t")
     with pytest.raises(omnicx.ConfigurationError):
         bare.send(omnicx.Outgoing(client_id="c", contact_id=1, to=to, text="Hi"))
+
+
+def test_a_bad_number_is_a_configuration_error() -> None:
+    with pytest.raises(omnicx.ConfigurationError):
+        Twilio(account_sid=p.ACCOUNT_SID, number="call me")
+    assert Twilio(account_sid=p.ACCOUNT_SID, number="whatsapp:+41 44 555 12 34").number == (
+        "+41445551234")

@@ -25,7 +25,7 @@ import attrs
 import httpx
 
 from ..._enums import AddressKind, Channel, Status
-from ..._errors import ConfigurationError, SendError
+from ..._errors import ConfigurationError, PayloadError, SendError
 from ..._events import ChannelEvent
 from ..._models import Address
 from ..._outbound import Outgoing, SendResult
@@ -48,7 +48,10 @@ def _phone(value: str | None) -> str | None:
         return None
     prefix, sep, rest = value.partition(":")
     number = rest if sep and prefix.lower() == "whatsapp" else value
-    return Address(kind=AddressKind.PHONE, value=number).value
+    try:
+        return Address(kind=AddressKind.PHONE, value=number).value
+    except PayloadError as exc:
+        raise ConfigurationError(f"Twilio number= is not a phone number: {value!r}") from exc
 
 
 @attrs.frozen(kw_only=True)
