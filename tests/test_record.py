@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,61 +16,48 @@ from omnicx import ConfigurationError, OmnicxError, PayloadError
 from omnicx._blobs import MemoryBlobStore
 from omnicx._cli import main
 from omnicx._record import Recorded
-from omnicx.storage import MemoryStore, SQLiteStore
 
 PDF = b"%PDF-1.4\n% a scanned letter\n%%EOF\n"
 WHEN = dt.datetime(2026, 11, 3, 14, 5, tzinfo=dt.UTC)
 KEY = b"r" * 32
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-def opened(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[omnicx.History]:
-    """Every backend, with encryption: record() must behave the same on each."""
-    if request.param == "memory":
-        store: omnicx.storage.Store = MemoryStore()
-    elif request.param == "sqlite":
-        store = SQLiteStore(tmp_path / "h.db")
-    else:
-        url, schema = request.getfixturevalue("postgres_schema")
-        from omnicx.storage._postgres import PostgresStore
-
-        store = PostgresStore(url, schema=schema)
-    with omnicx.open(store, key=KEY) as history:
-        yield history
-
-
-def test_a_recorded_call_is_an_interaction_with_its_duration(opened: omnicx.History) -> None:
+def test_a_recorded_call_is_an_interaction_with_its_duration(
+        backend_history: omnicx.History) -> None:
+    history = backend_history
     blobs = MemoryBlobStore()
-    call = opened.record(channel="phone", direction="inbound", contact="+41 79 123 45 67",
-                         occurred_at=WHEN, text="Asked about the invoice",
-                         duration=dt.timedelta(minutes=7), external_id="cti-4711",
-                         name="Anna Keller", blobs=blobs)
+    call = history.record(channel="phone", direction="inbound", contact="+41 79 123 45 67",
+                          occurred_at=WHEN, text="Asked about the invoice",
+                          duration=dt.timedelta(minutes=7), external_id="cti-4711",
+                          name="Anna Keller", blobs=blobs)
     assert (call.channel, call.kind, call.direction, call.account) == (
         "phone", "call", "inbound", "recorded")
     assert call.occurred_at == WHEN and call.data["duration_seconds"] == 420.0
     assert call.raw_id is not None  # archived like any webhook
-    contact = opened.contacts.find("+41791234567")
+    contact = history.contacts.find("+41791234567")
     assert contact is not None and contact.display_name == "Anna Keller"
-    assert opened.timeline(contact).items == (call,)
-    again = opened.record(channel="phone", direction="inbound", contact="+41791234567",
-                          occurred_at=WHEN, text="typed twice", external_id="cti-4711")
+    assert history.timeline(contact).items == (call,)
+    again = history.record(channel="phone", direction="inbound", contact="+41791234567",
+                           occurred_at=WHEN, text="typed twice", external_id="cti-4711")
     assert again == call  # idempotent: the first one, unchanged
-    assert opened.verify().ok
+    assert history.verify().ok
 
 
-def test_a_letter_with_its_scan_and_a_reply(opened: omnicx.History, tmp_path: Path) -> None:
+def test_a_letter_with_its_scan_and_a_reply(
+        backend_history: omnicx.History, tmp_path: Path) -> None:
+    history = backend_history
     blobs = MemoryBlobStore()
     scan = tmp_path / "brief-2026-11-03.pdf"
     scan.write_bytes(PDF)
-    reply = opened.record(channel="letter", direction="outbound", contact="anna@example.ch",
-                          occurred_at=WHEN + dt.timedelta(days=2), subject="Your complaint",
-                          text="We refund the parcel.", reply_to="post-17",
-                          external_id="post-18", attachments=[b"%PDF-1.7 reply"], blobs=blobs)
-    assert [g.reference for g in opened.gaps()] == ["post-17"]  # its parent is missing
-    letter = opened.record(channel="letter", direction="inbound", contact="anna@example.ch",
-                           occurred_at=WHEN, subject="Complaint", attachments=[scan],
-                           external_id="post-17", blobs=blobs)
-    assert opened.gaps() == []
+    reply = history.record(channel="letter", direction="outbound", contact="anna@example.ch",
+                           occurred_at=WHEN + dt.timedelta(days=2), subject="Your complaint",
+                           text="We refund the parcel.", reply_to="post-17",
+                           external_id="post-18", attachments=[b"%PDF-1.7 reply"], blobs=blobs)
+    assert [g.reference for g in history.gaps()] == ["post-17"]  # its parent is missing
+    letter = history.record(channel="letter", direction="inbound", contact="anna@example.ch",
+                            occurred_at=WHEN, subject="Complaint", attachments=[scan],
+                            external_id="post-17", blobs=blobs)
+    assert history.gaps() == []
     (attachment,) = letter.attachments
     assert (attachment.filename, attachment.content_type, attachment.size) == (
         scan.name, "application/pdf", len(PDF))
@@ -82,18 +68,19 @@ def test_a_letter_with_its_scan_and_a_reply(opened: omnicx.History, tmp_path: Pa
     assert reply.recipients[0].value == "anna@example.ch"
 
 
-def test_notes_and_visits_against_a_contact(opened: omnicx.History) -> None:
-    call = opened.record(channel="video", direction="outbound",
-                         contact=omnicx.Address(kind="email", value="anna@example.ch"),
-                         duration=1800, external_id="teams-1")
-    contact = opened.contacts.get(call.contact_id)
-    note = opened.record(channel="note", direction="internal", contact=contact,
-                         text="Prefers calls after 5 pm", thread="account-notes")
-    visit = opened.record(channel="visit", direction="inbound", contact=contact,
-                          text="Came to the shop", kind="visit")
+def test_notes_and_visits_against_a_contact(backend_history: omnicx.History) -> None:
+    history = backend_history
+    call = history.record(channel="video", direction="outbound",
+                          contact=omnicx.Address(kind="email", value="anna@example.ch"),
+                          duration=1800, external_id="teams-1")
+    contact = history.contacts.get(call.contact_id)
+    note = history.record(channel="note", direction="internal", contact=contact,
+                          text="Prefers calls after 5 pm", thread="account-notes")
+    visit = history.record(channel="visit", direction="inbound", contact=contact,
+                           text="Came to the shop", kind="visit")
     assert (call.kind, note.kind, visit.kind) == ("call", "note", "visit")
     assert {i.contact_id for i in (call, note, visit)} == {contact.id}
-    assert len(opened.timeline(contact).items) == 3
+    assert len(history.timeline(contact).items) == 3
 
 
 def test_content_is_encrypted_at_rest(tmp_path: Path) -> None:

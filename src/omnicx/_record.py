@@ -96,29 +96,15 @@ class Recorded:
 def record(
     history: History,
     *,
-    channel: Channel | str,
-    direction: Direction | str,
     contact: Contact | Address | str,
-    occurred_at: dt.datetime | None = None,
-    text: str | None = None,
-    subject: str | None = None,
-    duration: dt.timedelta | float | None = None,
     attachments: Iterable[AttachmentInput] = (),
-    external_id: str | None = None,
-    account: str = DEFAULT_ACCOUNT,
-    kind: Kind | str | None = None,
-    name: str | None = None,
-    reply_to: str | None = None,
-    thread: str | None = None,
-    data: Mapping[str, Any] | None = None,
     blobs: BlobStore | None = None,
+    **fields: Any,
 ) -> Interaction:
-    """Record one interaction; see `History.record`."""
+    """Record one interaction; see `History.record` (``fields`` are `payload`'s)."""
     adapter, body, identifier = payload(
-        channel=channel, direction=direction, contact=_addresses(history, contact),
-        occurred_at=occurred_at, text=text, subject=subject, duration=duration,
-        attachments=[_store(item, blobs) for item in attachments], external_id=external_id,
-        account=account, kind=kind, name=name, reply_to=reply_to, thread=thread, data=data)
+        contact=_addresses(history, contact),
+        attachments=[_store(item, blobs) for item in attachments], **fields)
     receipt = history.receive(adapter, body=body, headers={"Content-Type": "application/json"})
     if receipt.interactions:
         return receipt.interactions[0]
