@@ -101,3 +101,31 @@ def test_content_is_not_in_the_clear_with_a_key(tmp_path: Path) -> None:
         assert history.events(call)[0].data["text"] == "a confidential transcript"
     data = path.read_bytes()
     assert b"4711" not in data and b"confidential" not in data
+
+
+def test_omnicx_serve_receives_twilio_form_posts() -> None:
+    import asyncio
+
+    import httpx
+
+    history = omnicx.open(":memory:")
+    url = f"http://omnicx/sms/{p.ACCOUNT_SID}"
+    twilio = TWILIO.for_url(url)
+    app = omnicx.webhook_app(history, [twilio])
+
+    async def go() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://omnicx") as client:
+            answers = []
+            for body in (p.sms(), p.call("completed", duration="7"), p.sms()):
+                answers.append(await client.post(f"/sms/{p.ACCOUNT_SID}", content=body,
+                                                 headers=twilio.sign(body)))
+            answers.append(await client.post(f"/sms/{p.ACCOUNT_SID}", content=p.sms(),
+                                             headers=TWILIO.sign(p.sms())))  # another URL
+            return answers
+
+    sms, call, again, wrong_url = asyncio.run(go())
+    assert sms.json() == {"stored": 1, "duplicates": 0, "updates": 0}
+    assert call.json() == {"stored": 1, "duplicates": 0, "updates": 1}
+    assert again.json()["duplicates"] == 1
+    assert wrong_url.status_code == 401
