@@ -68,10 +68,32 @@ def test_mms_and_whatsapp_fields() -> None:
     assert seen[0]["MediaUrl"] == ["https://a.example/1.jpg", "https://a.example/2.jpg"]
     assert seen[0]["MessagingServiceSid"] == ["MG" + "1" * 32] and "From" not in seen[0]
     adapter, _ = twilio(handler)
-    adapter.send(omnicx.Outgoing(client_id="c2", contact_id=1, to=to, text="Hi",
-                                 options={"whatsapp": True}))
+    result = adapter.whatsapp().send(omnicx.Outgoing(client_id="c2", contact_id=1, to=to,
+                                                     text="Hi"))
     assert seen[1]["To"] == [f"whatsapp:{p.CUSTOMER}"]
     assert seen[1]["From"] == [f"whatsapp:{p.BUSINESS}"]
+    assert result.message_type == "whatsapp"
+
+
+def test_whatsapp_through_twilio_threads_with_the_customers_messages(
+        history: omnicx.History) -> None:
+    adapter, _ = twilio(lambda request: httpx.Response(201, json=p.message_resource()))
+    body = p.whatsapp(sender=p.CUSTOMER)
+    (inbound,) = history.receive(adapter.for_url(p.URL), body=body,
+                                 headers=adapter.sign(body)).interactions
+    sent = history.send(adapter.whatsapp(), to=history.contacts.get(inbound.contact_id),
+                        text="Thanks!")
+    assert (sent.channel, sent.conversation_id) == ("whatsapp", inbound.conversation_id)
+
+
+def test_the_closed_whatsapp_window_is_its_own_error() -> None:
+    adapter, _ = twilio(lambda request: httpx.Response(400, json=p.error_body(
+        63016, "Failed to send freeform message because you are outside the allowed window.",
+        400)))
+    to = omnicx.Address(kind="phone", value=p.CUSTOMER)
+    with pytest.raises(omnicx.WindowClosedError) as raised:
+        adapter.whatsapp().send(omnicx.Outgoing(client_id="c", contact_id=1, to=to, text="Hi"))
+    assert raised.value.code == 63016 and not raised.value.retryable
 
 
 @pytest.mark.parametrize(("status", "code", "message", "retryable"), [

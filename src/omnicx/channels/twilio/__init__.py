@@ -11,10 +11,10 @@
 
 from __future__ import annotations
 
-from ._channel import Twilio
+from ._channel import Twilio, TwilioWhatsApp
 from ._errors import TWILIO_ERRORS, TwilioErrorCode
 from ._parse import CALL_STATUSES, MESSAGE_STATUSES
 from ._signature import SIGNATURE_HEADER, compute_signature
 
 __all__ = ["CALL_STATUSES", "MESSAGE_STATUSES", "SIGNATURE_HEADER", "TWILIO_ERRORS", "Twilio",
-           "TwilioErrorCode", "compute_signature"]
+           "TwilioErrorCode", "TwilioWhatsApp", "compute_signature"]

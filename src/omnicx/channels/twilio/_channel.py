@@ -40,7 +40,7 @@ from ._signature import (
     verify_signature,
 )
 
-__all__ = ["Twilio"]
+__all__ = ["Twilio", "TwilioWhatsApp"]
 
 
 def _phone(value: str | None) -> str | None:
@@ -96,6 +96,15 @@ class Twilio:
     def for_url(self, url: str) -> Twilio:
         """This account's adapter for webhooks Twilio posts to ``url`` (another path)."""
         return attrs.evolve(self, webhook_url=url)
+
+    def whatsapp(self) -> TwilioWhatsApp:
+        """The same account and number as a WhatsApp sender (``whatsapp:`` addresses).
+
+        ``history.send(twilio.whatsapp(), to=contact, text=...)`` records the
+        message on the ``whatsapp`` channel, where the customer's WhatsApp
+        messages through Twilio arrive. Inbound, it parses like `Twilio`.
+        """
+        return TwilioWhatsApp(**{f.name: getattr(self, f.name) for f in attrs.fields(Twilio)})
 
     # -- inbound ------------------------------------------------------------------------
 
@@ -165,11 +174,11 @@ class Twilio:
         ``message.options`` may hold ``media_urls`` (public URLs Twilio
         fetches), ``status_callback`` (overrides the adapter's),
         ``content_sid`` and ``content_variables`` (a Content API template)
-        and ``whatsapp=True`` (send through Twilio's WhatsApp sender on the
-        same number). Raises `omnicx.SendError` with Twilio's error code.
+        Raises `omnicx.SendError` with Twilio's error code
+        (`omnicx.WindowClosedError` for WhatsApp's closed 24-hour window).
         """
         options = message.options
-        whatsapp = bool(options.get("whatsapp"))
+        whatsapp = self.channel == Channel.WHATSAPP
         prefix = "whatsapp:" if whatsapp else ""
         fields: dict[str, Any] = {"To": prefix + message.to.value}
         if self.messaging_service_sid:
@@ -213,3 +222,15 @@ class Twilio:
             text=document.get("body") if isinstance(document.get("body"), str) else None,
             data=data,
         )
+
+
+@attrs.frozen(kw_only=True)
+class TwilioWhatsApp(Twilio):
+    """`Twilio` sending through Twilio's WhatsApp sender: see `Twilio.whatsapp`."""
+
+    channel: ClassVar[Channel] = Channel.WHATSAPP
+
+    @property
+    def thread_key(self) -> str:
+        """One WhatsApp conversation per customer and number (as inbound messages thread)."""
+        return f"twilio:whatsapp:{self.number or '-'}"

@@ -25,12 +25,13 @@ from typing import Any
 
 import httpx
 
-from ..._errors import ConfigurationError, SendError
+from ..._errors import ConfigurationError, SendError, WindowClosedError
 from ._errors import describe, is_retryable
 
 __all__ = ["MessagesAPI", "error_from_response"]
 
 _CHANNEL = "sms"
+WINDOW_CLOSED_CODE = 63016  # WhatsApp: a free-form message outside the 24-hour window
 _NUMBERS = re.compile(r"\+?\d[\d ()./-]{4,}\d")
 
 
@@ -128,7 +129,8 @@ def error_from_response(response: httpx.Response) -> SendError:
     # (encrypted) content, so it says the documented title, or the text with
     # every number masked.
     text = info.title if info is not None else _NUMBERS.sub("<number>", message)
-    return SendError(
+    error = WindowClosedError if code == WINDOW_CLOSED_CODE else SendError
+    return error(
         f"Twilio refused the message: HTTP {response.status_code}"
         f"{f' code {code}' if code is not None else ''}: {text}",
         channel=_CHANNEL, code=code,
