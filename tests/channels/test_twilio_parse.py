@@ -114,6 +114,16 @@ def test_outbound_calls_are_to_the_customer(direction: str, customer: str) -> No
     assert call.data["twilio_direction"] == direction
 
 
+@pytest.mark.parametrize(("caller", "address"), [
+    ("sip:+41791234567@trunk.example.com", "phone:+41791234567"),
+    ("sip:anna@pbx.example.com;transport=tls", "sip:anna@pbx.example.com;transport=tls"),
+    ("client:anna", "username:anna"),
+])
+def test_sip_and_client_callers(caller: str, address: str) -> None:
+    call, _ = parse(p.call("ringing", caller=caller))
+    assert isinstance(call, MessageEvent) and str(call.contact[0]) == address
+
+
 def test_the_incoming_call_request_has_no_timestamp() -> None:
     call, status = parse(p.call("ringing", timestamp=None))
     assert isinstance(call, MessageEvent) and call.occurred_at is None

@@ -418,6 +418,12 @@ def _party(value: str, what: str, name: str | None) -> tuple[Channel, Address]:
             return Channel.MESSENGER, Address(kind=AddressKind.MESSENGER, value=rest, name=name)
         if kind == "client":  # a Twilio Client (browser or app) identity
             return Channel.PHONE, Address(kind=AddressKind.USERNAME, value=rest, name=name)
+        if kind == "sip":  # sip:+41791234567@trunk.example.com is that number
+            user = rest.split("@", 1)[0].split(";", 1)[0]
+            try:
+                return Channel.PHONE, Address(kind=AddressKind.PHONE, value=user, name=name)
+            except PayloadError:
+                return Channel.PHONE, Address(kind="sip", value=rest.lower(), name=name)
         number = rest if sep else value
         return (_PREFIX_CHANNELS.get(kind, Channel.SMS),
                 Address(kind=AddressKind.PHONE, value=number, name=name))
