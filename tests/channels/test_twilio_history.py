@@ -129,3 +129,12 @@ def test_omnicx_serve_receives_twilio_form_posts() -> None:
     assert call.json() == {"stored": 1, "duplicates": 0, "updates": 1}
     assert again.json()["duplicates"] == 1
     assert wrong_url.status_code == 401
+
+
+def test_quarantine_errors_do_not_repeat_the_number(tmp_path: Path) -> None:
+    with omnicx.open(tmp_path / "q.db", key=b"q" * 32) as history:
+        body = p.sms(sender="+41 79 12")
+        with pytest.raises(PayloadError) as raised:
+            receive(history, body)
+        assert "79 12" not in str(raised.value) and "7912" not in str(raised.value)
+        assert "From" in str(raised.value)

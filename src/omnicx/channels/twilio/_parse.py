@@ -428,7 +428,10 @@ def _party(value: str, what: str, name: str | None) -> tuple[Channel, Address]:
         return (_PREFIX_CHANNELS.get(kind, Channel.SMS),
                 Address(kind=AddressKind.PHONE, value=number, name=name))
     except PayloadError as exc:
-        raise PayloadError(f"{what}: {exc.message}", channel=_CHANNEL) from exc
+        # Not the value itself: the error is kept beside the quarantined
+        # payload, in the clear even when content is encrypted.
+        raise PayloadError(f"{what}: not a phone number or address Twilio sends",
+                           channel=_CHANNEL) from exc
 
 
 def _optional_party(value: str | None) -> Address | None:
