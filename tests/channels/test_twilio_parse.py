@@ -171,7 +171,9 @@ def test_malformed_bodies_are_payload_errors(body: bytes) -> None:
         parse(body)
 
 
-@given(st.text(alphabet=st.sampled_from("ab=&+% 2BFé%C3%A9;"), max_size=40))
+@given(st.lists(st.sampled_from(["a", "b", "=", "&", "+", "%", " ", "2", "B", "F", "é", ";",
+                                  "%2B", "%2b", "%3A", "%25", "%2", "%C3%A9", "%C3", "%26",
+                                  "%3D", "%20", "%40"]), max_size=30).map("".join))
 def test_the_fast_form_splitter_agrees_with_parse_qsl(text: str) -> None:
     try:
         expected = parse_qsl(text, keep_blank_values=True, errors="strict")

@@ -123,13 +123,32 @@ def form_pairs(body: bytes) -> tuple[tuple[tuple[str, str], ...], bool]:
         return split_form(body.decode("utf-8", "surrogateescape"), "surrogateescape"), False
 
 
+# The escapes Twilio's bodies are made of (numbers, URLs, times), decoded with
+# str.replace: ``unquote`` costs more than the rest of a field's parsing.
+# None of them decodes to "%", so a "%" left afterwards means another escape,
+# and the field goes to ``unquote`` after all.
+_COMMON_ESCAPES = (("%2B", "+"), ("%3A", ":"), ("%2F", "/"), ("%2C", ","), ("%40", "@"),
+                   ("%3D", "="), ("%3F", "?"), ("%26", "&"), ("%20", " "))
+
+
+def _unquote_plus(text: str, errors: str) -> str:
+    spaced = text.replace("+", " ") if "+" in text else text
+    if "%" not in spaced:
+        return spaced
+    quick = spaced
+    for escape, char in _COMMON_ESCAPES:
+        if escape in quick:
+            quick = quick.replace(escape, char)
+    return quick if "%" not in quick else unquote(spaced, errors=errors)
+
+
 def split_form(text: str, errors: str = "strict") -> tuple[tuple[str, str], ...]:
-    """``urllib.parse.parse_qsl(text, keep_blank_values=True)``, twice as fast.
+    """``urllib.parse.parse_qsl(text, keep_blank_values=True)``, several times faster.
 
     The same rules (fields split on ``&``, ``+`` is a space, ``%XX`` escapes
-    decoded as UTF-8, empty fields skipped), with the unquoting skipped for
-    the many names and values that need none. A property test holds it to
-    ``parse_qsl``.
+    decoded as UTF-8, empty fields skipped), with ``unquote`` kept for the
+    rare escapes Twilio's bodies do not consist of. A property test holds it
+    to ``parse_qsl``.
     """
     pairs = []
     for field in text.split("&"):
@@ -137,9 +156,9 @@ def split_form(text: str, errors: str = "strict") -> tuple[tuple[str, str], ...]
             continue
         name, _, value = field.partition("=")
         if "+" in name or "%" in name:
-            name = unquote(name.replace("+", " "), errors=errors)
+            name = _unquote_plus(name, errors)
         if "+" in value or "%" in value:
-            value = unquote(value.replace("+", " "), errors=errors)
+            value = _unquote_plus(value, errors)
         pairs.append((name, value))
     return tuple(pairs)
 
