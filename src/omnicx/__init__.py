@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from ._blobs import FileBlobStore, MemoryBlobStore
+from ._business import SLA, BusinessHours
 from ._chain import Problem, VerifyReport
 from ._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
 from ._errors import (
@@ -25,6 +26,8 @@ from ._errors import (
 )
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
 from ._history import History, Page, Receipt
+from ._kpis import Durations, KpiGroup, KpiReport, SlaBreach
+from ._lifecycle import ConversationChange, ConversationState, Lifecycle
 from ._models import (
     Address,
     Attachment,
@@ -45,13 +48,17 @@ __all__ = [
     "Address",
     "AddressKind",
     "Attachment",
+    "BusinessHours",
     "Channel",
     "ChannelEvent",
     "ConfigurationError",
     "ConflictError",
     "Contact",
     "Conversation",
+    "ConversationChange",
+    "ConversationState",
     "Direction",
+    "Durations",
     "EventKind",
     "FileBlobStore",
     "Gap",
@@ -59,6 +66,9 @@ __all__ = [
     "Interaction",
     "InteractionEvent",
     "Kind",
+    "KpiGroup",
+    "KpiReport",
+    "Lifecycle",
     "MemoryBlobStore",
     "MessageEvent",
     "NotFoundError",
@@ -69,9 +79,11 @@ __all__ = [
     "Problem",
     "RawPayload",
     "Receipt",
+    "SLA",
     "SendError",
     "SendResult",
     "SignatureError",
+    "SlaBreach",
     "Status",
     "StatusChange",
     "StorageError",

@@ -20,8 +20,10 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 
 from . import _privacy
+from ._business import SLA
 from ._chain import VerifyReport
 from ._contacts import Contacts
+from ._conversations import Conversations
 from ._crypto import Keyring, key_from_env, parse_key, warn_clear
 from ._enums import Direction, Kind, Status, status_rank
 from ._errors import (
@@ -35,6 +37,7 @@ from ._errors import (
 from ._events import ChannelEvent, MessageEvent
 from ._identity import guess_kind
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
+from ._lifecycle import ConversationChange
 from ._models import Address, Contact, Interaction, InteractionEvent, StatusChange
 from ._outbound import Outgoing, SendResult
 from ._vault import Sealer, Vault
@@ -42,6 +45,7 @@ from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, T
 from .typing import ChannelAdapter, Headers, Sender
 
 if TYPE_CHECKING:
+    from ._kpis import KpiReport
     from ._mailimport import ImportProgress
 
 __all__ = ["History", "Page", "Receipt"]
@@ -144,6 +148,7 @@ class History:
         # With a key, every transaction goes through the vault (blind-indexed addresses).
         self._store = store = self._vault.store(store)
         self.contacts = Contacts(store)
+        self.conversations = Conversations(store, self._vault)
 
     @property
     def store(self) -> Store:
@@ -456,6 +461,40 @@ class History:
         contacts, gaps and archived payloads by state."""
         with self._store.reading() as tx:
             return tx.counts()
+
+    def kpis(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        by: str | None = "channel",
+        bucket: str = "day",
+        sla: SLA | Mapping[str, SLA] | None = None,
+        journey_window: dt.timedelta = dt.timedelta(hours=4),
+    ) -> KpiReport:
+        """Contact-centre KPIs of the conversations started in ``[since, until)``.
+
+        First and next response, resolution, reopen rate, backlog over time,
+        SLA breaches (``sla``: one `SLA`, or one per channel with ``"*"`` for
+        the rest), bot containment and handover rate, channel mix and
+        cross-channel journeys within ``journey_window``; split ``by``
+        ``"channel"``, ``"team"``, ``"agent"``, ``"day"`` or ``"week"``. The
+        definitions are in ``docs/insight.md``.
+        """
+        from ._kpis import compute_kpis
+
+        def open_changes(tx: Transaction, pairs: list[tuple[int, EventRecord]]
+                         ) -> list[ConversationChange]:
+            by_contact: dict[int, list[EventRecord]] = {}
+            for contact_id, record in pairs:
+                by_contact.setdefault(contact_id, []).append(record)
+            opened = [e for contact_id, records in by_contact.items()
+                      for e in self._vault.open_events(tx, contact_id, records)]
+            opened.sort(key=lambda e: (e.occurred_at, e.id))
+            return [ConversationChange.from_event(e) for e in opened]
+
+        return compute_kpis(self._store, open_changes, since=since, until=until or _now(),
+                            by=by, bucket=bucket, sla=sla, journey_window=journey_window)
 
     def gaps(self, *, include_closed: bool = False) -> list[Gap]:
         """What is known to be missing (open gaps), oldest first."""
