@@ -393,6 +393,14 @@ def _boundaries(since_us: int, until_us: int, bucket: str) -> list[int]:
     return found
 
 
+def _bucket_days(boundaries: list[int], bucket: str) -> list[dt.date]:
+    """The first day of every bucket the boundaries close (empty ones included)."""
+    step = dt.timedelta(days=7 if bucket == "week" else 1)
+    days = [_bucket_start((_at(b) - step).date(), bucket) for b in boundaries[:-1]]
+    last = _bucket_start((_at(boundaries[-1]) - dt.timedelta(microseconds=1)).date(), bucket)
+    return sorted({*days, last})
+
+
 def _journeys(touches: list[tuple[int, int, str, str]],
               window_us: int) -> tuple[Counter[str], int]:
     """Pairs "a→b" of a customer's message on channel a followed within the window by
@@ -482,7 +490,8 @@ def compute_kpis(
         since=since, until=until, by=by, bucket=bucket, total=total.freeze("all"),
         groups=tuple(groups[k].freeze(k) for k in sorted(groups)),
         backlog=tuple(backlog),
-        channel_mix=tuple((day, dict(sorted(mix[day].items()))) for day in sorted(mix)),
+        channel_mix=tuple((day, dict(sorted(mix[day].items())))
+                          for day in _bucket_days(boundaries, bucket)),
         journeys=dict(pairs.most_common()), journey_customers=customers,
         breaches=tuple(b for o in in_period for b in o.breaches))
 
