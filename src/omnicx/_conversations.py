@@ -84,7 +84,7 @@ class Conversations:
             if tx.conversation(cid) is None:
                 raise NotFoundError(f"no conversation #{cid}")
             changes = self._changes(tx, cid)
-            rows = [(r.occurred_us, r.direction, r.kind, r.message_type, r.channel)
+            rows = [(r.occurred_us, r.direction, r.kind, r.message_type)
                     for r in tx.activity(when, conversation_id=cid)]
         machine = fold(rows, changes, until_us=_to_us(when))
         return ConversationState(

@@ -45,14 +45,14 @@ import attrs
 
 from ._business import SLA
 from ._errors import ConfigurationError
-from ._lifecycle import AUTOMATIC_TYPES, ConversationChange, Lifecycle, Responder, fold, is_bot
+from ._lifecycle import AUTOMATIC_TYPES, ConversationChange, Lifecycle, fold, is_bot
 from .storage._base import ActivityRow, EventRecord, Store, Transaction
 
 __all__ = ["Durations", "KpiGroup", "KpiReport", "SlaBreach", "compute_kpis"]
 
 _GROUPINGS = ("channel", "team", "agent", "day", "week", None)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_UNRESOLVED = (Lifecycle.OPEN, Lifecycle.PENDING, Lifecycle.SNOOZED)
+_DAY_US = 86_400_000_000
 
 
 def _us(at: dt.datetime) -> int:
@@ -258,86 +258,48 @@ def _sla_for(sla: SLA | Mapping[str, SLA] | None, channel: str) -> SLA | None:
     return sla.get(channel) or sla.get("*")
 
 
+def _breach(cid: int, channel: str, target: str, limit: dt.timedelta | None, sla: SLA,
+            start_us: int, met_us: int | None, until_us: int) -> SlaBreach | None:
+    if limit is None:
+        return None
+    start = _at(start_us)
+    elapsed = sla.measure(start, _at(met_us if met_us is not None else until_us))
+    if elapsed <= limit:
+        return None
+    return SlaBreach(conversation_id=cid, channel=channel, target=target, started_at=start,
+                     limit=limit, elapsed=elapsed,
+                     met_at=_at(met_us) if met_us is not None else None)
+
+
 def _measure(cid: int, rows: list[ActivityRow], changes: Sequence[ConversationChange],
              until_us: int, sla: SLA | None) -> _Outcome:
-    machine = fold(((r.occurred_us, r.direction, r.kind, r.message_type, r.channel)
-                    for r in rows), changes, until_us=until_us)
+    machine = fold([(r.occurred_us, r.direction, r.kind, r.message_type) for r in rows],
+                   changes, until_us=until_us)
     first = rows[0]
-    first_inbound: int | None = None
-    first_response: int | None = None
-    next_responses: list[int] = []
-    resolved_at: int | None = None
-    ever_resolved = False
-    bot = is_bot(machine.assignee)
-    handed_over = False
-    spans: list[tuple[int, int | None]] = []
-    open_since: int | None = None
-    responder_at_first: tuple[str | None, str | None] = (None, None)
-    for step in machine.steps:
-        if step.kind == "inbound" and first_inbound is None:
-            first_inbound = step.at_us
-        if is_bot(step.assignee):
-            bot = True
-        if step.kind == "response" and step.responder is Responder.BOT:
-            bot = True
-        if step.kind == "handover" and step.responder is Responder.BOT \
-                and not is_bot(step.assignee):
-            handed_over = True
-        if step.kind == "response" and step.responder is Responder.HUMAN \
-                and step.waiting_since is not None:
-            if step.first:
-                first_response = step.at_us - step.waiting_since
-                responder_at_first = (step.assignee, step.team)
-            else:
-                next_responses.append(step.at_us - step.waiting_since)
-        if step.kind == "resolved":
-            ever_resolved = True
-        # Backlog: from the customer's first message (a notification nobody answered
-        # is no work) until a resolution.
-        if step.state in _UNRESOLVED and open_since is None and first_inbound is not None:
-            open_since = step.at_us
-        elif step.state is Lifecycle.RESOLVED and open_since is not None:
-            spans.append((open_since, step.at_us))
-            open_since = None
-    if open_since is not None:
-        spans.append((open_since, None))
-    final = machine.state or Lifecycle.OPEN
-    if final is Lifecycle.RESOLVED:
-        last = next(s.at_us for s in reversed(machine.steps) if s.kind == "resolved")
-        resolved_at = last - (first_inbound if first_inbound is not None else first.occurred_us)
+    resolved = machine.state is Lifecycle.RESOLVED
+    start = machine.first_inbound
+    resolution = None
+    if resolved and machine.resolved_at is not None:
+        resolution = machine.resolved_at - (start if start is not None else first.occurred_us)
     breaches: list[SlaBreach] = []
-    if sla is not None and first_inbound is not None:
-        start = _at(first_inbound)
-        if sla.first_response is not None:
-            met = first_inbound + first_response if first_response is not None else None
-            elapsed = sla.measure(start, _at(met if met is not None else until_us))
-            if elapsed > sla.first_response:
-                breaches.append(SlaBreach(
-                    conversation_id=cid, channel=first.channel, target="first_response",
-                    started_at=start, limit=sla.first_response, elapsed=elapsed,
-                    met_at=_at(met) if met is not None else None))
-        if sla.resolution is not None:
-            met = first_inbound + resolved_at if resolved_at is not None else None
-            elapsed = sla.measure(start, _at(met if met is not None else until_us))
-            if elapsed > sla.resolution:
-                breaches.append(SlaBreach(
-                    conversation_id=cid, channel=first.channel, target="resolution",
-                    started_at=start, limit=sla.resolution, elapsed=elapsed,
-                    met_at=_at(met) if met is not None else None))
-    assignee, team = responder_at_first if first_response is not None else (
+    if sla is not None and start is not None:
+        met = start + machine.first_response if machine.first_response is not None else None
+        found = [_breach(cid, first.channel, "first_response", sla.first_response, sla, start,
+                         met, until_us),
+                 _breach(cid, first.channel, "resolution", sla.resolution, sla, start,
+                         start + resolution if resolution is not None else None, until_us)]
+        breaches = [b for b in found if b is not None]
+    assignee, team = machine.first_responder if machine.first_response is not None else (
         machine.assignee, machine.team)
     return _Outcome(
-        key_channel=first.channel, started=first.occurred_us,
-        inbound=sum(1 for s in machine.steps if s.kind == "inbound"),
-        outbound=sum(1 for r in rows if r.direction == "outbound"
-                     and r.occurred_us < until_us),
-        outbound_first=first.direction == "outbound", first_response=first_response,
-        next_responses=tuple(next_responses), resolution=resolved_at,
-        resolved=final is Lifecycle.RESOLVED, ever_resolved=ever_resolved,
-        reopened=machine.reopened > 0, bot=bot,
-        contained=bot and not handed_over and final is Lifecycle.RESOLVED,
-        handed_over=handed_over, assignee=assignee, team=team,
-        unresolved_spans=tuple(spans), breaches=tuple(breaches))
+        key_channel=first.channel, started=first.occurred_us, inbound=machine.inbound,
+        outbound=machine.outbound, outbound_first=first.direction == "outbound",
+        first_response=machine.first_response, next_responses=tuple(machine.next_responses),
+        resolution=resolution, resolved=resolved,
+        ever_resolved=machine.resolved_at is not None, reopened=machine.reopened > 0,
+        bot=machine.bot, contained=machine.bot and not machine.handed_over and resolved,
+        handed_over=machine.handed_over, assignee=assignee, team=team,
+        unresolved_spans=tuple(machine.spans), breaches=tuple(breaches))
 
 
 def _bucket_start(day: dt.date, bucket: str) -> dt.date:
@@ -401,6 +363,15 @@ def _bucket_days(boundaries: list[int], bucket: str) -> list[dt.date]:
     return sorted({*days, last})
 
 
+def _mix_by_bucket(mix: Mapping[int, Counter[str]], buckets: list[dt.date],
+                   bucket: str) -> tuple[tuple[dt.date, Mapping[str, int]], ...]:
+    totals: dict[dt.date, Counter[str]] = {day: Counter() for day in buckets}
+    for day_index, counts in mix.items():
+        day = _bucket_start(_EPOCH.date() + dt.timedelta(days=day_index), bucket)
+        totals.setdefault(day, Counter()).update(counts)
+    return tuple((day, dict(sorted(totals[day].items()))) for day in sorted(totals))
+
+
 def _journeys(touches: list[tuple[int, int, str, str]],
               window_us: int) -> tuple[Counter[str], int]:
     """Pairs "a→b" of a customer's message on channel a followed within the window by
@@ -449,7 +420,7 @@ def compute_kpis(
             changes[change.conversation_id].append(change)
         outcomes: list[_Outcome] = []
         touches: list[tuple[int, int, str, str]] = []
-        mix: dict[dt.date, Counter[str]] = defaultdict(Counter)
+        mix: dict[int, Counter[str]] = defaultdict(Counter)  # by day since the epoch
         first_seen = until_us
         for cid, group in groupby(tx.activity(until), key=attrgetter("conversation_id")):
             rows = list(group)
@@ -462,7 +433,7 @@ def compute_kpis(
                     continue
                 if r.direction == "inbound":
                     touches.append((r.root_id, r.occurred_us, r.channel, r.direction))
-                    mix[_bucket_start(_at(r.occurred_us).date(), bucket)][r.channel] += 1
+                    mix[r.occurred_us // _DAY_US][r.channel] += 1
             outcomes.append(_measure(cid, rows, changes.get(cid, ()), until_us,
                                      _sla_for(sla, rows[0].channel)))
     in_period = [o for o in outcomes if since_us is None or o.started >= since_us]
@@ -490,8 +461,7 @@ def compute_kpis(
         since=since, until=until, by=by, bucket=bucket, total=total.freeze("all"),
         groups=tuple(groups[k].freeze(k) for k in sorted(groups)),
         backlog=tuple(backlog),
-        channel_mix=tuple((day, dict(sorted(mix[day].items())))
-                          for day in _bucket_days(boundaries, bucket)),
+        channel_mix=_mix_by_bucket(mix, _bucket_days(boundaries, bucket), bucket),
         journeys=dict(pairs.most_common()), journey_customers=customers,
         breaches=tuple(b for o in in_period for b in o.breaches))
 

@@ -47,8 +47,7 @@ __all__ = [
     "ConversationChange",
     "ConversationState",
     "Lifecycle",
-    "Responder",
-    "Step",
+    "Fold",
     "fold",
     "is_bot",
 ]
@@ -65,14 +64,6 @@ class Lifecycle(OpenEnum):
     PENDING = "pending"
     SNOOZED = "snoozed"
     RESOLVED = "resolved"
-
-
-class Responder(OpenEnum):
-    """Who produced an outbound interaction, as the KPIs count it."""
-
-    HUMAN = "human"
-    BOT = "bot"
-    AUTOMATIC = "automatic"
 
 
 def is_bot(assignee: str | None) -> bool:
@@ -156,93 +147,92 @@ class ConversationState:
     changes: tuple[ConversationChange, ...] = ()
 
 
-@attrs.frozen(kw_only=True)
-class Step:
-    """What happened at one moment of a conversation, after the rules were applied.
+class Fold:
+    """The state machine, fed a conversation's interactions and changes in time order.
 
-    ``kind`` is ``"inbound"`` (the customer spoke), ``"response"`` (an outbound
-    answer, with its ``responder``), ``"outbound"`` (the business wrote while
-    nobody was waiting), ``"automatic"``, ``"reopened"``, ``"resolved"``,
-    ``"state"`` (another state change), ``"assigned"`` or ``"handover"``.
-    ``state`` is the state after the step; ``waiting_since`` when the customer
-    started waiting for the answer this step gave (responses only).
+    Besides the state it keeps what the KPIs measure, as it goes (times are
+    µs since the epoch): when the customer first wrote, the first human
+    answer and who gave it, every later wait for a human answer, the
+    resolutions, whether a bot handled it and handed it to a human, and the
+    spans during which the conversation was unresolved after the customer
+    had written (backlog).
     """
-
-    kind: str
-    at_us: int
-    state: Lifecycle
-    assignee: str | None
-    team: str | None
-    channel: str | None = None
-    responder: Responder | None = None
-    waiting_since: int | None = None
-    first: bool = False
-
-
-class _Fold:
-    """The state machine; fed interactions and changes in time order."""
 
     def __init__(self) -> None:
         self.state: Lifecycle | None = None
         self.assignee: str | None = None
         self.team: str | None = None
         self.until_us: int | None = None
-        self.waiting_since: int | None = None  # the customer's unanswered message
-        self.answered = False
         self.reopened = 0
         self.handovers = 0
-        self.steps: list[Step] = []
+        # measurements
+        self.inbound = 0
+        self.outbound = 0
+        self.first_inbound: int | None = None
+        self.waiting_since: int | None = None  # the customer's unanswered message
+        self.first_response: int | None = None
+        self.first_responder: tuple[str | None, str | None] = (None, None)
+        self.next_responses: list[int] = []
+        self.resolved_at: int | None = None
+        self.bot = False
+        self.handed_over = False
+        self.spans: list[tuple[int, int | None]] = []
+        self._open_since: int | None = None
 
-    def _step(self, kind: str, at: int, **extra: Any) -> None:
-        assert self.state is not None
-        self.steps.append(Step(kind=kind, at_us=at, state=self.state,
-                               assignee=self.assignee, team=self.team, **extra))
+    def _moved(self, at: int) -> None:
+        """Track backlog spans after every state change."""
+        if self.first_inbound is None:
+            return
+        if self.state is Lifecycle.RESOLVED:
+            if self._open_since is not None:
+                self.spans.append((self._open_since, at))
+                self._open_since = None
+        elif self._open_since is None:
+            self._open_since = at
 
     def _wake(self, at: int) -> None:
         """A snooze whose time has come opens the conversation again."""
         woke = self.until_us
         if self.state is Lifecycle.SNOOZED and woke is not None and at >= woke:
             self.state, self.until_us = Lifecycle.OPEN, None
-            self._step("state", woke)
 
-    def interaction(self, at: int, direction: str, kind: str, message_type: str | None,
-                    channel: str) -> None:
+    def interaction(self, at: int, direction: str, kind: str, message_type: str | None) -> None:
         self._wake(at)
         automatic = kind in _AUTOMATIC_KINDS or message_type in AUTOMATIC_TYPES
         if direction == "inbound":
             if automatic:
                 if self.state is None:
                     self.state = Lifecycle.PENDING
-                self._step("automatic", at, channel=channel)
                 return
-            reopening = self.state is Lifecycle.RESOLVED
-            self.state = Lifecycle.OPEN
-            if reopening:
+            self.inbound += 1
+            if self.state is Lifecycle.RESOLVED:
                 self.reopened += 1
-                self._step("reopened", at, channel=channel)
+            self.state = Lifecycle.OPEN
+            if self.first_inbound is None:
+                self.first_inbound = at
             if self.waiting_since is None:
                 self.waiting_since = at
-            self._step("inbound", at, channel=channel)
+            self._moved(at)
             return
         if direction != "outbound":
             if self.state is None:
                 self.state = Lifecycle.OPEN
             return
+        self.outbound += 1
         if self.state is None:
             self.state = Lifecycle.PENDING
         if automatic:
-            self._step("automatic", at, channel=channel)
             return
-        responder = Responder.BOT if is_bot(self.assignee) else Responder.HUMAN
+        if is_bot(self.assignee):
+            self.bot = True
+            return  # a bot's answer: the customer still waits for a person
         if self.waiting_since is not None:
-            first = responder is Responder.HUMAN and not self.answered
-            self._step("response", at, channel=channel, responder=responder,
-                       waiting_since=self.waiting_since, first=first)
-            if responder is Responder.HUMAN:
-                self.answered = True
-                self.waiting_since = None
-        else:
-            self._step("outbound", at, channel=channel, responder=responder)
+            if self.first_response is None:
+                self.first_response = at - self.waiting_since
+                self.first_responder = (self.assignee, self.team)
+            else:
+                self.next_responses.append(at - self.waiting_since)
+            self.waiting_since = None
 
     def change(self, change: ConversationChange) -> None:
         at = _us(change.occurred_at)
@@ -251,8 +241,17 @@ class _Fold:
             self.state = Lifecycle.OPEN
         previous = self.assignee
         if change.assignee is not None:
-            self.assignee, self.team = change.assignee, change.team or (
-                self.team if not change.assignee.startswith("team:") else change.assignee[5:])
+            self.assignee = change.assignee
+            if change.team is not None:
+                self.team = change.team
+            elif change.assignee.startswith("team:"):
+                self.team = change.assignee[5:]
+            if is_bot(change.assignee):
+                self.bot = True
+        if change.action == "handover":
+            self.handovers += 1
+            if is_bot(previous) and not is_bot(self.assignee):
+                self.handed_over = True
         if change.state is not None:
             if change.state is Lifecycle.OPEN and self.state is Lifecycle.RESOLVED:
                 self.reopened += 1
@@ -260,15 +259,16 @@ class _Fold:
             self.until_us = _us(change.until) if change.until is not None else None
             if change.state is Lifecycle.RESOLVED:
                 self.waiting_since = None
-        if change.action == "handover":
-            self.handovers += 1
-            self._step("handover", at, responder=Responder.BOT if is_bot(previous) else None)
-        elif change.state is Lifecycle.RESOLVED:
-            self._step("resolved", at)
-        elif change.state is not None:
-            self._step("reopened" if change.action == "reopen" else "state", at)
-        else:
-            self._step("assigned", at)
+                self.resolved_at = at
+            self._moved(at)
+
+    def finish(self, until_us: int | None) -> Fold:
+        if until_us is not None:
+            self._wake(until_us)
+        if self._open_since is not None:
+            self.spans.append((self._open_since, None))
+            self._open_since = None
+        return self
 
 
 def _us(at: dt.datetime) -> int:
@@ -280,33 +280,33 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def fold(
-    interactions: Iterable[tuple[int, str, str, str | None, str]],
+    interactions: Iterable[tuple[int, str, str, str | None]],
     changes: Sequence[ConversationChange],
     *,
     until_us: int | None = None,
-) -> _Fold:
+) -> Fold:
     """Run a conversation's interactions and changes through the rules, in time order.
 
-    ``interactions`` are ``(occurred µs, direction, kind, message_type,
-    channel)`` in provider order; ``changes`` are in provider order too. On a
+    ``interactions`` are ``(occurred µs, direction, kind, message_type)`` in
+    provider order; ``changes`` are in provider order too. On a
     tie the interaction comes first: an agent resolving at the same
     microsecond as the customer's message has seen that message. Only what
     happened before ``until_us`` counts.
     """
-    machine = _Fold()
+    machine = Fold()
     pending = list(changes)
-    index = 0
-    for at, direction, kind, message_type, channel in interactions:
+    index, count = 0, len(pending)
+    next_change = _us(pending[0].occurred_at) if pending else None
+    for at, direction, kind, message_type in interactions:
         if until_us is not None and at >= until_us:
             break
-        while index < len(pending) and _us(pending[index].occurred_at) < at:
+        while next_change is not None and next_change < at:
             machine.change(pending[index])
             index += 1
-        machine.interaction(at, direction, kind, message_type, channel)
+            next_change = _us(pending[index].occurred_at) if index < count else None
+        machine.interaction(at, direction, kind, message_type)
     for change in pending[index:]:
         if until_us is not None and _us(change.occurred_at) >= until_us:
             break
         machine.change(change)
-    if until_us is not None:
-        machine._wake(until_us)
-    return machine
+    return machine.finish(until_us)
