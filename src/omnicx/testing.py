@@ -540,7 +540,7 @@ class StoreConformance:
             assert sorted(e.id for e in tx.events(iid)) == sorted(first)
 
     def test_activity_skeleton_and_conversation_events(self, store: Store) -> None:
-        def work(tx: Transaction) -> tuple[int, int, int, list[int]]:
+        def work(tx: Transaction) -> tuple[int, int, int, int, list[int]]:
             (a, b), conv = self.seed(tx, 2)
             items = [self.interaction(tx, b, conv, f"m{n}", _at(n)) for n in (3, 1, 2)]
             tx.insert_interactions(items)
@@ -550,9 +550,9 @@ class StoreConformance:
                 id=eid, interaction_id=items[1].id, channel="webchat", account="a",
                 external_id="m1", event_id="conversation:x", kind="conversation",
                 occurred_at=_at(4), received_at=_at(4), data={"by": "agent:1"})])
-            return a, conv, eid, [i.id for i in items]
+            return a, b, conv, eid, [i.id for i in items]
 
-        a, conv, eid, ids = store.atomic(work)
+        a, b, conv, eid, ids = store.atomic(work)
         with store.reading() as tx:
             assert tx.first_interaction(conv) == ids[1]
             assert tx.first_interaction(conv + 1000) is None
