@@ -10,11 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_insight import T0, UNTIL, build
 
 import omnicx
 from omnicx._cli import main
 from omnicx._report import render_html
+from test_insight import T0, UNTIL, build
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -22,6 +22,7 @@ from ._errors import (
     SendError,
     SignatureError,
     StorageError,
+    TranslationError,
     WindowClosedError,
 )
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
@@ -40,6 +41,7 @@ from ._models import (
 from ._open import open
 from ._outbound import Outgoing, SendResult
 from ._server import webhook_app
+from ._translation import DeepL, LibreTranslate, Translated, Translation, detect_language
 from .storage._base import Gap, RawPayload
 
 __version__ = "0.1.0"
@@ -57,6 +59,7 @@ __all__ = [
     "Conversation",
     "ConversationChange",
     "ConversationState",
+    "DeepL",
     "Direction",
     "Durations",
     "EventKind",
@@ -68,6 +71,7 @@ __all__ = [
     "Kind",
     "KpiGroup",
     "KpiReport",
+    "LibreTranslate",
     "Lifecycle",
     "MemoryBlobStore",
     "MessageEvent",
@@ -88,10 +92,14 @@ __all__ = [
     "StatusChange",
     "StorageError",
     "StreamPosition",
+    "Translated",
+    "Translation",
+    "TranslationError",
     "UpdateEvent",
     "VerifyReport",
     "WindowClosedError",
     "__version__",
+    "detect_language",
     "open",
     "webhook_app",
 ]
