@@ -66,9 +66,11 @@ def _at(us: int) -> dt.datetime:
 
 @attrs.frozen(kw_only=True)
 class Durations:
-    """Summary of a set of durations: how many, mean, median, 90th percentile, maximum."""
+    """Summary of a set of durations: how many, minimum, mean, median, 90th percentile
+    (nearest rank: an observed value) and maximum."""
 
     count: int = 0
+    min: dt.timedelta | None = None
     mean: dt.timedelta | None = None
     median: dt.timedelta | None = None
     p90: dt.timedelta | None = None
@@ -83,7 +85,7 @@ class Durations:
         def rank(q: float) -> dt.timedelta:  # nearest rank: an observed value
             return dt.timedelta(microseconds=ordered[max(math.ceil(q * len(ordered)) - 1, 0)])
 
-        return cls(count=len(ordered),
+        return cls(count=len(ordered), min=dt.timedelta(microseconds=ordered[0]),
                    mean=dt.timedelta(microseconds=sum(ordered) // len(ordered)),
                    median=rank(0.5), p90=rank(0.9),
                    max=dt.timedelta(microseconds=ordered[-1]))
@@ -92,7 +94,7 @@ class Durations:
         def seconds(value: dt.timedelta | None) -> float | None:
             return None if value is None else value.total_seconds()
 
-        return {"count": self.count, "mean_s": seconds(self.mean),
+        return {"count": self.count, "min_s": seconds(self.min), "mean_s": seconds(self.mean),
                 "median_s": seconds(self.median), "p90_s": seconds(self.p90),
                 "max_s": seconds(self.max)}
 

@@ -227,8 +227,10 @@ class Fold:
             self.bot = True
             return  # a bot's answer: the customer still waits for a person
         if self.waiting_since is not None:
-            if self.first_response is None:
-                self.first_response = at - self.waiting_since
+            if self.first_response is None and self.first_inbound is not None:
+                # From the customer's first message, even when a resolution without an
+                # answer came between (a conversation closed unanswered is not answered).
+                self.first_response = at - self.first_inbound
                 self.first_responder = (self.assignee, self.team)
             else:
                 self.next_responses.append(at - self.waiting_since)
