@@ -138,3 +138,18 @@ def test_quarantine_errors_do_not_repeat_the_number(tmp_path: Path) -> None:
             receive(history, body)
         assert "79 12" not in str(raised.value) and "7912" not in str(raised.value)
         assert "From" in str(raised.value)
+
+
+def test_omnicx_serve_configures_twilio_and_web_forms_from_toml(tmp_path: Path) -> None:
+    from omnicx._cli import load_channels
+
+    config = tmp_path / "channels.toml"
+    config.write_text(
+        f'[[channel]]\ntype = "sms"\naccount_sid = "{p.ACCOUNT_SID}"\nauth_token = "t"\n'
+        f'number = "+41 44 555 12 34"\nwebhook_url = "https://crm.example.ch/sms/x"\n\n'
+        '[[channel]]\ntype = "webform"\nform = "contact"\nsecret = "s"\n'
+        '[channel.fields]\nemail = "your-email"\ntext = ["your-message", "message"]\n')
+    twilio, form = load_channels(config)
+    assert isinstance(twilio, Twilio) and twilio.number == "+41445551234"
+    assert (form.channel, form.account) == ("webform", "contact")
+    assert form.fields["text"] == ("your-message", "message")  # type: ignore[attr-defined]
