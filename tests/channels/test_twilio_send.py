@@ -185,3 +185,42 @@ def test_a_bad_number_is_a_configuration_error() -> None:
         Twilio(account_sid=p.ACCOUNT_SID, number="call me")
     assert Twilio(account_sid=p.ACCOUNT_SID, number="whatsapp:+41 44 555 12 34").number == (
         "+41445551234")
+
+
+def test_mms_media_is_copied_into_the_blob_store(history: omnicx.History) -> None:
+    jpeg = b"\xff\xd8\xff\xe0 a photo of the parcel"
+    media = (f"https://api.twilio.com/2010-04-01/Accounts/{p.ACCOUNT_SID}/Messages/MM1"
+             "/Media/ME1")
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "api.twilio.com":  # Twilio redirects to its storage
+            return httpx.Response(307, headers={"Location": "https://s3.example.com/ME1"})
+        return httpx.Response(200, content=jpeg, headers={"Content-Type": "image/jpeg"})
+
+    adapter, _ = twilio(handler)
+    body = p.sms(media=[(media, "image/jpeg")])
+    (mms,) = history.receive(adapter.for_url(p.URL), body=body,
+                             headers=adapter.sign(body)).interactions
+    blobs = omnicx.MemoryBlobStore()
+    (stored,) = adapter.download_attachments(mms, store=blobs)
+    assert blobs.get(stored.ref or "") == jpeg
+    assert (stored.content_type, stored.size) == ("image/jpeg", len(jpeg))
+    assert seen[0].headers["Authorization"].startswith("Basic ")
+    assert "Authorization" not in seen[1].headers  # credentials never leave Twilio
+
+
+@pytest.mark.parametrize(("answer", "error"), [
+    (httpx.Response(404, json=p.error_body(20404, "The requested resource was not found", 404)),
+     SendError),
+    (httpx.Response(200, content=b"x" * 50), omnicx.PayloadError),
+    (httpx.Response(200, content=b"x" * 50, headers={"Content-Length": "999999"}),
+     omnicx.PayloadError),
+])
+def test_media_that_is_gone_or_too_large(answer: httpx.Response, error: type) -> None:
+    adapter, _ = twilio(lambda request: answer, max_media_bytes=10)
+    with pytest.raises(error):
+        adapter.download("https://api.twilio.com/x", store=omnicx.MemoryBlobStore())
+    with pytest.raises(SendError):
+        adapter.download("http://api.twilio.com/x")

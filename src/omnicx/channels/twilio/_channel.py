@@ -15,6 +15,7 @@ the status callbacks Twilio posts later attach to the interaction.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -24,11 +25,13 @@ from typing import Any, ClassVar
 import attrs
 import httpx
 
+from ..._blobs import FileBlobStore
 from ..._enums import AddressKind, Channel, Status
 from ..._errors import ConfigurationError, PayloadError, SendError
 from ..._events import ChannelEvent
-from ..._models import Address
+from ..._models import Address, Attachment, Interaction
 from ..._outbound import Outgoing, SendResult
+from ...typing import BlobStore
 from .._common import get_header
 from ._parse import MESSAGE_STATUSES, decode_params, form_pairs, is_json, parse_params
 from ._send import MessagesAPI
@@ -64,8 +67,9 @@ class Twilio:
     sent from (or ``messaging_service_sid``); ``webhook_url`` the public URL
     Twilio posts to, exactly as configured in Twilio (the signature covers
     it). ``status_callback`` is the URL Twilio reports sent messages'
-    statuses to. ``transport`` (an httpx transport such as
-    `httpx.MockTransport`) and ``sleep`` are the seams tests use.
+    statuses to. ``blobs`` is where `download` puts media and recordings.
+    ``transport`` (an httpx transport such as `httpx.MockTransport`) and
+    ``sleep`` are the seams tests use.
     """
 
     account_sid: str = attrs.field(validator=attrs.validators.min_len(1))
@@ -81,6 +85,8 @@ class Twilio:
     backoff: float = 1.0
     max_wait: float = 60.0
     sleep: Callable[[float], None] = attrs.field(default=time.sleep, repr=False, eq=False)
+    blobs: BlobStore | None = attrs.field(default=None, repr=False, eq=False)
+    max_media_bytes: int = 100 * 1024 * 1024
     channel: ClassVar[Channel] = Channel.SMS
     address_kinds: ClassVar[tuple[str, ...]] = ("phone",)
 
@@ -167,6 +173,36 @@ class Twilio:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def download_attachments(self, interaction: Interaction, *,
+                             store: BlobStore | None = None) -> tuple[Attachment, ...]:
+        """Copy an MMS's or WhatsApp message's media from Twilio into the blob store.
+
+        Each attachment's ``ref`` is the ``MediaUrl`` from the webhook; the
+        bytes are fetched with the account's credentials (Twilio can require
+        them for media) and stored under their SHA-256. Returns the stored
+        attachments (``ref`` = blob key), in order.
+        """
+        return tuple(self.download(a.ref, store=store, filename=a.filename,
+                                   content_type=a.content_type)
+                     for a in interaction.attachments if a.ref)
+
+    def download(self, url: str, *, store: BlobStore | None = None,
+                 filename: str | None = None, content_type: str | None = None) -> Attachment:
+        """Fetch one Twilio-hosted file (media, or a recording's ``url``) into a blob store.
+
+        ``store`` defaults to the adapter's ``blobs``, else a `FileBlobStore`
+        under ``./omnicx-media``. Files over ``max_media_bytes`` raise
+        `omnicx.PayloadError`; Twilio's refusals `omnicx.SendError`.
+        """
+        data, served = self._api.fetch(url, max_bytes=self.max_media_bytes)
+        kind = served or content_type or "application/octet-stream"
+        target = store if store is not None else self.blobs
+        if target is None:
+            target = FileBlobStore("omnicx-media")
+        key = target.put(data, content_type=kind)
+        return Attachment(filename=filename, content_type=kind, size=len(data),
+                          sha256=hashlib.sha256(data).hexdigest(), ref=key)
 
     def send(self, message: Outgoing) -> SendResult:
         """Send an SMS (an MMS with ``media_urls=[...]``); return its Message SID.

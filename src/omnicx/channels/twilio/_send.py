@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ..._errors import ConfigurationError, SendError, WindowClosedError
+from ..._errors import ConfigurationError, PayloadError, SendError, WindowClosedError
 from ._errors import describe, is_retryable
 
 __all__ = ["MessagesAPI", "error_from_response"]
@@ -64,6 +64,36 @@ class MessagesAPI:
 
     def close(self) -> None:
         self.client.close()
+
+    def fetch(self, url: str, *, max_bytes: int) -> tuple[bytes, str | None]:
+        """GET a Twilio-hosted file (media, a recording); return its bytes and content type.
+
+        Twilio answers media URLs with a redirect to its storage; httpx
+        follows it and drops the credentials on the way to the other host.
+        """
+        if not url.startswith("https://"):
+            raise SendError(f"refusing to fetch a non-https URL: {url!r}", channel=_CHANNEL)
+        try:
+            with self.client.stream("GET", url, follow_redirects=True) as response:
+                if not response.is_success:
+                    response.read()
+                    raise error_from_response(response)
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise PayloadError(f"{url} is {declared} bytes, over max_media_bytes="
+                                       f"{max_bytes}", channel=_CHANNEL)
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise PayloadError(f"{url} is over max_media_bytes={max_bytes}",
+                                           channel=_CHANNEL)
+                    chunks.append(chunk)
+                content_type = response.headers.get("Content-Type")
+        except httpx.HTTPError as exc:
+            raise SendError(f"cannot fetch {url}: {type(exc).__name__}: {exc}",
+                            channel=_CHANNEL, retryable=True) from exc
+        return b"".join(chunks), content_type.split(";", 1)[0].strip() if content_type else None
 
     def create_message(self, fields: Mapping[str, str | list[str]]) -> dict[str, Any]:
         """Create a Message resource; return Twilio's JSON for it."""
