@@ -165,7 +165,7 @@ def test_an_invalid_address_beside_a_valid_one_is_kept_aside() -> None:
 def test_through_history_redelivery_is_a_duplicate_and_bad_posts_are_kept(
         tmp_path: Path) -> None:
     with omnicx.open(tmp_path / "h.db") as history:
-        body = b'{"email": "anna@example.ch", "message": "Hi", "id": "s-9"}'
+        body = b'{"email": "anna@example.ch", "message": "Hi", "submission_id": "s-9"}'
         first = history.receive(FORM, body=body, headers=FORM.sign(body))
         again = history.receive(FORM, body=body, headers=FORM.sign(body))
         assert (first.stored, again.stored, again.duplicates) == (1, 0, 1)
@@ -173,6 +173,11 @@ def test_through_history_redelivery_is_a_duplicate_and_bad_posts_are_kept(
         with pytest.raises(PayloadError) as raised:
             history.receive(FORM, body=bad, headers=FORM.sign(bad))
         assert history.quarantine()[0].id == raised.value.quarantine_id
+        # A field that merely is called "id" does not make two submissions one.
+        one, two = (b'{"email": "anna@example.ch", "id": "product-7", "message": "%d"}' % n
+                    for n in (1, 2))
+        for post in (one, two):
+            assert history.receive(FORM, body=post, headers=FORM.sign(post)).stored == 1
 
 
 fields = st.dictionaries(

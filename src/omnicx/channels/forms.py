@@ -56,7 +56,9 @@ DEFAULT_FIELDS: Mapping[str, tuple[str, ...]] = {
     "name": ("name", "full_name", "your-name"),
     "subject": ("subject", "topic", "your-subject"),
     "text": ("message", "text", "body", "comments", "your-message"),
-    "id": ("submission_id", "id"),
+    # Never a bare "id": a form's own "id" field (a product, an order) is not
+    # unique per submission, and a false duplicate would lose a submission.
+    "id": ("submission_id",),
     "submitted_at": ("submitted_at", "created_at", "timestamp"),
 }
 ROLES = frozenset(DEFAULT_FIELDS)
