@@ -85,6 +85,16 @@ def test_message_statuses(twilio: str, status: str) -> None:
     assert event.data["twilio_status"] == twilio
 
 
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("2401301904", dt.datetime(2024, 1, 30, 19, 4, tzinfo=dt.UTC)), ("2413301904", None),
+    ("soon", None)])
+def test_the_carriers_delivery_time_is_the_status_time(raw: str, expected: object) -> None:
+    body = p.message_status("delivered") + b"&RawDlrDoneDate=" + raw.encode()
+    (event,) = parse(body)
+    assert isinstance(event, UpdateEvent) and event.occurred_at == expected
+    assert event.data["RawDlrDoneDate"] == raw
+
+
 def test_a_failed_status_names_its_documented_error() -> None:
     (event,) = parse(p.message_status("undelivered", error_code="30003"))
     assert isinstance(event, UpdateEvent)

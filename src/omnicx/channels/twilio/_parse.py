@@ -315,6 +315,7 @@ class _Hook:
             event_id=f"status:{status}",
             kind=EventKind.STATUS,
             status=MESSAGE_STATUSES.get(status, Status.coerce(status)),
+            occurred_at=_dlr_time(self.get("RawDlrDoneDate")),
             error=error,
             contact=contact,
             data=data,
@@ -483,6 +484,20 @@ def _rfc2822(value: str | None, what: str) -> dt.datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)
+
+
+def _dlr_time(value: str | None) -> dt.datetime | None:
+    """``RawDlrDoneDate``: the carrier's delivery receipt time, ``YYMMDDhhmm`` in UTC.
+
+    Only some carriers send it, and only on delivered and undelivered
+    statuses; one that is not a time is kept in the data, not trusted.
+    """
+    if not value or len(value) != 10 or not value.isascii() or not value.isdigit():
+        return None
+    try:
+        return dt.datetime.strptime(value, "%y%m%d%H%M").replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
 
 
 def _seconds(value: str | None, what: str) -> int | None:
