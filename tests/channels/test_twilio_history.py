@@ -153,3 +153,47 @@ def test_omnicx_serve_configures_twilio_and_web_forms_from_toml(tmp_path: Path) 
     assert isinstance(twilio, Twilio) and twilio.number == "+41445551234"
     assert (form.channel, form.account) == ("webform", "contact")
     assert form.fields["text"] == ("your-message", "message")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_concurrent_call_callbacks_make_one_call(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Twilio fires a call's callbacks at once; every thread redelivers every one of them."""
+    import random
+    import threading
+
+    if backend == "sqlite":
+        target, options = str(tmp_path / "calls.db"), {}
+    else:
+        target, schema = request.getfixturevalue("postgres_schema")
+        options = {"schema": schema}
+    with omnicx.open(target, **options):
+        pass  # create the schema once, before the writers race
+    bodies = [p.call(status, sid=f"CA{n:032x}", duration="30" if status == "completed" else None)
+              for n in range(5) for status in ("initiated", "ringing", "in-progress", "completed")]
+    bodies += [p.recording(sid=f"RE{n:032x}", call_sid=f"CA{n:032x}") for n in range(5)]
+    errors: list[BaseException] = []
+
+    def worker(seed: int) -> None:
+        order = bodies[:]
+        random.Random(seed).shuffle(order)
+        try:
+            with omnicx.open(target, **options) as history:
+                for body in order:
+                    receive(history, body)
+        except BaseException as exc:  # pragma: no cover - the assertion shows it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with omnicx.open(target, **options) as history:
+        (contact,) = list(history.contacts)
+        calls = history.timeline(contact, limit=100).items
+        assert len(calls) == 5 and {c.status for c in calls} == {"completed"}
+        for call in calls:
+            assert len(history.statuses(call)) == 4 and len(history.events(call)) == 1
+        assert history.gaps() == [] and history.verify().ok
