@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qsl
 
 import pytest
 import twilio_payloads as p
@@ -103,3 +104,15 @@ def test_json_bodies_are_detected_without_a_content_type() -> None:
     headers = TWILIO.sign(body)
     assert headers["Content-Type"] == "application/json"
     TWILIO.verify(body, {"X-Twilio-Signature": headers["X-Twilio-Signature"]})
+
+
+@given(st.dictionaries(st.text(max_size=10), st.text(max_size=20), max_size=8),
+       st.sampled_from([DOC_URL, p.URL, "https://crm.example.ch:8443/hooks/t?x=%2B1"]))
+def test_signatures_agree_with_twilios_own_validator(params: dict[str, str], url: str) -> None:
+    validator = pytest.importorskip("twilio.request_validator").RequestValidator("12345")
+    assert compute_signature(b"12345", url, params.items()) == validator.compute_signature(
+        url, params)
+    body = _form(params)
+    if dict(parse_qsl(body.decode(), keep_blank_values=True)) == params:  # a round trip
+        ours = TWILIO.for_url(url).sign(body)["X-Twilio-Signature"]
+        assert validator.validate(url, params, ours)

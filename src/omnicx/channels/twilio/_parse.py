@@ -164,6 +164,7 @@ def split_form(text: str, errors: str = "strict") -> tuple[tuple[str, str], ...]
 
 
 def is_json(body: bytes, content_type: str | None) -> bool:
+    """Whether a webhook body is JSON: by its Content-Type, else by its first byte."""
     if content_type:
         return "json" in content_type.lower()
     return body.lstrip()[:1] == b"{"
