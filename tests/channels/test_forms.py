@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -150,11 +151,23 @@ def test_a_form_needs_a_secret_or_an_explicit_unsigned() -> None:
     (b"[1]", "application/json"),
     (b"email=%FF", "application/x-www-form-urlencoded"),
     (b"--x\r\nno boundary here", "multipart/form-data"),
-    (b'{"email": "a@example.ch", "submitted_at": "yesterday"}', "application/json"),
 ])
 def test_malformed_posts_are_payload_errors(body: bytes, content_type: str) -> None:
     with pytest.raises(PayloadError):
         FORM.parse(body, {"Content-Type": content_type})
+
+
+@pytest.mark.parametrize(("when", "expected"), [
+    ("yesterday", None), ("1762074840", dt.datetime(2025, 11, 2, 9, 14, tzinfo=dt.UTC)),
+    ("1762074840000", dt.datetime(2025, 11, 2, 9, 14, tzinfo=dt.UTC)),
+    ("2025-11-02 10:14:00+01:00", dt.datetime(2025, 11, 2, 9, 14, tzinfo=dt.UTC))])
+def test_a_submission_time_that_is_not_one_never_costs_the_submission(
+        when: str, expected: dt.datetime | None) -> None:
+    event = _one(FORM, json.dumps({"email": "a@example.ch", "submitted_at": when}).encode(),
+                 "application/json")
+    assert event.occurred_at == expected
+    if expected is None:
+        assert event.data["fields"]["invalid_submitted_at"] == when
 
 
 def test_an_invalid_address_beside_a_valid_one_is_kept_aside() -> None:
@@ -190,9 +203,16 @@ fields = st.dictionaries(
 @given(fields)
 def test_fuzzed_json_forms_parse_or_raise_payload_error(document: dict[str, object]) -> None:
     try:
-        FORM.parse(json.dumps(document).encode(), {"Content-Type": "application/json"})
+        (event,) = FORM.parse(json.dumps(document).encode(), {"Content-Type": "application/json"})
     except OmnicxError as exc:
         assert isinstance(exc, PayloadError)
+        assert document.get("email") != "anna@example.ch"  # a usable address is never refused
+        return
+    assert isinstance(event, MessageEvent) and event.kind == "form"
+    if document.get("email") == "anna@example.ch":
+        assert event.contact[0] == omnicx.Address(kind="email", value="anna@example.ch")
+    unmapped = {k for k in document if k == "x"}
+    assert unmapped <= set(event.data["fields"])
 
 
 @given(st.binary(max_size=300), st.sampled_from([

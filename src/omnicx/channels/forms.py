@@ -43,7 +43,7 @@ from .._events import ChannelEvent, MessageEvent
 from .._identity import normalise_email, normalise_phone
 from .._models import Address, Attachment
 from ..typing import BlobStore
-from ._common import get_header, load_json
+from ._common import get_header, load_json, parse_epoch
 
 __all__ = ["DEFAULT_FIELDS", "FormData", "Upload", "WebForm", "read_form", "read_typeform"]
 
@@ -198,6 +198,9 @@ class WebForm:
         submission = pick("id") or _meta_str(data.meta, "id") or (
             "sha256:" + hashlib.sha256(body).hexdigest())
         when = pick("submitted_at") or _meta_str(data.meta, "submitted_at")
+        occurred = _form_time(when) if when else None
+        if when and occurred is None:
+            extra["invalid_submitted_at"] = when  # the receive time stands in; the post is kept
         return [MessageEvent(
             channel=Channel.WEBFORM,
             account=self.form,
@@ -207,7 +210,7 @@ class WebForm:
             contact_name=pick("name"),
             kind=Kind.FORM,
             message_type="form",
-            occurred_at=_iso_time(when) if when else None,
+            occurred_at=occurred,
             sender=contact[0],
             subject=pick("subject"),
             text=pick("text"),
@@ -365,12 +368,18 @@ def _meta_str(meta: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _iso_time(value: str) -> dt.datetime:
+def _form_time(value: str) -> dt.datetime | None:
+    """ISO 8601 or Unix seconds (milliseconds if large), as UTC; ``None`` if neither."""
+    text = value.strip()
+    if text.isascii() and text.isdigit():
+        try:
+            return parse_epoch(text, channel=_CHANNEL)
+        except PayloadError:
+            return None
     try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise PayloadError(f"submitted_at: not an ISO 8601 time: {value!r}", channel=_CHANNEL
-                           ) from exc
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC)
