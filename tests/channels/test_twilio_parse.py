@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from omnicx import MessageEvent, PayloadError, UpdateEvent
 from omnicx.channels import Twilio
-from omnicx.channels.twilio._parse import split_form
+from omnicx.channels.twilio._form import split_form
 
 TWILIO = Twilio(account_sid=p.ACCOUNT_SID, auth_token=p.AUTH_TOKEN, number=p.BUSINESS,
                 webhook_url=p.URL)

@@ -3,6 +3,8 @@
 - `Twilio` (``_channel``): the adapter: signature check, parsing, sending.
 - ``_signature``: ``X-Twilio-Signature`` (HMAC-SHA1 over URL and parameters,
   and the ``bodySHA256`` variant for JSON bodies).
+- ``_form``: a body to its (name, value) pairs, shared by the signature
+  check and the parser.
 - ``_parse``: webhook parameters to events: messages, statuses, calls,
   recordings, transcriptions.
 - ``_send``: the Messages API client; ``_errors``: Twilio's error codes,

@@ -33,7 +33,8 @@ from ..._models import Address, Attachment, Interaction
 from ..._outbound import Outgoing, SendResult
 from ...typing import BlobStore
 from .._common import get_header
-from ._parse import MESSAGE_STATUSES, decode_params, form_pairs, is_json, parse_params
+from ._form import decode_params, form_pairs, is_json
+from ._parse import MESSAGE_STATUSES, parse_params
 from ._send import MessagesAPI
 from ._signature import (
     SIGNATURE_HEADER,
