@@ -136,3 +136,9 @@ def test_the_record_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert (tmp_path / "media").is_dir()
     assert main(["--db", db, "record", "--channel", "phone", "--direction", "inbound",
                  "--contact", "anna@example.ch", "--duration", "soon"]) == 2
+    assert main(["--db", db, "record", "--channel", "note", "--direction", "internal",
+                 "--contact", "1", "--text", "Called back", "--json"]) == 0
+    note = json.loads(capsys.readouterr().out)
+    assert (note["contact_id"], note["kind"]) == (1, "note")
+    assert main(["--db", db, "record", "--channel", "note", "--direction", "internal",
+                 "--contact", "42", "--text", "nobody"]) == 2

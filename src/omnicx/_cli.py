@@ -311,8 +311,12 @@ def cmd_record(history: History, args: argparse.Namespace, out: TextIO) -> int:
         when = dt.datetime.fromisoformat(args.at) if args.at else None
     except ValueError as exc:
         raise ConfigurationError(f"--at: not an ISO 8601 time: {args.at!r}") from exc
+    # A contact id names a known contact; an address may also be a new one.
+    contact: Contact | str = args.contact
+    if args.contact.isdigit() and not args.contact.startswith("0") and len(args.contact) < 9:
+        contact = history.contacts.get(int(args.contact))
     interaction = history.record(
-        channel=args.channel, direction=args.direction, contact=args.contact, occurred_at=when,
+        channel=args.channel, direction=args.direction, contact=contact, occurred_at=when,
         text=args.text, subject=args.subject,
         duration=_duration(args.duration) if args.duration else None,
         attachments=args.attach or (), external_id=args.external_id, name=args.name,
@@ -383,7 +387,8 @@ def _parser() -> argparse.ArgumentParser:
                                  help="phone, video, letter, fax, visit, note...")
             command.add_argument("--direction", required=True,
                                  choices=["inbound", "outbound", "internal"])
-            command.add_argument("--contact", required=True, help="a phone number or email")
+            command.add_argument("--contact", required=True,
+                                 help="contact id, phone number or email")
             command.add_argument("--at", help="when, ISO 8601 (default: now)")
             command.add_argument("--text", help="what was said or written")
             command.add_argument("--subject")
