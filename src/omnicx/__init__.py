@@ -23,7 +23,7 @@ from ._errors import (
     StorageError,
     WindowClosedError,
 )
-from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
+from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
 from ._history import History, Page, Receipt
 from ._models import (
     Address,
@@ -78,6 +78,7 @@ __all__ = [
     "StreamPosition",
     "UpdateEvent",
     "VerifyReport",
+    "WatermarkEvent",
     "WindowClosedError",
     "__version__",
     "open",

@@ -21,7 +21,10 @@ commits everything it wrote, or nothing. The steps, in order:
    hash chain, the heads written back last;
 7. messages that carry a `StreamPosition` (a chat ``seq``, an IMAP UID) move
    their stream's high-water mark (kept as a cursor); skipped numbers open
-   gaps that close when the missing message arrives.
+   gaps that close when the missing message arrives;
+8. watermarks (`WatermarkEvent`, "everything sent before T was read") move
+   every outbound interaction of the contact behind the mark forward, with
+   one status event each (see `_watermark`).
 
 The function is deterministic given the database state and must stay
 re-runnable: it keeps no state between calls.
@@ -36,7 +39,7 @@ import attrs
 
 from ._enums import EventKind, status_rank
 from ._errors import ConflictError
-from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
+from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
 from ._models import Address, Contact, Conversation, Interaction
 from ._vault import Sealer
 from .storage._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, Transaction
@@ -240,8 +243,10 @@ def _mentioned(events: Iterable[ChannelEvent]) -> dict[AccountKey, set[str]]:
             ids.update(event.thread_refs)
             if event.reply_to:
                 ids.add(event.reply_to)
-        else:
+        elif isinstance(event, UpdateEvent):
             ids.add(event.target)
+        elif event.through is not None:
+            ids.add(event.through)
     return wanted
 
 
@@ -281,6 +286,8 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
     for raw_id, event in events:
         if isinstance(event, UpdateEvent):
             _update(state, event, raw_id)
+        elif isinstance(event, WatermarkEvent):
+            _watermark(state, event, raw_id)
     _settle_arrivals(state, new)
     _settle_streams(state)
     if state.gaps:
@@ -400,6 +407,46 @@ def _update(state: _Batch, event: UpdateEvent, raw_id: int | None) -> None:
                        detail=f"{event.kind!s} {event.event_id} arrived before the message")
     elif event.kind == EventKind.STATUS and event.status is not None:
         state.tx.advance_status(target.id, str(event.status), status_rank(event.status))
+
+
+def _watermark(state: _Batch, event: WatermarkEvent, raw_id: int | None) -> None:
+    """Move every outbound interaction of the contact behind the mark to ``event.status``.
+
+    Each one gets a status event ``watermark:<status>`` (idempotent: a
+    redelivered or lower watermark adds nothing) and its status moves forward
+    only. The contact's whole merge group counts: a message sent to a merged
+    contact's other address on this channel is theirs as well.
+    """
+    channel = str(event.channel)
+    owner = next((state.owners[(str(a.kind), a.value)] for a in event.contact
+                  if (str(a.kind), a.value) in state.owners), None)
+    if owner is None:
+        return  # nobody we ever wrote to: nothing to mark
+    up_to = event.up_to
+    if event.through is not None:
+        ref = state.known[(channel, event.account)].get(event.through)
+        if ref is None:
+            return
+        up_to = ref.occurred_at
+    assert up_to is not None
+    rank = status_rank(event.status)
+    targets = state.tx.outbound_behind(state.group(owner.root_id), channel, event.account,
+                                       up_to, rank)
+    if not targets:
+        return
+    ids = state.tx.new_ids("events", len(targets))
+    at = event.occurred_at or state.now
+    data = {"watermark": up_to.isoformat(), **event.data}
+    for event_id, (interaction_id, external_id, contact_id) in zip(ids, targets, strict=True):
+        record = EventRecord(
+            id=event_id, interaction_id=interaction_id, channel=channel, account=event.account,
+            external_id=external_id, event_id=f"watermark:{event.status}", kind=EventKind.STATUS,
+            status=event.status, occurred_at=at, received_at=state.now, data=data, raw_id=raw_id)
+        seal = state.sealer.event(record, contact_id)
+        if state.tx.insert_events([record], [seal]):
+            state.sealer.commit(contact_id, seal)
+            state.result.updates += 1
+        state.tx.advance_status(interaction_id, str(event.status), rank)
 
 
 def _settle_arrivals(state: _Batch, new: Sequence[Interaction]) -> None:
