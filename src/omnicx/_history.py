@@ -39,7 +39,7 @@ from ._models import Address, Contact, Interaction, InteractionEvent, StatusChan
 from ._outbound import Outgoing, SendResult
 from ._vault import Sealer, Vault
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
-from .typing import ChannelAdapter, Headers, Sender
+from .typing import ChannelAdapter, Headers, Poller, Sender
 
 if TYPE_CHECKING:
     from ._mailimport import ImportProgress
@@ -316,6 +316,17 @@ class History:
         from ._mailimport import sync_imap
 
         return sync_imap(self, channel, folders=folders, progress=progress)
+
+    def poll(self, channel: Poller, *, limit: int = 100) -> Receipt:
+        """Fetch what ``channel`` has new (Telegram's ``getUpdates``) and store it.
+
+        The position reached is saved with the payloads in one transaction
+        (see `omnicx._polling`): polling again after a crash fetches and
+        stores nothing twice. For deployments without a public webhook URL.
+        """
+        from ._polling import poll
+
+        return poll(self, channel, limit=limit)
 
     def cursor(self, name: str) -> str | None:
         """The value last saved with ``receive_batch(..., cursor=(name, value))``."""

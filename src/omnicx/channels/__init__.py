@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .email import Email, IMAPSettings, SMTPSettings
 from .meta import Instagram, Messenger, WhatsApp
+from .telegram import Telegram
 from .webchat import WebChat
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Instagram",
     "Messenger",
     "SMTPSettings",
+    "Telegram",
     "WebChat",
     "WhatsApp",
 ]
