@@ -31,6 +31,12 @@ class Fields:
     def __init__(self, channel: str) -> None:
         self.channel = channel
 
+    def owned(self, exc: PayloadError) -> PayloadError:
+        """``exc`` naming this channel (errors from shared code, e.g. an `Address`, name none)."""
+        if exc.channel is None:
+            exc.channel = self.channel
+        return exc
+
     def fail(self, message: str) -> PayloadError:
         return PayloadError(message, channel=self.channel)
 

@@ -30,7 +30,7 @@ import attrs
 import httpx
 
 from ..._enums import Channel, Status
-from ..._errors import SendError
+from ..._errors import PayloadError, SendError
 from ..._events import ChannelEvent
 from ..._outbound import Outgoing, SendResult
 from ._graph import GraphAPI, Handshake, answer_handshake, app_key, sign_body, verify_signature
@@ -97,7 +97,10 @@ class _MetaMessaging:
         return answer_handshake(self.verify_token, params)
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[ChannelEvent]:
-        return parse_messaging(decode(body, self.platform), self.platform, self.account)
+        try:
+            return parse_messaging(decode(body, self.platform), self.platform, self.account)
+        except PayloadError as exc:
+            raise self.platform.fields.owned(exc) from None
 
     # -- outbound -----------------------------------------------------------------------
     @cached_property

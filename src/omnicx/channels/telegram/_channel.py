@@ -40,7 +40,7 @@ from ..._outbound import Outgoing, SendResult
 from ...typing import PollBatch
 from .._common import get_header, parse_epoch
 from ._api import BotAPI
-from ._parse import decode_update, parse_update
+from ._parse import F, decode_update, parse_update
 
 __all__ = ["SECRET_HEADER", "Telegram"]
 
@@ -129,7 +129,10 @@ class Telegram:
             raise SignatureError(f"{SECRET_HEADER} does not match")
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[ChannelEvent]:
-        return parse_update(decode_update(body), self.account)
+        try:
+            return parse_update(decode_update(body), self.account)
+        except PayloadError as exc:
+            raise F.owned(exc) from None
 
     # -- polling -------------------------------------------------------------------------
     @property
