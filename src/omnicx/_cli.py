@@ -227,6 +227,32 @@ def cmd_import(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_poll(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Poll Telegram's getUpdates once (or ``--forever``) and store what came."""
+    token = os.environ.get("OMNICX_TELEGRAM_TOKEN")
+    if not token:
+        raise ConfigurationError(
+            "poll needs the bot token in OMNICX_TELEGRAM_TOKEN (not an argument: other"
+            " users could read it from the process list)")
+    telegram = channel_module.Telegram(bot_token=token, poll_timeout=args.timeout,
+                                       base_url=args.api_url)
+    total = {"stored": 0, "duplicates": 0, "updates": 0, "quarantined": 0}
+    with telegram:
+        while True:
+            receipt = history.poll(telegram, limit=args.limit)
+            for key in total:
+                total[key] += getattr(receipt, key)
+            if not args.forever:
+                break
+            if not args.json:
+                print(", ".join(f"{k} {v}" for k, v in total.items()), file=out, flush=True)
+    if args.json:
+        _dump(total, out)
+    else:
+        print(", ".join(f"{k} {v}" for k, v in total.items()), file=out)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
     "import": (cmd_import, "import mail: an .eml file, an mbox, a Maildir (resumable)"),
     "timeline": (cmd_timeline, "a contact's unified timeline, newest first"),
@@ -238,6 +264,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "quarantine": (cmd_quarantine, "payloads that could not be parsed"),
     "report": (cmd_report, "counts by channel, direction and status"),
     "serve": (cmd_serve, "run the webhook receiver (needs omnicx[server])"),
+    "poll": (cmd_poll, "fetch a Telegram bot's updates with getUpdates (no public URL)"),
 }
 
 
@@ -278,6 +305,14 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--also", action="append", help="an alias of the mailbox")
             command.add_argument("--batch-size", type=int, default=200)
             command.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        elif name == "poll":
+            command.add_argument("channel", choices=["telegram"], help="what to poll")
+            command.add_argument("--timeout", type=int, default=0,
+                                 help="long-polling wait in seconds (e.g. 30 with --forever)")
+            command.add_argument("--limit", type=int, default=100, help="updates per call")
+            command.add_argument("--forever", action="store_true", help="keep polling")
+            command.add_argument("--api-url", default="https://api.telegram.org",
+                                 help="the Bot API server (a local one, a test double)")
         elif name == "serve":
             command.add_argument("--channels", required=True, help="channel config (TOML)")
             command.add_argument("--host", default="127.0.0.1")
