@@ -86,9 +86,11 @@ CONTENT: dict[str, dict[str, Any]] = {
     "contact": {"contact": {"phone_number": "41791234567", "first_name": "Anna",
                             "last_name": "Muster", "user_id": USER_ID}},
     "poll": {"poll": {"id": "5345", "question": "Was the delivery on time?", "options": [
-        {"text": "yes", "voter_count": 0}, {"text": "no", "voter_count": 0}],
+        {"persistent_id": "0", "text": "yes", "voter_count": 0},
+        {"persistent_id": "1", "text": "no", "voter_count": 0}],
         "total_voter_count": 0, "is_closed": False, "is_anonymous": True,
-        "type": "regular", "allows_multiple_answers": False}},
+        "type": "regular", "allows_multiple_answers": False, "allows_revoting": True,
+        "members_only": False}},
 }
 
 

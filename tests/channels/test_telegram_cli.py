@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import telegram_payloads as p
@@ -20,8 +20,8 @@ from omnicx._cli import main
 class BotAPI(BaseHTTPRequestHandler):
     """Answers getUpdates like Telegram: updates at or after the offset asked for."""
 
-    updates: list[dict[str, Any]] = []
-    calls: list[tuple[str, dict[str, Any]]] = []
+    updates: ClassVar[list[dict[str, Any]]] = []
+    calls: ClassVar[list[tuple[str, dict[str, Any]]]] = []
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)

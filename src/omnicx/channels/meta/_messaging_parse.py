@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from ..._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
@@ -82,6 +83,12 @@ MESSENGER = Platform(Channel.MESSENGER, "page", AddressKind.MESSENGER, "Messenge
 INSTAGRAM = Platform(Channel.INSTAGRAM, "instagram", AddressKind.INSTAGRAM, "Instagram")
 
 
+@lru_cache(maxsize=65536)
+def _address(kind: AddressKind, value: str) -> Address:
+    """One shared `Address` per id: they are immutable values, and a webhook repeats few ids."""
+    return Address(kind=kind, value=value)
+
+
 def decode(body: bytes, platform: Platform) -> Any:
     return load_json(body, channel=platform.channel.value)
 
@@ -115,7 +122,7 @@ class _Item:
         self.f = platform.fields
         self.page = page
         self.thread_key = f"{platform.channel.value}:{page}"
-        self.business = Address(kind=platform.address_kind, value=page)
+        self.business = _address(platform.address_kind, page)
 
     def party(self, item: Mapping[str, Any], key: str) -> Address | None:
         who = self.f.opt_obj(item, key, "item")
@@ -123,7 +130,7 @@ class _Item:
         if ident is None:
             ref = self.f.text(who, "user_ref", key)  # the chat plugin's guests
             ident = f"user_ref:{ref}" if ref else None
-        return None if ident is None else Address(kind=self.p.address_kind, value=ident)
+        return None if ident is None else _address(self.p.address_kind, ident)
 
     def read(self, item: Mapping[str, Any], events: list[ChannelEvent]) -> None:
         f = self.f
