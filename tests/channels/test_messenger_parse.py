@@ -77,6 +77,15 @@ def test_echo_is_an_outbound_interaction_to_the_customer() -> None:
     assert event.data["app_id"] == 1517776481860111
 
 
+def test_echo_of_omnicx_own_send_is_a_status_of_it() -> None:
+    item = p.echo()
+    item["message"]["metadata"] = "omnicx:6f1c"
+    (event,) = parse(item)
+    assert isinstance(event, UpdateEvent) and event.status == Status.SENT
+    assert (event.target, event.event_id, event.data) == ("mid.echo1", "echo",
+                                                          {"client_id": "omnicx:6f1c"})
+
+
 def test_edit_reaction_and_unreact_are_updates_of_the_message() -> None:
     edit, react, unreact = parse(p.edit(), p.reaction(), p.reaction(action="unreact"))
     assert isinstance(edit, UpdateEvent) and edit.kind == EventKind.EDITED

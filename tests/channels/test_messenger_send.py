@@ -162,7 +162,13 @@ def receive(history: History, channel: Messenger | Instagram, body: bytes) -> om
     return history.receive(channel, body=body, headers=channel.sign(body))
 
 
-def test_echo_of_our_own_send_is_a_duplicate_and_watermarks_mark_it() -> None:
+def own_echo(mid: str, ts: int, client_id: str) -> dict[str, Any]:
+    item = p.echo(mid, "Your parcel left our warehouse.", ts=ts)
+    item["message"]["metadata"] = client_id
+    return item
+
+
+def test_echo_of_our_own_send_is_a_status_and_watermarks_mark_it() -> None:
     history = omnicx.open(":memory:")
     recorder = Recorder(httpx.Response(200, json=ACCEPTED))
     now = dt.datetime.now(dt.UTC)
@@ -173,18 +179,51 @@ def test_echo_of_our_own_send_is_a_duplicate_and_watermarks_mark_it() -> None:
     assert contact is not None
     sent = history.send(page, to=contact, text="Your parcel left our warehouse.")
     assert sent.external_id == SENT_MID and sent.status == Status.SENT
+    client_id = recorder.json()["message"]["metadata"]
+    assert client_id.startswith("omnicx:")
     echo_ts = int(sent.occurred_at.timestamp() * 1000) + 1  # Meta's clock, just after ours
-    receipt = receive(history, page, p.body(p.echo(SENT_MID, ts=echo_ts)))
-    assert (receipt.stored, receipt.duplicates) == (0, 1)
+    receipt = receive(history, page, p.body(own_echo(SENT_MID, echo_ts, client_id)))
+    assert (receipt.stored, receipt.updates) == (0, 1)
+    # An echo without our metadata (another app) but with our mid: a duplicate.
+    assert receive(history, page, p.body(p.echo(SENT_MID, ts=echo_ts))).duplicates == 1
     other = p.echo("mid.from-the-inbox", "Sent from the Page inbox", ts=echo_ts + 1)
     assert receive(history, page, p.body(other)).stored == 1
     # Delivery watermark after both; read watermark covers only the first.
     receive(history, page, p.body(p.delivery(None, watermark=echo_ts + 10)))
     receive(history, page, p.body(p.read(watermark=echo_ts)))
     items = {i.external_id: i for i in history.timeline(contact).items}
+    assert len(items) == 3
     assert items[SENT_MID].status == Status.READ
     assert items["mid.from-the-inbox"].status == Status.DELIVERED
     assert items[p.MID].status is None  # inbound: watermarks are about what we sent
+    assert history.gaps() == []
+    assert history.verify().ok
+
+
+def test_an_echo_that_beats_the_send_api_answer_attaches_to_the_send() -> None:
+    history = omnicx.open(":memory:")
+    page_holder: list[Messenger] = []
+
+    def answer_after_the_echo(request: httpx.Request) -> httpx.Response:
+        # Meta posts the echo webhook before the Send API call returns.
+        client_id = json.loads(request.content)["message"]["metadata"]
+        ts = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        body = p.body(own_echo(SENT_MID, ts, client_id))
+        receipt = receive(history, page_holder[0], body)
+        assert (receipt.stored, receipt.gaps_opened) == (0, 1)  # waits for the id
+        return httpx.Response(200, json=ACCEPTED)
+
+    page = Messenger(page_id=p.PAGE_ID, app_secret="app-secret", page_access_token="t",
+                     transport=httpx.MockTransport(answer_after_the_echo))
+    page_holder.append(page)
+    receive(history, page, p.body(p.text(ts=int(dt.datetime.now(dt.UTC).timestamp() * 1000))))
+    contact = history.contacts.find(PSID)
+    assert contact is not None
+    sent = history.send(page, to=contact, text="Your parcel left our warehouse.")
+    items = history.timeline(contact).items
+    assert [i.external_id for i in items] == [SENT_MID, p.MID]
+    assert [s.external_id for s in history.statuses(sent)] == [SENT_MID, SENT_MID]
+    assert history.gaps() == []
     assert history.verify().ok
 
 

@@ -12,14 +12,15 @@ What each item becomes:
 
 - ``message``: a `MessageEvent`, inbound from the customer (``sender``) or,
   with ``is_echo``, outbound to them (``recipient``): what the Page sent from
-  another inbox or app. Its ``mid`` is the external id, so the echo of a
-  message omnicx sent itself (whose id `History.send` stored) is a counted
-  duplicate. ``text``, ``attachments`` (image, video, audio, file, sticker,
+  another inbox or app. Its ``mid`` is the external id. ``text``, ``attachments`` (image, video, audio, file, sticker,
   reel, story mention, share: their URL is the attachment's ``ref``;
   location, fallback and template payloads are kept in ``data``),
   ``reply_to.mid`` threads it, ``quick_reply`` and ``referral`` go to
   ``data``; ``is_unsupported`` makes it ``unsupported``; ``is_deleted``
-  (Instagram unsend) is a `revoked` update of that ``mid``.
+  (Instagram unsend) is a `revoked` update of that ``mid``. The echo of a
+  message omnicx sent itself (its ``metadata`` is omnicx's client id) is a
+  ``sent`` status of that interaction, whichever of the echo and the Send
+  API's answer arrives first.
 - ``message_edit``: an `edited` update (``event_id`` ``edit:<num_edit>``).
 - ``reaction``: `reacted` / `unreacted` on ``reaction.mid``.
 - ``postback`` (a button tap) and ``referral`` (an m.me link, an ad): an
@@ -63,6 +64,7 @@ _DATA_TYPES = frozenset({"location", "fallback", "template", "product", "appoint
 _ITEM_KEYS = ("message", "message_edit", "reaction", "postback", "referral", "delivery",
               "read")
 _ENVELOPE = frozenset({"sender", "recipient", "timestamp"})
+OWN_SEND_PREFIX = "omnicx:"  # the client ids `History.send` gives outbound messages
 
 
 class Platform:
@@ -247,6 +249,14 @@ class _Item:
         assert mid is not None
         if message.get("is_deleted") is True:
             return self.update(mid, "revoke", EventKind.REVOKED, at, contact, {})
+        metadata = message.get("metadata")
+        if echo and isinstance(metadata, str) and metadata.startswith(OWN_SEND_PREFIX):
+            # The echo of a message omnicx sent (`send_body` puts its client id in
+            # the metadata): a status of that interaction, not a second one. It
+            # may beat the Send API's answer here; it then waits for the id, as
+            # an open gap, and attaches when `History.send` stores the id.
+            return self.update(mid, "echo", EventKind.STATUS, at, contact,
+                               {"client_id": metadata}, status=Status.SENT)
         text = f.text(message, "text", "message")
         attachments: list[Attachment] = []
         data: dict[str, Any] = {}

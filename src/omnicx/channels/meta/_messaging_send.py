@@ -68,14 +68,16 @@ def classify(channel: str, label: str) -> Classify:
 
 
 def send_body(message: Outgoing, *, now: dt.datetime, channel: str, label: str,
-              anytime_tags: frozenset[str]) -> tuple[dict[str, Any], str]:
+              anytime_tags: frozenset[str], tag_echoes: bool = True
+              ) -> tuple[dict[str, Any], str]:
     """The Send API body for ``message`` and its message type.
 
     ``message.options``: ``tag`` (a message tag), ``attachment``
     (``{"type": "image"|"video"|"audio"|"file", "url": ...}`` or
     ``"attachment_id"`` of an uploaded one), ``quick_replies`` and
     ``metadata`` (echoed back in the ``message_echoes`` webhook; defaults to
-    omnicx's client id).
+    omnicx's client id when ``tag_echoes``, so the parser recognises the echo
+    of its own send).
     """
     options = message.options
     tag = options.get("tag")
@@ -116,7 +118,7 @@ def send_body(message: Outgoing, *, now: dt.datetime, channel: str, label: str,
     quick = options.get("quick_replies")
     if quick is not None:
         content["quick_replies"] = list(quick)
-    metadata = options.get("metadata", message.client_id)
+    metadata = options.get("metadata", message.client_id if tag_echoes else None)
     if metadata:
         content["metadata"] = str(metadata)[:1000]
     body["message"] = content

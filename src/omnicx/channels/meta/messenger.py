@@ -9,8 +9,10 @@ unsends, and delivery and read watermarks).
 Outbound, `Messenger.send` and `Instagram.send` post to the Send API through
 the shared Graph client with its retries, enforce the 24-hour window and the
 message tags (`omnicx.channels.meta._messaging_send`), and return Meta's
-``message_id``. The webhook's echo of that message carries the same id, so it
-is counted as a duplicate, not stored twice.
+``message_id``. On Messenger the send carries omnicx's client id as
+``metadata``; the webhook's echo brings it back and becomes a ``sent`` status
+of the interaction, not a second one, even when it arrives before the Send
+API's answer. (An echo without it is deduplicated by its ``mid``.)
 
     messenger = Messenger(app_secret="...", page_id="1067280970047460",
                           page_access_token="...", verify_token="...")
@@ -64,6 +66,8 @@ class _MetaMessaging:
 
     platform: ClassVar[Platform]
     anytime_tags: ClassVar[frozenset[str]] = frozenset()
+    # Whether sends carry omnicx's client id as ``metadata`` (Messenger echoes it back).
+    tag_echoes: ClassVar[bool] = False
 
     if TYPE_CHECKING:  # each platform names these after its own fields
         @property
@@ -134,7 +138,8 @@ class _MetaMessaging:
         channel = self.platform.channel.value
         body, message_type = send_body(message, now=now, channel=channel,
                                        label=self.platform.label,
-                                       anytime_tags=self.anytime_tags)
+                                       anytime_tags=self.anytime_tags,
+                                       tag_echoes=self.tag_echoes)
         graph = self._graph
         document = graph.json(graph.request("POST", f"{self.account}/messages",
                                             json_body=body, idempotent=False))
@@ -166,6 +171,7 @@ class Messenger(_MetaMessaging):
     address_kinds: ClassVar[tuple[str, ...]] = ("messenger",)
     platform: ClassVar[Platform] = MESSENGER
     anytime_tags: ClassVar[frozenset[str]] = ANYTIME_TAGS
+    tag_echoes: ClassVar[bool] = True
 
     @property
     def account(self) -> str:
