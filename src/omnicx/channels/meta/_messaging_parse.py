@@ -12,8 +12,9 @@ What each item becomes:
 
 - ``message``: a `MessageEvent`, inbound from the customer (``sender``) or,
   with ``is_echo``, outbound to them (``recipient``): what the Page sent from
-  another inbox or app. Its ``mid`` is the external id. ``text``, ``attachments`` (image, video, audio, file, sticker,
-  reel, story mention, share: their URL is the attachment's ``ref``;
+  another inbox or app. Its ``mid`` is the external id. ``text``,
+  ``attachments`` (image, video, audio, file, sticker, reel, story mention,
+  share: their URL is the attachment's ``ref``;
   location, fallback and template payloads are kept in ``data``),
   ``reply_to.mid`` threads it, ``quick_reply`` and ``referral`` go to
   ``data``; ``is_unsupported`` makes it ``unsupported``; ``is_deleted``
