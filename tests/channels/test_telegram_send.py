@@ -268,3 +268,48 @@ def test_edits_attach_to_the_original_and_blocking_is_on_the_timeline() -> None:
     items = history.timeline(contact).items
     assert [i.message_type for i in items] == ["bot_blocked", "text"]
     assert [str(e.kind) for e in history.events(items[1])] == ["edited"]
+
+
+# -- files -------------------------------------------------------------------------------
+
+def test_download_attachments_through_get_file() -> None:
+    from omnicx import MemoryBlobStore, PayloadError
+
+    content = b"\xff\xd8\xff\xe0 a photo of a broken box"
+
+    def bot_api(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/getFile"):
+            file_id = json.loads(request.content)["file_id"]
+            return httpx.Response(200, json={"ok": True, "result": {
+                "file_id": file_id, "file_unique_id": "AQADbqcxG3",
+                "file_size": len(content) if file_id.endswith("large") else 1,
+                "file_path": "photos/file_7.jpg"}})
+        assert request.url.path == f"/file/bot{p.BOT_TOKEN}/photos/file_7.jpg"
+        return httpx.Response(200, content=content)
+
+    history = omnicx.open(":memory:")
+    tg = Telegram(bot_token=p.BOT_TOKEN, secret_token=p.SECRET,
+                  transport=httpx.MockTransport(bot_api))
+    body = p.body(p.of("photo"))
+    (item,) = history.receive(tg, body=body, headers=tg.sign(body)).interactions
+    store = MemoryBlobStore()
+    (stored,) = tg.download_attachments(item, store=store)
+    assert store.get(stored.ref or "") == content
+    assert (stored.size, stored.content_type, stored.filename) == (
+        len(content), "image/jpeg", "file_7.jpg")
+    with pytest.raises(PayloadError, match="announced"):
+        tg.download_file("AgADBAADbqcxG-small", store=store)
+
+
+def test_a_missing_file_is_a_permanent_error_without_the_token() -> None:
+    def bot_api(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/getFile"):
+            return httpx.Response(200, json={"ok": True, "result": {
+                "file_id": "x", "file_unique_id": "y", "file_path": "documents/file_1.pdf"}})
+        return httpx.Response(404, text="Not Found")
+
+    tg = Telegram(bot_token=p.BOT_TOKEN, transport=httpx.MockTransport(bot_api))
+    with pytest.raises(SendError) as info:
+        tg.download_file("x")
+    assert info.value.code == 404 and not info.value.retryable
+    assert p.BOT_TOKEN not in str(info.value)

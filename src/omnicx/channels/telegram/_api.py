@@ -106,6 +106,35 @@ class BotAPI:
                 raise failure
             self.sleep(wait)
 
+    def download(self, file_path: str, *, max_bytes: int) -> bytes:
+        """The bytes of ``file_path`` (from ``getFile``), retried like an idempotent call."""
+        if not self.token:
+            raise ConfigurationError("Telegram needs bot_token to download files")
+        attempt = 0
+        while True:
+            try:
+                response = self.client.get(f"/file/bot{self.token}/{file_path.lstrip('/')}")
+            except httpx.HTTPError as exc:
+                failure = SendError(
+                    f"cannot download a Telegram file: {type(exc).__name__}:"
+                    f" {self.redact(str(exc))}", channel=_CHANNEL, retryable=True)
+            else:
+                if response.is_success:
+                    if len(response.content) > max_bytes:
+                        raise SendError(f"the file is over {max_bytes} bytes", channel=_CHANNEL)
+                    return response.content
+                failure = SendError(
+                    f"cannot download a Telegram file: HTTP {response.status_code}",
+                    channel=_CHANNEL, code=response.status_code,
+                    retryable=response.status_code >= 500 or response.status_code == 429)
+                if not failure.retryable:
+                    raise failure
+            wait = self._backoff(attempt)
+            attempt += 1
+            if attempt > self.max_retries or wait > self.max_wait:
+                raise failure
+            self.sleep(wait)
+
     def _backoff(self, attempt: int) -> float:
         return float(min(self.max_wait, self.backoff * (2**attempt)))
 

@@ -22,6 +22,7 @@ same message, so edits and replies attach to it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 import json
 import re
@@ -33,11 +34,13 @@ from typing import Any, ClassVar
 import attrs
 import httpx
 
+from ..._blobs import FileBlobStore
 from ..._enums import Channel, Status
 from ..._errors import ConfigurationError, PayloadError, SendError, SignatureError
 from ..._events import ChannelEvent
+from ..._models import Attachment, Interaction
 from ..._outbound import Outgoing, SendResult
-from ...typing import PollBatch
+from ...typing import BlobStore, PollBatch
 from .._common import get_header, parse_epoch
 from ._api import BotAPI
 from ._parse import F, decode_update, parse_update
@@ -48,6 +51,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 _CHANNEL = "telegram"
 _TOKEN = re.compile(r"([0-9]{1,20}):[A-Za-z0-9_-]{20,}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+MAX_DOWNLOAD = 20 * 1024 * 1024  # the Bot API's limit for getFile downloads
 _MEDIA = (("photo", "sendPhoto", "image/jpeg"), ("document", "sendDocument",
                                                    "application/octet-stream"))
 
@@ -228,6 +232,43 @@ class Telegram:
                 result = self._api.call(method, data=form, files={kind: upload},
                                         idempotent=False)
         return _sent(result, kind, message.text, self.clock())
+
+
+    # -- files ---------------------------------------------------------------------------
+    def download_attachments(self, interaction: Interaction, *,
+                             store: BlobStore | None = None) -> tuple[Attachment, ...]:
+        """Download every attachment of a Telegram interaction into ``store``.
+
+        Each attachment's ``ref`` is the ``file_id`` from the update. Returns
+        the stored attachments (``ref`` = blob key, ``sha256`` of the bytes),
+        in order, with their names and content types.
+        """
+        return tuple(self.download_file(a.ref, store=store, filename=a.filename,
+                                        content_type=a.content_type)
+                     for a in interaction.attachments if a.ref)
+
+    def download_file(self, file_id: str, *, store: BlobStore | None = None,
+                      filename: str | None = None,
+                      content_type: str = "application/octet-stream") -> Attachment:
+        """``getFile``, then the bytes from the file URL into the blob store.
+
+        The Bot API serves files up to 20 MB; ``file_size`` announced by
+        ``getFile`` must match what arrives (else `PayloadError`).
+        """
+        info = self._api.call("getFile", json_body={"file_id": file_id}, idempotent=True)
+        path = info.get("file_path") if isinstance(info, dict) else None
+        if not isinstance(path, str) or not path:
+            raise SendError(f"getFile gave no file_path for {file_id}", channel=_CHANNEL)
+        content = self._api.download(path, max_bytes=MAX_DOWNLOAD)
+        declared = info.get("file_size")
+        if isinstance(declared, int) and declared != len(content):
+            raise PayloadError(f"file {file_id}: got {len(content)} bytes, getFile announced"
+                               f" {declared}", channel=_CHANNEL)
+        target = store if store is not None else FileBlobStore("omnicx-media")
+        key = target.put(content, content_type=content_type)
+        return Attachment(filename=filename or path.rsplit("/", 1)[-1],
+                          content_type=content_type, size=len(content),
+                          sha256=hashlib.sha256(content).hexdigest(), ref=key)
 
 
 @attrs.frozen
