@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import messaging_payloads as p
 import pytest
+from _http_double import Recorder
 
 import omnicx
 from omnicx import (
@@ -38,19 +39,6 @@ RATE_LIMIT = {"error": {"message": "(#613) Calls to this api have exceeded the r
                         "type": "OAuthException", "code": 613, "fbtrace_id": "A1b2C3"}}
 BAD_TOKEN = {"error": {"message": "Invalid OAuth access token.", "type": "OAuthException",
                        "code": 190, "error_subcode": 1234567, "fbtrace_id": "BLBz/WZt8dN"}}
-
-
-class Recorder:
-    def __init__(self, *responses: httpx.Response) -> None:
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-
-    def json(self, index: int = -1) -> Any:
-        return json.loads(self.requests[index].content)
 
 
 def messenger(recorder: Recorder, sleeps: list[float] | None = None,

@@ -10,7 +10,6 @@ texts, the largest photo, watermarks).
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import messaging_payloads as mp
 import pytest
 import telegram_payloads as tp
+from _mutation import json_values, mutated
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -64,53 +64,8 @@ def parse_both(name: str, body: bytes) -> None:
                         assert event.external_id
 
 
-json_scalars = (
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20)
-    | st.sampled_from(["", " ", "0", "-1", "1e400", "private", "kicked", "member", "react",
-                       "unreact", "image", "location", "template", "page", "instagram"])
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=6,
-)
-
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, child in node.items():
-            found.extend(_paths(child, (*prefix, key)))
-    elif isinstance(node, list):
-        for index, child in enumerate(node):
-            found.extend(_paths(child, (*prefix, index)))
-    return found
-
-
-@st.composite
-def mutated(draw: st.DrawFn, name: str) -> bytes:
-    document = copy.deepcopy(draw(st.sampled_from(ADAPTERS[name][1])))
-    for _ in range(draw(st.integers(min_value=1, max_value=4))):
-        path = draw(st.sampled_from(_paths(document)))
-        if not path:
-            document = draw(json_values)
-            continue
-        parent = document
-        for step in path[:-1]:
-            parent = parent[step]
-        operation = draw(st.sampled_from(["replace", "delete", "duplicate", "retype"]))
-        if operation == "replace":
-            parent[path[-1]] = draw(json_values)
-        elif operation == "delete":
-            del parent[path[-1]]
-        elif operation == "duplicate" and isinstance(parent, list):
-            parent.append(copy.deepcopy(parent[path[-1]]))
-        else:
-            value = parent[path[-1]]
-            parent[path[-1]] = str(value) if not isinstance(value, str) else [value]
-    return json.dumps(document).encode()
+WORDS = ["private", "kicked", "member", "react", "unreact", "image", "location", "template",
+         "page", "instagram"]
 
 
 NAMES = sorted(ADAPTERS)
@@ -121,7 +76,7 @@ NAMES = sorted(ADAPTERS)
 @given(data=st.data())
 def test_mutated_payloads_parse_or_raise_payload_errors(name: str, data: st.DataObject
                                                         ) -> None:
-    parse_both(name, data.draw(mutated(name)))
+    parse_both(name, data.draw(mutated(ADAPTERS[name][1], WORDS)))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -138,7 +93,7 @@ def test_byte_level_corruption_never_escapes(name: str, data: st.DataObject) -> 
 
 @pytest.mark.parametrize("name", NAMES)
 @settings(max_examples=100, deadline=None)
-@given(value=json_values)
+@given(value=json_values(WORDS))
 def test_arbitrary_json_never_escapes(name: str, value: Any) -> None:
     parse_both(name, json.dumps(value).encode())
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 import telegram_payloads as p
+from _http_double import Recorder
 
 import omnicx
 from omnicx import (
@@ -31,26 +31,9 @@ CONFLICT = {"ok": False, "error_code": 409,
             "description": "Conflict: can't use getUpdates method while webhook is active;"
                            " use deleteWebhook to delete the webhook first"}
 
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
 def sent(message_id: int = 1400, **content: Any) -> dict[str, Any]:
     return {"ok": True, "result": p.message(message_id, sender=p.bot(), date=p.DATE + 100,
                                             **(content or {"text": "Hello"}))}
-
-
-class Recorder:
-    def __init__(self, *responses: httpx.Response | Handler) -> None:
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        return answer(request) if callable(answer) else answer
-
-    def json(self, index: int = -1) -> Any:
-        return json.loads(self.requests[index].content)
 
 
 def telegram(recorder: Recorder, sleeps: list[float] | None = None, **kw: Any) -> Telegram:
