@@ -108,7 +108,8 @@ def test_reply_threads_to_the_parent_in_the_same_chat() -> None:
 def test_edited_message_is_an_edit_of_the_original() -> None:
     event = one(p.edited())
     assert isinstance(event, UpdateEvent) and event.kind == EventKind.EDITED
-    assert (event.target, event.event_id) == ("1111111:1365", f"edit:{p.DATE + 60}")
+    assert (event.target, event.event_id) == ("1111111:1365", "edit:10002")
+    assert event.occurred_at is not None and event.occurred_at.timestamp() == p.DATE + 60
     assert event.data["text"] == "Hello, my parcel has still not arrived"
 
 

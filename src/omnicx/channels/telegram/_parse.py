@@ -15,7 +15,7 @@ An update is ``{"update_id": n, <one kind>: {...}}``. What each kind becomes:
   (a poll, a dice, a service message) is ``unsupported`` with the message
   kept in ``data``.
 - ``edited_message``: an `edited` update of the original message
-  (``event_id`` ``edit:<edit_date>``) with the new text.
+  (``event_id`` ``edit:<update_id>``) with the new text.
 - ``callback_query``: an interaction (``message_type`` ``callback_query``,
   the button's ``data`` as text), threaded to the message whose button was
   tapped.
@@ -184,10 +184,11 @@ class _Reader:
             data["attachments"] = [{"ref": a.ref, "content_type": a.content_type,
                                     "filename": a.filename} for a in content.attachments]
         data.update({k: v for k, v in content.data.items() if k in _DATA_KINDS})
-        stamp = int(edited.timestamp()) if edited else self.update_id
+        # The update id, not the edit time: two edits within a second are two
+        # events, and the same update polled or pushed again is one.
         return UpdateEvent(
             channel=Channel.TELEGRAM, account=self.bot_id, target=f"{chat_id}:{message_id}",
-            event_id=f"edit:{stamp}", kind=EventKind.EDITED, occurred_at=edited,
+            event_id=f"edit:{self.update_id}", kind=EventKind.EDITED, occurred_at=edited,
             contact=(sender[0],) if sender else (), data=data)
 
     def callback(self, query: Mapping[str, Any]) -> MessageEvent:
