@@ -679,6 +679,24 @@ def _mark_failed(tx: Transaction, sealer: Sealer, interaction: Interaction, exc:
 
 def _mark_sent(tx: Transaction, sealer: Sealer, interaction: Interaction,
                result: SendResult) -> Interaction:
+    channel, account = interaction.channel.value, interaction.account
+    echo = tx.interaction_refs(channel, account, [result.external_id]).get(result.external_id)
+    if echo is not None and echo.id != interaction.id:
+        # The provider's echo of this very message (a webhook) was stored before the
+        # API's answer reached us, under the provider's id. That row keeps the id;
+        # this one records that it was sent and where the message is stored.
+        (event_id,) = tx.new_ids("events", 1)
+        at = result.occurred_at or _now()
+        record_events(tx, sealer, [EventRecord(
+            id=event_id, interaction_id=interaction.id, channel=channel, account=account,
+            external_id=interaction.external_id, event_id=f"status:{result.status.value}",
+            kind="status", status=result.status, occurred_at=at, received_at=at,
+            data={**_sent_data(result), "stored_as": echo.id})], interaction.contact_id)
+        tx.advance_status(interaction.id, result.status.value, status_rank(result.status))
+        sealer.flush()
+        stored = tx.interaction(interaction.id)
+        assert stored is not None
+        return stored
     tx.assign_external_id(interaction.id, result.external_id)
     (event_id,) = tx.new_ids("events", 1)
     at = result.occurred_at or _now()

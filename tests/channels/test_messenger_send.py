@@ -248,3 +248,33 @@ def test_a_reply_to_an_unknown_message_is_a_gap() -> None:
     page = Messenger(page_id=p.PAGE_ID, app_secret="app-secret")
     receive(history, page, p.body(p.reply()))
     assert [g.reference for g in history.gaps()] == [p.REPLY_MID]
+
+
+def test_an_echo_without_our_metadata_that_beats_the_answer_does_not_fail_the_send() -> None:
+    """Instagram sends carry no client id: the echo is stored first under Meta's id."""
+    history = omnicx.open(":memory:")
+    holder: list[Instagram] = []
+    customer = Address(kind="instagram", value=p.IGSID)
+
+    def answer_after_the_echo(request: httpx.Request) -> httpx.Response:
+        ts = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        echo = p.ig_body(p.ig_echo("aWdfZAG1faXRlbTox", ts=ts))
+        assert receive(history, holder[0], echo).stored == 1
+        return httpx.Response(200, json={"recipient_id": p.IGSID,
+                                         "message_id": "aWdfZAG1faXRlbTox"})
+
+    ig = Instagram(instagram_id=p.IG_ID, app_secret="app-secret", access_token="t",
+                   transport=httpx.MockTransport(answer_after_the_echo))
+    holder.append(ig)
+    inbound = p.ig_text()
+    inbound["timestamp"] = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    receive(history, ig, p.ig_body(inbound))
+    contact = history.contacts.find(customer)
+    assert contact is not None
+    sent = history.send(ig, to=contact, text="Thanks for writing")
+    assert sent.status == Status.SENT and sent.external_id.startswith("omnicx:")
+    (status,) = history.statuses(sent)
+    echo_row = [i for i in history.timeline(contact).items
+                if i.external_id == "aWdfZAG1faXRlbTox"]
+    assert status.data["stored_as"] == echo_row[0].id
+    assert history.verify().ok
