@@ -94,7 +94,9 @@ class Fields:
             return int(value)
         if value is None and not required:
             return None
-        raise self.fail(f"{what}.{key}: expected an integer, got {value!r:.40}")
+        # The type, never the value: error texts are kept in the clear with the
+        # quarantined payload, and a value may be personal data.
+        raise self.fail(f"{what}.{key}: expected an integer, got {type(value).__name__}")
 
     def number(self, parent: Mapping[str, Any], key: str, what: str) -> float | None:
         """``parent[key]`` as a finite number, or ``None`` when absent."""
