@@ -185,3 +185,17 @@ def test_configuration_errors() -> None:
         Telegram(bot_token=p.BOT_TOKEN).verify(b"{}", {})
     assert Telegram(bot_id="123456", secret_token=p.SECRET).account == "123456"
     assert "ABC-DEF" not in repr(TG) and p.SECRET not in repr(TG)
+
+
+def test_shape_errors_name_the_field_not_the_value() -> None:
+    """Quarantine keeps error texts in the clear: they must not copy personal data."""
+    value = p.of("text")
+    value["message"]["message_id"] = "Anna Muster, +41 79 123 45 67"
+    with pytest.raises(PayloadError) as info:
+        TG.parse(p.body(value), {})
+    assert "message.message_id" in str(info.value) and "Anna" not in str(info.value)
+    value = p.of("text")
+    value["message"]["from"]["id"] = {"name": "Anna Muster"}
+    with pytest.raises(PayloadError) as info:
+        TG.parse(p.body(value), {})
+    assert "Anna" not in str(info.value)
