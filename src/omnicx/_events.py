@@ -84,6 +84,9 @@ class MessageEvent:
     ``occurred_at`` is the provider's timestamp; ``None`` means the provider
     gave none, and the receive time is used. ``sequence`` places the message
     in a numbered stream whose holes are gaps (see `StreamPosition`).
+    ``watermarked``: the channel reports what happened to outbound messages
+    as watermarks (`WatermarkEvent`); one that arrived before this outbound
+    message (webhooks come out of order) applies to it when it is stored.
     """
 
     channel: Channel = attrs.field(converter=to_channel)
@@ -110,6 +113,7 @@ class MessageEvent:
     )
     data: Mapping[str, Any] = _EMPTY
     sequence: StreamPosition | None = None
+    watermarked: bool = False
 
 
 @attrs.frozen(kw_only=True)

@@ -798,6 +798,35 @@ class StoreConformance:
         assert [i.status for i in history.timeline(stranger).items] == [Status.SENT]
         assert history.verify().ok
 
+    def test_a_watermark_before_the_message_applies_when_it_arrives(self, history: History
+                                                                     ) -> None:
+        channel = _ScriptedChannel()
+        customer = (Address(kind="messenger", value="psid-1"),)
+
+        def echo(ext: str, minute: int) -> MessageEvent:
+            return MessageEvent(channel="messenger", account="page", external_id=ext,
+                                direction="outbound", contact=customer, occurred_at=_at(minute),
+                                status="sent", thread_key="page", watermarked=True)
+
+        channel.script = {
+            b"read": [WatermarkEvent(channel="messenger", account="page", contact=customer,
+                                     status="read", up_to=_at(5))],
+            b"delivered": [WatermarkEvent(channel="messenger", account="page",
+                                          contact=customer, status="delivered",
+                                          up_to=_at(9))],
+            b"older": [WatermarkEvent(channel="messenger", account="page", contact=customer,
+                                      status="read", up_to=_at(2))],
+            b"echoes": [echo("e1", 4), echo("e2", 7), echo("e3", 12)],
+        }
+        for body in (b"read", b"delivered", b"older"):  # the watermarks come first
+            history.receive(channel, body=body)
+        assert history.receive(channel, body=b"echoes").updates == 2
+        contact = history.contacts.find(customer[0])
+        assert contact is not None
+        statuses = {i.external_id: i.status for i in history.timeline(contact).items}
+        assert statuses == {"e1": Status.READ, "e2": Status.DELIVERED, "e3": Status.SENT}
+        assert history.verify().ok
+
     def test_chain_inputs_vouch_for_an_honest_history(
             self, store: Store, history: History, chat: WebChatPayloads) -> None:
         """A store that builds the hashed bytes itself must build them exactly.

@@ -28,7 +28,9 @@ What each item becomes:
   inbound interaction (kind ``message`` / ``system``) with the payload in
   ``data``.
 - ``delivery``: a `delivered` status for each of ``mids`` and a
-  `WatermarkEvent`: everything sent before ``watermark`` was delivered;
+  `WatermarkEvent`: everything sent before ``watermark`` was delivered (an
+  echo that arrives after the watermark still gets it: echoes are
+  ``watermarked``);
   ``read``: a `WatermarkEvent` (Messenger's ``watermark``) or, on Instagram
   (``read.mid``), a `read` status of that message and a watermark through it.
 - anything else (``optin``, ``account_linking``, a key Meta adds next year):
@@ -298,7 +300,7 @@ class _Item:
             sender=self.business if echo else customer,
             recipients=(customer,) if echo else (self.business,), text=text,
             attachments=tuple(attachments), reply_to=reply_to, thread_key=self.thread_key,
-            status=Status.SENT if echo else None, data=data)
+            status=Status.SENT if echo else None, data=data, watermarked=echo)
 
 
 def _stamp(at: dt.datetime | None) -> str:
