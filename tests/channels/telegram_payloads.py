@@ -130,6 +130,15 @@ def my_chat_member(update_id: int = 10004, old: str = "member", new: str = "kick
                             **({"until_date": 0} if new == "kicked" else {})}})
 
 
+def reaction(update_id: int = 10009, new: list[str] | None = None, message_id: int = 1365
+             ) -> dict[str, Any]:
+    emojis = ["\U0001F44D"] if new is None else new
+    return update(update_id, message_reaction={
+        "chat": private_chat(), "message_id": message_id, "user": user(), "date": DATE + 120,
+        "old_reaction": [],
+        "new_reaction": [{"type": "emoji", "emoji": e} for e in emojis]})
+
+
 def channel_post(update_id: int = 10005) -> dict[str, Any]:
     return update(update_id, channel_post={
         "message_id": 42, "sender_chat": {"id": -1001234567890, "title": "Acme News",
@@ -149,4 +158,4 @@ def body(value: dict[str, Any]) -> bytes:
 
 def every_type() -> list[dict[str, Any]]:
     return [*(of(kind, 1365 + n, 10000 + n) for n, kind in enumerate(CONTENT)), reply(),
-            edited(), callback(), my_chat_member(), channel_post(), inline_query()]
+            edited(), callback(), my_chat_member(), reaction(), channel_post(), inline_query()]

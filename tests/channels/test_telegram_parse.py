@@ -129,6 +129,15 @@ def test_blocking_and_unblocking_the_bot() -> None:
     assert isinstance(unblocked, MessageEvent) and unblocked.message_type == "bot_unblocked"
 
 
+def test_reactions_are_updates_of_the_message() -> None:
+    added = one(p.reaction())
+    assert isinstance(added, UpdateEvent) and added.kind == EventKind.REACTED
+    assert (added.target, added.event_id) == ("1111111:1365", "reaction:10009")
+    assert added.data["emoji"] == ["\U0001F44D"]
+    removed = one(p.reaction(10010, new=[]))
+    assert isinstance(removed, UpdateEvent) and removed.kind == EventKind.UNREACTED
+
+
 @pytest.mark.parametrize("value", [p.channel_post(), p.inline_query(), p.of("poll")],
                          ids=["channel_post", "inline_query", "poll"])
 def test_other_updates_are_unsupported_never_errors(value: dict[str, object]) -> None:

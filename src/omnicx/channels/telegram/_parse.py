@@ -21,6 +21,8 @@ An update is ``{"update_id": n, <one kind>: {...}}``. What each kind becomes:
   tapped.
 - ``my_chat_member`` in a private chat: a ``system`` interaction
   ``bot_blocked`` (new status ``kicked``) or ``bot_unblocked``.
+- ``message_reaction``: a `reacted` update of the message (``unreacted``
+  when the new reaction list is empty), with the emoji in ``data``.
 - ``channel_post`` and every other kind: ``unsupported``, attributed to the
   user or chat it names; an update that names neither yields no event (its
   raw payload is archived all the same). Never an exception.
@@ -78,6 +80,8 @@ def parse_update(document: Any, bot_id: str) -> list[ChannelEvent]:
         return [reader.callback(F.obj(update["callback_query"], "callback_query"))]
     if "my_chat_member" in update:
         return [reader.membership(F.obj(update["my_chat_member"], "my_chat_member"))]
+    if "message_reaction" in update:
+        return [reader.reaction(F.obj(update["message_reaction"], "message_reaction"))]
     kind = next((k for k in update if k != "update_id"), None)
     if kind is None:
         raise F.fail("update: no content besides update_id")
@@ -244,6 +248,21 @@ class _Reader:
             data={"old_status": old, "new_status": new, "chat_type": chat.get("type"),
                   **extras})
 
+    def reaction(self, update: Mapping[str, Any]) -> UpdateEvent:
+        what = "message_reaction"
+        chat_id, _ = self.chat(update, what)
+        message_id = F.integer(update, "message_id", what, required=True)
+        sender = self.user(update, "user", what)
+        new = [_reaction(r) for r in F.objs(update, "new_reaction", what)]
+        old = [_reaction(r) for r in F.objs(update, "old_reaction", what)]
+        return UpdateEvent(
+            channel=Channel.TELEGRAM, account=self.bot_id, target=f"{chat_id}:{message_id}",
+            event_id=f"reaction:{self.update_id}",
+            kind=EventKind.REACTED if new else EventKind.UNREACTED,
+            occurred_at=F.time(update, "date", what),
+            contact=(sender[0],) if sender else (),
+            data={"emoji": new, "previous": old})
+
     def other(self, kind: str, value: Any) -> list[ChannelEvent]:
         """``channel_post`` and kinds omnicx does not model: unsupported, never an error."""
         if isinstance(value, dict) and "message_id" in value and "chat" in value:
@@ -331,6 +350,16 @@ def _content(message: Mapping[str, Any], what: str) -> _Content:
                                     "unknown")
         content.data["message"] = dict(message)
     return content
+
+
+def _reaction(reaction: Mapping[str, Any]) -> str:
+    """A `ReactionType` as text: the emoji, or the kind of a custom or paid reaction."""
+    kind = F.text(reaction, "type", "reaction") or "unknown"
+    if kind == "emoji":
+        return F.text(reaction, "emoji", "reaction", required=True) or ""
+    if kind == "custom_emoji":
+        return f"custom_emoji:{F.text(reaction, 'custom_emoji_id', 'reaction') or '?'}"
+    return kind
 
 
 def _area(size: Mapping[str, Any]) -> int:
