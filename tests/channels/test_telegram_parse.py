@@ -208,3 +208,12 @@ def test_shape_errors_name_the_field_not_the_value() -> None:
     with pytest.raises(PayloadError) as info:
         TG.parse(p.body(value), {})
     assert "Anna" not in str(info.value)
+
+
+def test_fixtures_are_updates_python_telegram_bot_accepts() -> None:
+    """python-telegram-bot builds its objects from the Bot API reference and refuses
+    updates missing a required field: our fixtures must pass it (when installed)."""
+    telegram = pytest.importorskip("telegram", reason="the bench extra is not installed")
+    for value in p.every_type():
+        update = telegram.Update.de_json(value, None)
+        assert update.update_id == value["update_id"]
