@@ -201,3 +201,11 @@ def test_handshake() -> None:
                                 "hub.challenge": "1"}).status == 403
     assert INSTAGRAM.handshake({"hub.mode": "subscribe", "hub.verify_token": "vt",
                                 "hub.challenge": "1"}).status == 403  # no token configured
+
+
+def test_a_page_sent_message_without_the_echo_flag_is_outbound() -> None:
+    item = p.echo()
+    del item["message"]["is_echo"]
+    (event,) = parse(item)
+    assert isinstance(event, MessageEvent) and event.direction == "outbound"
+    assert [a.value for a in event.contact] == [p.PSID]

@@ -143,10 +143,11 @@ class _Item:
         sender = self.party(item, "sender")
         recipient = self.party(item, "recipient")
         message = item.get("message")
-        echo = isinstance(message, dict) and message.get("is_echo") is True
+        # What the Page sent: flagged as an echo, or (standby, older payloads)
+        # merely sent by the Page. The customer is then the recipient.
+        echo = (isinstance(message, dict) and message.get("is_echo") is True) or (
+            sender is not None and sender.value == self.page)
         customer = recipient if echo else sender
-        if customer is not None and customer.value == self.page and not echo:
-            customer = recipient  # a page-sent item without the echo flag
         if customer is None:
             raise f.fail("item: neither sender.id nor recipient.id names the customer")
         contact = (customer,)
