@@ -278,3 +278,17 @@ def test_an_echo_without_our_metadata_that_beats_the_answer_does_not_fail_the_se
                 if i.external_id == "aWdfZAG1faXRlbTox"]
     assert status.data["stored_as"] == echo_row[0].id
     assert history.verify().ok
+
+
+def test_window_for_a_contact() -> None:
+    history = omnicx.open(":memory:")
+    now = dt.datetime.now(dt.UTC)
+    page = Messenger(page_id=p.PAGE_ID, app_secret="app-secret", clock=lambda: now)
+    wrote = now - dt.timedelta(hours=30)
+    receive(history, page, p.body(p.text(ts=int(wrote.timestamp() * 1000))))
+    contact = history.contacts.find(PSID)
+    assert contact is not None
+    assert page.window_for(history, contact) is None  # 24 hours are over
+    closes = page.window_for(history, contact, tag="HUMAN_AGENT")
+    assert closes is not None
+    assert abs((closes - (wrote + dt.timedelta(days=7))).total_seconds()) < 0.01

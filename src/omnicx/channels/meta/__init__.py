@@ -2,8 +2,9 @@
 
 What the three share is written once, in `_graph`: the Graph webhook's
 ``X-Hub-Signature-256`` check, the subscription handshake and the Graph API
-client with its retries and typed errors. Each platform adds its parser and
-its error-code map:
+client with its retries and typed errors; and in `_window`, the look-up of the
+customer's last message for the customer-service window. Each platform adds
+its parser and its error-code map:
 
 - `whatsapp`: the `WhatsApp` adapter and sender; `_whatsapp_parse` (the
   webhook body to `ChannelEvent`s, pure), `_whatsapp_send` (request bodies,

@@ -37,7 +37,19 @@ from ..._events import ChannelEvent
 from ..._outbound import Outgoing, SendResult
 from ._graph import GraphAPI, Handshake, answer_handshake, app_key, sign_body, verify_signature
 from ._messaging_parse import INSTAGRAM, MESSENGER, Platform, decode, parse_messaging
-from ._messaging_send import ANYTIME_TAGS, THROTTLING_CODES, classify, send_body
+from ._messaging_send import (
+    ANYTIME_TAGS,
+    HUMAN_AGENT_WINDOW,
+    THROTTLING_CODES,
+    WINDOW,
+    classify,
+    send_body,
+)
+from ._window import last_inbound
+
+if TYPE_CHECKING:
+    from ..._history import History
+    from ..._models import Contact
 
 __all__ = ["Instagram", "Messenger"]
 
@@ -105,6 +117,19 @@ class _MetaMessaging:
             return parse_messaging(decode(body, self.platform), self.platform, self.account)
         except PayloadError as exc:
             raise self.platform.fields.owned(exc) from None
+
+    # -- the window -----------------------------------------------------------------------
+    def window_for(self, history: History, contact: Contact | int, *,
+                   tag: str | None = None) -> dt.datetime | None:
+        """When the window for a message to ``contact`` closes; ``None`` if it is closed.
+
+        Free-form messages: 24 hours after the customer's last message to this
+        account; with ``tag="HUMAN_AGENT"``: 7 days.
+        """
+        span = HUMAN_AGENT_WINDOW if tag == "HUMAN_AGENT" else WINDOW
+        last = last_inbound(history, contact, self.platform.channel.value, self.account,
+                            self.clock() - span)
+        return None if last is None else last + span
 
     # -- outbound -----------------------------------------------------------------------
     @cached_property

@@ -54,6 +54,7 @@ from ._whatsapp_send import (
     error_from_object,
     message_payload,
 )
+from ._window import last_inbound
 
 if TYPE_CHECKING:
     from ..._history import History
@@ -154,17 +155,9 @@ class WhatsApp:
         business number within the last 24 hours, through the public
         timeline (merged contacts included).
         """
-        since = self.clock() - WINDOW
-        cursor = None
-        while True:
-            page = history.timeline(contact, limit=100, before=cursor,
-                                    channels={Channel.WHATSAPP.value}, since=since)
-            for item in page.items:
-                if item.account == self.phone_number_id and item.direction == "inbound":
-                    return self.window_closes_at(item.occurred_at)
-            if page.next_cursor is None:
-                return None
-            cursor = page.next_cursor
+        last = last_inbound(history, contact, Channel.WHATSAPP.value, self.phone_number_id,
+                            self.clock() - WINDOW)
+        return self.window_closes_at(last)
 
     # -- outbound ---------------------------------------------------------------
 
