@@ -22,6 +22,7 @@ from ._errors import (
     SendError,
     SignatureError,
     StorageError,
+    TenantError,
     TranslationError,
     WindowClosedError,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "StatusChange",
     "StorageError",
     "StreamPosition",
+    "TenantError",
     "Translated",
     "Translation",
     "TranslationError",

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from ._errors import ConfigurationError, NotFoundError, PayloadError
 from ._identity import guess_kind, normalise_phone
 from ._models import Address, Contact
+from ._tenancy import check_contact
 from .storage._base import Store, Transaction
 
 __all__ = ["Contacts"]
@@ -30,9 +31,11 @@ def _address(query: Address | str, default_region: str | None) -> Address:
 class Contacts:
     """The contacts of a history. Iterating yields every unmerged contact."""
 
-    def __init__(self, store: Store, *, default_region: str | None = None) -> None:
+    def __init__(self, store: Store, *, default_region: str | None = None,
+                 tenant: str | None = None) -> None:
         self._store = store
         self._default_region = default_region
+        self._tenant = tenant
 
     def find(self, query: Address | str) -> Contact | None:
         """The contact (after merges) owning a phone number, email or `Address`.
@@ -68,7 +71,11 @@ class Contacts:
 
     def merge(self, winner: Contact | int, loser: Contact | int, *, reason: str | None = None
               ) -> Contact:
-        """Merge ``loser`` into ``winner``; return the winner."""
+        """Merge ``loser`` into ``winner``; return the winner.
+
+        `TenantError` for a contact of another tenant: merges never cross one.
+        """
+        _same_tenant(self._tenant, winner, loser)
         winner_id, loser_id = _id(winner), _id(loser)
 
         def work(tx: Transaction) -> Contact:
@@ -86,6 +93,7 @@ class Contacts:
 
     def unmerge(self, winner: Contact | int, loser: Contact | int) -> tuple[Contact, Contact]:
         """Undo `merge`: both contacts stand alone again, with their own interactions."""
+        _same_tenant(self._tenant, winner, loser)
         winner_id, loser_id = _id(winner), _id(loser)
 
         def work(tx: Transaction) -> tuple[Contact, Contact]:
@@ -98,7 +106,8 @@ class Contacts:
         return self._store.atomic(work)
 
     def link(self, contact: Contact | int, *, crm_id: str) -> Contact:
-        """Record the CRM's own id for a contact (unique across contacts)."""
+        """Record the CRM's own id for a contact (unique across the tenant's contacts)."""
+        _same_tenant(self._tenant, contact)
         contact_id = _id(contact)
 
         def work(tx: Transaction) -> Contact:
@@ -110,6 +119,11 @@ class Contacts:
             return _existing(tx, contact_id)
 
         return self._store.atomic(work)
+
+
+def _same_tenant(tenant: str | None, *contacts: Contact | int) -> None:
+    for contact in contacts:
+        check_contact(contact, tenant)
 
 
 def _id(contact: Contact | int) -> int:

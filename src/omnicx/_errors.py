@@ -5,6 +5,7 @@
     ├── PayloadError (ValueError)          malformed input; kept in quarantine (see .quarantine_id)
     ├── NotFoundError (LookupError)        unknown contact, interaction, quarantine entry, cursor
     ├── ConfigurationError (ValueError)    bad arguments to open(), a channel, a missing extra
+    │   └── TenantError                    a contact of another tenant (merges never cross one)
     ├── StorageError                       the database failed underneath us (wraps sqlite3/psycopg)
     │   └── ConflictError                  a transient write conflict that retries did not resolve
     ├── SendError                          an outbound provider call failed (carries .code)
@@ -28,6 +29,7 @@ __all__ = [
     "SendError",
     "SignatureError",
     "StorageError",
+    "TenantError",
     "TranslationError",
     "WindowClosedError",
 ]
@@ -72,6 +74,13 @@ class NotFoundError(OmnicxError, LookupError):
 
 class ConfigurationError(OmnicxError, ValueError):
     """omnicx was set up wrongly: a bad URL, option, or a missing optional extra."""
+
+
+class TenantError(ConfigurationError):
+    """A contact of another tenant was passed to a history (see ``docs/tenancy.md``).
+
+    Contact ids are per tenant, so acting on it would act on a different person.
+    """
 
 
 class StorageError(OmnicxError):

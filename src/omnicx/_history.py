@@ -47,6 +47,7 @@ from ._models import (
     StatusChange,
 )
 from ._outbound import Outgoing, SendResult
+from ._tenancy import TenantScope, check_contact, store_for
 from ._translation import Translation
 from ._vault import Sealer, Vault
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
@@ -143,7 +144,12 @@ class History:
         *,
         channels: Iterable[ChannelAdapter] = (),
         key: bytes | str | None = None,
+        tenant: str | None = None,
     ) -> None:
+        # A named tenant reads and writes its own namespace of the store (docs/tenancy.md).
+        self.tenant: str | None = tenant if tenant is not None else getattr(store, "tenant", None)
+        if self.tenant is not None:
+            store = TenantScope(store_for(store, self.tenant), self.tenant)
         self._store = store
         self._channels: dict[tuple[str, str], ChannelAdapter] = {}
         for channel in channels:
@@ -155,7 +161,7 @@ class History:
             warn_clear()
         # With a key, every transaction goes through the vault (blind-indexed addresses).
         self._store = store = self._vault.store(store)
-        self.contacts = Contacts(store)
+        self.contacts = Contacts(store, tenant=self.tenant)
         self.conversations = Conversations(store, self._vault)
 
     @property
@@ -340,6 +346,7 @@ class History:
         """
         from ._record import record
 
+        check_contact(contact, self.tenant)
         return record(self, channel=channel, direction=direction, contact=contact,
                       occurred_at=occurred_at, text=text, subject=subject, duration=duration,
                       attachments=attachments, external_id=external_id, **options)
@@ -463,6 +470,7 @@ class History:
         """
         if limit < 1:
             raise ConfigurationError("limit must be at least 1")
+        check_contact(contact, self.tenant)
         contact_id = contact.id if isinstance(contact, Contact) else int(contact)
         query_before = _decode_cursor(before) if before else None
         query = TimelineQuery(
@@ -574,6 +582,7 @@ class History:
         which direction, with the content gone (``erased=True``). The history
         stays gapless and `verify` still passes.
         """
+        check_contact(contact, self.tenant)
         return _privacy.erase(self._store, contact, reason=reason, at=_now())
 
     def apply_retention(self, *, older_than: dt.timedelta | dt.datetime,
@@ -601,6 +610,7 @@ class History:
         ``contact=None`` exports everybody, streaming in constant memory.
         ``out`` is a path or an open text file. Returns the lines written.
         """
+        check_contact(contact, self.tenant)
         if isinstance(out, (str, Path)):
             with Path(out).open("w", encoding="utf-8") as handle:
                 return _privacy.export(self._store, self._vault, handle, contact)
@@ -677,6 +687,7 @@ class History:
         after. On failure the interaction is marked ``failed`` and
         `SendError` is raised.
         """
+        check_contact(to, self.tenant)
         now = _now()
         client_id = f"omnicx:{uuid.uuid4()}"
         address_kinds = _address_kinds(channel)

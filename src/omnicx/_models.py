@@ -101,7 +101,8 @@ class Contact:
 
     ``merged_into`` is set when this contact was merged into another; its
     interactions then show in the other contact's timeline. Merges are
-    recorded, never destructive, and can be undone.
+    recorded, never destructive, and can be undone. ``tenant`` is the tenant
+    the contact belongs to (``None``: the default tenant; see ``docs/tenancy.md``).
     """
 
     id: int
@@ -111,6 +112,7 @@ class Contact:
     created_at: dt.datetime = attrs.field(converter=utc)
     merged_into: int | None = None
     erased: bool = False
+    tenant: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ._errors import ConfigurationError
 from ._history import History
+from ._tenancy import check_tenant
 from .storage._base import Store
 from .typing import ChannelAdapter
 
@@ -20,6 +21,7 @@ def open(
     schema: str | None = None,
     channels: Iterable[ChannelAdapter] = (),
     key: bytes | str | None = None,
+    tenant: str | None = None,
     **options: Any,
 ) -> History:
     """Open (creating and migrating as needed) a contact history.
@@ -31,10 +33,14 @@ def open(
     (32 bytes, or their base64 or hex; default: the ``OMNICX_KEY`` environment
     variable) turns on encryption at rest; without one omnicx logs, once, that
     it stores content in the clear. Other ``options`` go to the store (e.g.
-    ``synchronous="NORMAL"`` for SQLite).
+    ``synchronous="NORMAL"`` for SQLite). ``tenant`` scopes the history to one
+    tenant of the store (a company or brand; ``None``: the default tenant):
+    histories of different tenants on one store see disjoint data
+    (``docs/tenancy.md``).
     """
+    tenant = check_tenant(tenant)
     if not isinstance(target, (str, Path)):
-        return History(target, channels=channels, key=key)
+        return History(target, channels=channels, key=key, tenant=tenant)
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         try:
@@ -43,10 +49,10 @@ def open(
             raise ConfigurationError(
                 "PostgreSQL needs the postgres extra: pip install 'omnicx[postgres]'"
             ) from exc
-        return History(PostgresStore(text, schema=schema or "omnicx", **options),
+        return History(PostgresStore(text, schema=schema or "omnicx", tenant=tenant, **options),
                        channels=channels, key=key)
     if schema is not None:
         raise ConfigurationError("schema= applies to PostgreSQL only")
     from .storage._sqlite import SQLiteStore
 
-    return History(SQLiteStore(text, **options), channels=channels, key=key)
+    return History(SQLiteStore(text, tenant=tenant, **options), channels=channels, key=key)

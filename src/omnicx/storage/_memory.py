@@ -29,6 +29,7 @@ from .._chain import content_columns, dumps
 from .._enums import Direction
 from .._errors import ConflictError, StorageError
 from .._models import Contact, Conversation, Interaction
+from .._tenancy import close_tenants, scoped_store, tenant_registry
 from ._base import (
     ActivityRow,
     AddressOwner,
@@ -746,6 +747,17 @@ class MemoryStore:
         self._tables = _Tables()
         self._lock = threading.RLock()
         self._closed = False
+        self.tenant: str | None = None
+        self._tenants: dict[str | None, MemoryStore] = tenant_registry(self)
+
+    def for_tenant(self, tenant: str | None) -> MemoryStore:
+        """The store of ``tenant`` (``None``: the default) in this memory (docs/tenancy.md)."""
+        return scoped_store(self._tenants, tenant, self._sibling, lambda s: not s._closed)
+
+    def _sibling(self, tenant: str) -> MemoryStore:
+        sibling = MemoryStore()
+        sibling.tenant, sibling._tenants = tenant, self._tenants
+        return sibling
 
     def atomic(self, work: Callable[[Transaction], T]) -> T:
         with self._lock:
@@ -771,6 +783,8 @@ class MemoryStore:
     def close(self) -> None:
         with self._lock:
             self._closed = True
+        if self.tenant is None:
+            close_tenants(self._tenants, MemoryStore.close)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -55,6 +55,7 @@ import psycopg_pool
 from psycopg import errors, sql
 
 from .._errors import ConfigurationError, ConflictError, StorageError
+from .._tenancy import check_tenant, close_tenants, scoped_store, tenant_registry
 from ._base import Capabilities, Transaction
 from ._schema import MIGRATIONS
 from ._sql import SqlTransaction
@@ -188,8 +189,16 @@ class PostgresStore:
         retry_for: float = 30.0,
         connect_timeout: float = 10.0,
         id_block: int = 64,
+        tenant: str | None = None,
     ) -> None:
-        if not schema or len(schema) > 63:
+        self.tenant = check_tenant(tenant)
+        self.root_schema = schema
+        self._tenants: dict[str | None, PostgresStore] = tenant_registry(self)
+        self._options = (url, min_size, max_size, retry_for, connect_timeout, id_block)
+        self._open = False
+        if tenant is not None:
+            schema = f"{schema}__{tenant}"  # the tenant's namespace (docs/tenancy.md)
+        if not schema or len(schema.encode()) > 63:
             raise ConfigurationError(f"not a PostgreSQL schema name: {schema!r}")
         if min_size < 0 or max_size < max(min_size, 1):
             raise ConfigurationError("need 0 <= min_size <= max_size and max_size >= 1")
@@ -209,6 +218,7 @@ class PostgresStore:
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
             self._migrate()
+            self._open = True
         except psycopg_pool.PoolTimeout as exc:
             self._pool.close()
             raise StorageError(
@@ -216,6 +226,20 @@ class PostgresStore:
         except psycopg.Error as exc:
             self._pool.close()
             raise StorageError(f"cannot open PostgreSQL schema {schema!r}: {exc}") from exc
+
+    def for_tenant(self, tenant: str | None) -> PostgresStore:
+        """The store of ``tenant`` (``None``: the default) in the same database: the schema
+        ``<schema>__<tenant>``, with a connection pool of its own (docs/tenancy.md)."""
+        return scoped_store(self._tenants, tenant, self._sibling, lambda s: s._open)
+
+    def _sibling(self, tenant: str) -> PostgresStore:
+        url, min_size, max_size, retry_for, connect_timeout, id_block = self._options
+        sibling = PostgresStore(url, schema=self.root_schema, min_size=min_size,
+                                max_size=max_size, retry_for=retry_for,
+                                connect_timeout=connect_timeout, id_block=id_block,
+                                tenant=tenant)
+        sibling._tenants = self._tenants
+        return sibling
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(self._set_path)
@@ -312,7 +336,10 @@ class PostgresStore:
             raise StorageError(f"PostgreSQL failed: {exc}") from exc
 
     def close(self) -> None:
+        self._open = False
         self._pool.close()
+        if self.tenant is None:
+            close_tenants(self._tenants, PostgresStore.close)
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:

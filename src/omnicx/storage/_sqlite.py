@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from .._errors import ConflictError, StorageError
+from .._tenancy import check_tenant, close_tenants, scoped_store, tenant_registry
 from ._base import Capabilities, Transaction
 from ._schema import MIGRATIONS
 from ._sql import SqlTransaction
@@ -184,8 +185,13 @@ class SQLiteStore:
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         retry_for: float = 30.0,
+        tenant: str | None = None,
     ) -> None:
-        self.path = str(path)
+        self.tenant = check_tenant(tenant)
+        self._tenants: dict[str | None, SQLiteStore] = tenant_registry(self)
+        self._options = (synchronous, busy_timeout, retry_for)
+        self.root_path = str(path)
+        self.path = tenant_path(self.root_path, self.tenant)
         memory = self.path == ":memory:"
         self.capabilities = Capabilities(
             durable=not memory, multi_process=not memory, concurrent_writers=False
@@ -204,10 +210,23 @@ class SQLiteStore:
             # them in free pages (docs/privacy.md).
             conn.execute("PRAGMA secure_delete = ON")
             self._conn = conn
+            self._open = True
             self._dialect = _SQLiteDialect()
             self.atomic(self._migrate)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+
+    def for_tenant(self, tenant: str | None) -> SQLiteStore:
+        """The store of ``tenant`` (``None``: the default) beside this database: the file
+        ``<path>.tenants/<tenant>.db`` (a database of its own in memory); docs/tenancy.md."""
+        return scoped_store(self._tenants, tenant, self._sibling, lambda s: s._open)
+
+    def _sibling(self, tenant: str) -> SQLiteStore:
+        synchronous, busy_timeout, retry_for = self._options
+        sibling = SQLiteStore(self.root_path, synchronous=synchronous, busy_timeout=busy_timeout,
+                              retry_for=retry_for, tenant=tenant)
+        sibling._tenants = self._tenants
+        return sibling
 
     @property
     def db(self) -> sqlite_utils.Database:
@@ -289,4 +308,19 @@ class SQLiteStore:
 
     def close(self) -> None:
         with self._lock:
+            self._open = False
             self._conn.close()
+        if self.tenant is None:
+            close_tenants(self._tenants, SQLiteStore.close)
+
+
+def tenant_path(path: str, tenant: str | None) -> str:
+    """Where the SQLite database of ``tenant`` lives for the main database ``path``."""
+    if tenant is None or path == ":memory:":
+        return path
+    folder = Path(path + ".tenants")
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the tenants' folder {folder}: {exc}") from exc
+    return str(folder / f"{tenant}.db")
