@@ -25,6 +25,7 @@ class TestSQLiteStore(StoreConformance):
 
 @pytest.mark.postgres
 class TestPostgresStore(StoreConformance):
+    tenancy_examples = 12  # each example creates four schemas
     @pytest.fixture
     def store_factory(self, postgres_schema: tuple[str, str]) -> Callable[[], Store]:
         from omnicx.storage import PostgresStore

@@ -377,6 +377,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", default=os.environ.get("OMNICX_DB", "omnicx.db"),
                         help="SQLite path or postgresql:// URL (env OMNICX_DB)")
     parser.add_argument("--schema", default=None, help="PostgreSQL schema (default omnicx)")
+    parser.add_argument("--tenant", default=os.environ.get("OMNICX_TENANT") or None,
+                        help="the tenant (company or brand) to work on (env OMNICX_TENANT;"
+                             " default: the default tenant)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="build a demo history and print its timeline")
     demo.add_argument("--output", default="omnicx-demo.db", help="where to write the demo")
@@ -470,7 +473,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                   file=out)
             return 0
         command, _ = COMMANDS[args.command]
-        with open_history(args.db, schema=args.schema) as history:
+        with open_history(args.db, schema=args.schema, tenant=args.tenant) as history:
             return command(history, args, out)
     except OmnicxError as exc:
         print(f"omnicx: {exc}", file=sys.stderr)

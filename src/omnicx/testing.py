@@ -38,6 +38,7 @@ from ._errors import ConfigurationError, ConflictError, PayloadError, SignatureE
 from ._events import ChannelEvent, MessageEvent, WatermarkEvent
 from ._history import History
 from ._models import Address, Contact, Conversation, Interaction
+from ._testing_tenancy import TenancyConformance
 from .channels import WebChat
 from .storage import (
     EventRecord,
@@ -49,7 +50,7 @@ from .storage import (
     Transaction,
 )
 
-__all__ = ["FixableChannel", "StoreConformance", "WebChatPayloads"]
+__all__ = ["FixableChannel", "StoreConformance", "TenancyConformance", "WebChatPayloads"]
 
 _T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
 
@@ -183,13 +184,14 @@ def _at(minutes: int) -> dt.datetime:
     return _T0 + dt.timedelta(minutes=minutes)
 
 
-class StoreConformance:
+class StoreConformance(TenancyConformance):
     """The storage conformance suite: subclass it and provide ``store_factory``.
 
     ``store_factory`` is a pytest fixture returning a callable; each call
     opens the store again, on the same (initially empty) data when the store
     is durable. Tests close what they open.
-    Capability-dependent tests read `Store.capabilities`.
+    Capability-dependent tests read `Store.capabilities`; the tenancy tests
+    (`TenancyConformance`, inherited) skip a store without ``for_tenant``.
     """
 
     threads: ClassVar[int] = 4
