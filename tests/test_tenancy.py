@@ -1,0 +1,183 @@
+"""Tenancy beyond the conformance suite: opening, names, migration, CLI, custom stores.
+
+The per-backend promises (two tenants never share a contact, nothing
+crosses a tenant, each tenant sees what a store of its own would show, two
+tenants writing at once) are in `omnicx.testing.TenancyConformance`, run by
+``tests/test_conformance.py`` on memory, SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import omnicx
+from omnicx._cli import main
+from omnicx._tenancy import check_tenant
+from omnicx.storage import MemoryStore, SQLiteStore, Store, Transaction
+from omnicx.storage._schema import SCHEMA_VERSION
+from omnicx.testing import WebChatPayloads
+
+T = TypeVar("T")
+CHAT = WebChatPayloads()
+KEY = bytes(range(32))
+
+
+def _receive(history: omnicx.History, message_id: str, text: str) -> None:
+    body, headers = CHAT.message(message_id, email="anna@example.ch", text=text)
+    history.receive(CHAT.channel, body=body, headers=headers)
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), out=out), out.getvalue()
+
+
+def test_a_tenant_of_a_sqlite_file_lives_beside_it(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    with omnicx.open(path, tenant="brand-a", key=KEY) as a, omnicx.open(path, key=KEY) as main_:
+        _receive(a, "m1", "for brand A")
+        assert a.tenant == "brand-a" and main_.tenant is None
+        assert list(main_.contacts) == []
+        (contact,) = a.contacts
+        assert contact.tenant == "brand-a"
+    assert (tmp_path / "history.db.tenants" / "brand-a.db").is_file()
+    with omnicx.open(path, tenant="brand-a", key=KEY) as again:  # reopened: still there
+        assert [i.text for i in again.timeline(contact).items] == ["for brand A"]
+
+
+def test_an_existing_database_is_the_default_tenant(tmp_path: Path) -> None:
+    # A database written before tenancy existed: its tables are the default
+    # tenant's, as they are; a named tenant starts empty beside it.
+    path = tmp_path / "history.db"
+    with omnicx.open(path, key=KEY) as before:
+        _receive(before, "m1", "written before tenancy")
+    with omnicx.open(path, key=KEY) as default, omnicx.open(path, tenant="x", key=KEY) as x:
+        assert [c.tenant for c in default.contacts] == [None]
+        assert list(x.contacts) == [] and x.report()["contacts"]["total"] == 0
+        assert default.verify().ok and x.verify().ok
+    for file in (path, tmp_path / "history.db.tenants" / "x.db"):
+        with sqlite3.connect(file) as conn:
+            (version,) = conn.execute(
+                "SELECT value FROM omnicx_meta WHERE key = 'schema_version'").fetchone()
+        assert int(version) == SCHEMA_VERSION
+
+
+def test_histories_of_one_store_object_share_a_tenant() -> None:
+    store = MemoryStore()
+    first, second = omnicx.open(store, tenant="brand-a"), omnicx.open(store, tenant="brand-a")
+    _receive(first, "m1", "hello")
+    (contact,) = second.contacts
+    assert [i.text for i in second.timeline(contact).items] == ["hello"]
+    assert list(omnicx.open(store).contacts) == []
+    # A store of a tenant opens the other tenants too, and its history knows its tenant.
+    tenant_store = store.for_tenant("brand-a")
+    assert omnicx.open(tenant_store).tenant == "brand-a"
+    assert list(omnicx.open(tenant_store, tenant="brand-b").contacts) == []
+
+
+def test_closing_the_main_store_closes_its_tenants(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "history.db")
+    tenant = store.for_tenant("brand-a")
+    store.close()
+    with pytest.raises(omnicx.StorageError):
+        tenant.atomic(lambda tx: tx.new_ids("contacts", 1))
+
+
+class _Delegating:
+    """A custom store without tenancy: everything but ``for_tenant`` is a MemoryStore's."""
+
+    def __init__(self) -> None:
+        self._inner = MemoryStore()
+        self.capabilities = self._inner.capabilities
+
+    def atomic(self, work: Callable[[Transaction], T]) -> T:
+        return self._inner.atomic(work)
+
+    def reading(self, *, snapshot: bool = True) -> AbstractContextManager[Transaction]:
+        return self._inner.reading(snapshot=snapshot)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_store_without_tenancy_serves_the_default_tenant_only() -> None:
+    store: Store = _Delegating()
+    assert omnicx.open(store).tenant is None
+    with pytest.raises(omnicx.ConfigurationError, match="cannot host tenants"):
+        omnicx.open(store, tenant="brand-a")
+
+
+@pytest.mark.parametrize("name", ["", "Brand-A", "brand a", "../etc", "a/b", "-a", "a-",
+                                  "x" * 41, "brand.a", "brand\x00a"])
+def test_tenant_names_that_are_refused(name: str, tmp_path: Path) -> None:
+    with pytest.raises(omnicx.ConfigurationError, match="not a tenant name"):
+        omnicx.open(tmp_path / "h.db", tenant=name)
+    assert not (tmp_path / "h.db.tenants").exists()
+
+
+_RULE = re.compile(r"[a-z0-9]([a-z0-9_-]{0,38}[a-z0-9])?")
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=45)
+       | st.from_regex(_RULE, fullmatch=True))
+def test_a_tenant_name_is_a_safe_file_and_schema_name(name: str) -> None:
+    try:
+        accepted = check_tenant(name)
+    except omnicx.ConfigurationError:
+        assert not _RULE.fullmatch(name)
+        return
+    assert accepted == name and _RULE.fullmatch(name)
+    # Safe as one path component and inside a PostgreSQL identifier (with "omnicx__").
+    assert "/" not in name and "\\" not in name and not name.startswith(".")
+    assert len(f"omnicx__{name}".encode()) <= 63 and name == name.lower()
+
+
+def test_cli_tenant_option_and_environment(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    db = str(tmp_path / "history.db")
+    for tenant in ("brand-a", "brand-b"):
+        code, _ = run("--db", db, "--tenant", tenant, "record", "--channel", "phone",
+                      "--direction", "inbound", "--contact", "anna@example.ch",
+                      "--text", f"called {tenant}", "--external-id", "cti-1")
+        assert code == 0
+    monkeypatch.setenv("OMNICX_TENANT", "brand-b")
+    code, output = run("--db", db, "timeline", "anna@example.ch", "--json")
+    assert code == 0
+    assert [item["text"] for item in json.loads(output)["items"]] == ["called brand-b"]
+    code, output = run("--db", db, "--tenant", "brand-a", "timeline", "anna@example.ch",
+                       "--json")
+    assert [item["text"] for item in json.loads(output)["items"]] == ["called brand-a"]
+    monkeypatch.delenv("OMNICX_TENANT")
+    code, output = run("--db", db, "contacts", "--json")
+    assert (code, json.loads(output)) == (0, [])  # the default tenant has nobody
+    assert run("--db", db, "--tenant", "Brand A", "contacts")[0] == 2
+
+
+@pytest.mark.postgres
+def test_a_postgres_tenant_is_a_schema_of_the_same_database(
+        postgres_schema: tuple[str, str]) -> None:
+    import psycopg
+
+    url, schema = postgres_schema
+    with omnicx.open(url, schema=schema, tenant="brand-a", key=KEY) as a, \
+            omnicx.open(url, schema=schema, key=KEY) as default:
+        _receive(a, "m1", "for brand A")
+        assert list(default.contacts) == []
+        assert [c.tenant for c in a.contacts] == ["brand-a"]
+    with psycopg.connect(url) as conn:
+        names = {row[0] for row in conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE starts_with(nspname, %s)", (schema,))}
+    assert names == {schema, f"{schema}__brand-a"}
+    with pytest.raises(omnicx.ConfigurationError, match="schema name"):
+        omnicx.open(url, schema="s" * 40, tenant="t" * 30)
