@@ -40,6 +40,7 @@ import attrs
 from dateutil import parser as dateparser
 
 from ..._errors import PayloadError
+from ._addresses import parse_address_list
 from ._html import html_to_text
 
 __all__ = [
@@ -232,42 +233,16 @@ def _decoded_header(headers: HeaderIndex, name: str) -> str | None:
     return None if value is None else decode_words(value).strip() or None
 
 
-_SIMPLE_ADDRESS = re.compile(
-    r'\s*(?:"([^"\\]*)"|([^"<>,;:()\\@]*?))\s*<([^<>\s,;:()"\\]+@[^<>\s,;:()"\\]+)>\s*'
-    r'|\s*([^<>\s,;:()"\\]+@[^<>\s,;:()"\\]+)\s*')
-
-
-def _simple_address(text: str) -> tuple[str, str] | None:
-    """``Name <a@b>``, ``"Name" <a@b>`` or ``a@b`` without the general parser (hot path)."""
-    match = _SIMPLE_ADDRESS.fullmatch(text)
-    if match is None:
-        return None
-    quoted, plain, bracketed, bare = match.groups()
-    if bare is not None:
-        return "", bare
-    return (quoted if quoted is not None else plain or "").strip(), bracketed
-
-
 def _addresses(headers: HeaderIndex, name: str) -> tuple[tuple[str, str], ...]:
     values = headers.get(name)
     if not values:
         return ()
-    texts = [_unfold(_raw_header_text(v)) for v in values]
-    simple = [_simple_address(t) for t in texts]
-    if all(pair is not None for pair in simple):
-        pairs = [pair for pair in simple if pair is not None]
-    else:
-        # Parse before decoding, so an encoded comma in a display name stays inside it.
-        try:
-            pairs = email.utils.getaddresses(texts)
-        except (ValueError, IndexError, TypeError):
-            return ()
     result: list[tuple[str, str]] = []
-    for display, address in pairs:
-        addr = decode_words(address).strip()
-        if not addr or "@" not in addr:
-            continue
-        result.append((decode_words(display).strip().strip('"').strip(), addr))
+    for value in values:
+        for display, address in parse_address_list(_unfold(_raw_header_text(value)),
+                                                   decode_words):
+            if "@" in address:
+                result.append((display, address))
     return tuple(result)
 
 
