@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import datetime as dt
 import email.utils
 import hashlib
@@ -41,12 +40,15 @@ from dateutil import parser as dateparser
 
 from ..._errors import PayloadError
 from ._addresses import parse_address_list
+from ._charsets import decode_bytes
 from ._html import html_to_text
+from ._params import header_param
 
 __all__ = [
     "DeliveryReport",
     "MimeAttachment",
     "ParsedMail",
+    "decode_bytes",
     "decode_words",
     "parse_mail",
     "parse_message_ids",
@@ -127,34 +129,6 @@ class ParsedMail:
 
 
 # -- header decoding ------------------------------------------------------------------
-
-
-def _lookup_charset(charset: str) -> str:
-    name = charset.strip().strip('"').lower().split("*", 1)[0]  # RFC 2231 language suffix
-    if name in ("", "unknown-8bit", "x-unknown", "unknown", "default", "us-ascii", "ascii"):
-        return "utf-8"
-    try:
-        return codecs.lookup(name).name
-    except (LookupError, ValueError):  # unknown, or junk such as NUL bytes in the name
-        return "utf-8"
-
-
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Decode ``data`` with ``charset``, then UTF-8, then windows-1252 (never fails)."""
-    if charset:
-        try:
-            return data.decode(_lookup_charset(charset))
-        except (UnicodeDecodeError, LookupError):
-            pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    # windows-1252 leaves five bytes undefined; latin-1 takes every byte.
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
 
 
 def _decode_word(match: re.Match[str]) -> str:
@@ -349,19 +323,19 @@ def _payload_bytes(part: Message) -> bytes:
     return b""
 
 
-def _filename(part: Message, content_type: str | None, disposition: str | None) -> str | None:
+def _raw_field(part: Message, name: str) -> str | None:
+    """A header of ``part`` as the parser stored it (8-bit bytes as surrogate escapes)."""
+    for key, value in part.raw_items():
+        if key.lower() == name:
+            return value if isinstance(value, str) else _raw_header_text(value)
+    return None
+
+
+def _filename(content_type: str | None, disposition: str | None) -> str | None:
     if disposition is None and (content_type is None or "name" not in content_type.lower()):
         return None  # the common body part: no parameter parsing needed
-    try:
-        name = part.get_filename() or part.get_param("name")
-    except (ValueError, TypeError, IndexError, LookupError):
-        return None
-    if isinstance(name, tuple):  # RFC 2231 value that get_param did not collapse
-        name = email.utils.collapse_rfc2231_value(name)
-    if not isinstance(name, str):
-        return None
-    name = decode_words(_raw_header_text(name)).strip()
-    return name or None
+    return (header_param(disposition, "filename", decode_words)
+            or header_param(content_type, "name", decode_words))
 
 
 def _content_type(part: Message) -> str:
@@ -439,9 +413,7 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
                 _walk(child, acc, depth + 1, in_report=in_report)
         return
     disposition = _disposition(part)
-    raw_type = part.get("Content-Type")
-    filename = _filename(part, None if raw_type is None else str(raw_type),
-                         part.get("Content-Disposition"))
+    filename = _filename(_raw_field(part, "content-type"), _raw_field(part, "content-disposition"))
     if in_report and ctype in _REPORT_TYPES:
         acc.reports.extend(_delivery_reports(_payload_bytes(part), ctype))
         return
