@@ -43,6 +43,7 @@ from ._addresses import parse_address_list
 from ._charsets import decode_bytes
 from ._html import html_to_text
 from ._params import header_param
+from ._recover import find_boundary, looks_like_html, reparse_multipart
 
 __all__ = [
     "DeliveryReport",
@@ -369,6 +370,7 @@ class _Walk:
     reports: list[DeliveryReport] = attrs.Factory(list)
     original_message_id: str | None = None
     original_headers: dict[str, str] = attrs.Factory(dict)
+    recovered: bool = False  # a multipart boundary was missing or wrong
 
 
 def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
@@ -412,6 +414,9 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
             if isinstance(child, Message):
                 _walk(child, acc, depth + 1, in_report=in_report)
         return
+    if (ctype.startswith("multipart/") or (depth == 0 and part.get("Content-Type") is None)) \
+            and _recover_multipart(part, acc, depth, ctype, in_report=in_report):
+        return
     disposition = _disposition(part)
     filename = _filename(_raw_field(part, "content-type"), _raw_field(part, "content-disposition"))
     if in_report and ctype in _REPORT_TYPES:
@@ -442,6 +447,38 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
         inline=disposition == "inline" or (disposition is None and cid is not None),
         content_id=normalise_message_id(str(cid)) or None if cid is not None else None,
     ))
+
+
+def _recover_multipart(part: Message, acc: _Walk, depth: int, ctype: str, *,
+                       in_report: bool) -> bool:
+    """Walk a multipart whose boundary the parser could not use; ``False`` if it is not one.
+
+    See `omnicx.channels.email._recover`: the boundary the body really uses
+    is found and the part parsed again; a "multipart" body without any
+    delimiter is read as text. A message without a Content-Type header is
+    only taken for MIME when its body starts with a delimiter line.
+    """
+    body = _payload_bytes(part)
+    declared = ctype.startswith("multipart/")
+    if not declared and not body.lstrip().startswith(b"--"):
+        return False
+    boundary = find_boundary(body)
+    if boundary is not None and depth < _MAX_DEPTH:
+        fixed = reparse_multipart(body, ctype.partition("/")[2] if declared else "mixed",
+                                  boundary)
+        if fixed.is_multipart():
+            acc.recovered = True
+            _walk(fixed, acc, depth + 1, in_report=in_report)
+            return True
+    if not declared or b"\x00" in body:
+        return False  # binary data: an attachment, as before
+    content = decode_bytes(body, _charset(part))
+    if "\r" in content:
+        content = content.replace("\r\n", "\n").replace("\r", "\n")
+    if content.strip():
+        (acc.html if looks_like_html(body) else acc.text).append(content)
+    acc.recovered = True
+    return True
 
 
 def _nested_message(child: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
@@ -565,7 +602,8 @@ def _parse_message(msg: Message, depth: int) -> ParsedMail:
         except (ValueError, TypeError, IndexError):
             param = None
         report_type = param.lower() if isinstance(param, str) else "delivery-status"
-    defects = tuple(sorted({type(d).__name__ for d in msg.defects}))
+    defects = tuple(sorted({type(d).__name__ for d in msg.defects}
+                           | ({"RecoveredMultipartBoundary"} if acc.recovered else set())))
     headers: dict[str, str] = {}
     for name in _KEPT_HEADERS:
         value = _decoded_header(headers_index, name)
