@@ -38,10 +38,9 @@ def find_boundary(body: bytes) -> bytes | None:
     match = _DELIMITER.search(body, 0, _SCAN)
     if match is None:
         return None
-    boundary = match.group(1).rstrip()
-    if boundary.endswith(b"--") and body.count(b"--" + boundary[:-2]) > 1:
-        boundary = boundary[:-2]  # the first delimiter we met was a close delimiter
-    return boundary or None
+    # A close delimiter is never followed by a part's header lines, so the
+    # line found opens a part: its text is the boundary, even if it ends in "--".
+    return match.group(1).rstrip() or None
 
 
 def reparse_multipart(body: bytes, subtype: str, boundary: bytes) -> Message:
