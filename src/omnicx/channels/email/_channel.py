@@ -277,6 +277,8 @@ class Email:
         (``status_without_message``) on the failed recipient's contact, with
         what is known of the original in ``data["original"]``.
         """
+        if mail.report_type is None and not self._looks_like_bounce(mail):
+            return []  # the common case, decided before any work
         report_id, _ = self._message_id(mail)
         fallback = mail.original_message_id or _original_id(mail)
         unknown = f"unknown-original:{report_id}"

@@ -68,8 +68,10 @@ VERB_ATTRIBUTION = re.compile(
     re.IGNORECASE,
 )
 
+# "-----Original Message-----" and its kin: a rule before the words (the closing
+# rule is optional), or Apple Mail's "Begin forwarded message:".
 SEPARATOR = re.compile(
-    r"^(?:[-_=*]{2,}\s?|\s?)(?:"
+    r"^[-_=*]{2,}\s?(?:"
     r"Original\s?Message|Original-Nachricht|Urspr[üu]ngliche\s(?:Nachricht|Mitteilung)|"
     r"Message\sd'origine|Message\soriginal|Mensaje\soriginal|Messaggio\soriginale|"
     r"Oorspronkelijk\sbericht|Originalbericht|Mensagem\soriginal|"

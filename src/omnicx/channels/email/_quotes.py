@@ -63,6 +63,7 @@ __all__ = ["Split", "split_reply"]
 _UNDERSCORES = re.compile(r"^[_\u2014\u2015-]{10,}$")
 _TIME_OR_ADDRESS = re.compile(r"\d{1,2}[:.]\d{2}|@|\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}")
 _MAX_LINE = 400
+_RULE_LINE = re.compile(r"^[ \t]*[_\u2014\u2015-]{10,}[ \t]*$", re.MULTILINE)
 _HEADER_WINDOW = 6  # non-empty lines a header block may take to show its fields
 _BLANKS = re.compile(r"\n{3,}")
 
@@ -88,20 +89,17 @@ def _next_content(lines: list[str], start: int) -> str | None:
     return None
 
 
-def _attribution_at(lines: list[str], index: int) -> int:
+def _attribution_at(lines: list[str], stripped: list[str], index: int) -> int:
     """How many lines (1-3) form an attribution starting at ``index``; 0 if none."""
-    first = lines[index].strip()
-    if not first or len(first) > _MAX_LINE or _is_quoted(first):
-        return 0
-    candidate = first
+    window = stripped[index:index + 3]
+    candidate = window[0]
     for count in range(1, 4):
         if candidate[-1] in ":：" and _is_attribution(candidate, lines, index + count):
             return count
-        following = index + count
-        if following >= len(lines):
+        if count >= len(window):
             return 0
-        nxt = lines[following].strip()
-        if not nxt or _is_quoted(nxt) or len(candidate) + len(nxt) > _MAX_LINE:
+        nxt = window[count]
+        if not nxt or nxt[0] == ">" or len(candidate) + len(nxt) > _MAX_LINE:
             return 0
         candidate = f"{candidate} {nxt}"
     return 0
@@ -119,6 +117,8 @@ def _is_attribution(candidate: str, lines: list[str], after: int) -> bool:
 
 
 def _field_kind(line: str) -> str | None:
+    if not _maybe_field(line):
+        return None  # the cheap test first: most lines are prose
     match = FIELD.match(line)
     if match is None:
         return None
@@ -171,25 +171,38 @@ def _lotus_block_at(lines: list[str], index: int) -> int | None:
     return start
 
 
+def _maybe_field(line: str) -> bool:
+    head = line[:40]
+    return ":" in head or "：" in head or "\t" in head or "  " in head
+
+
 def _cut_at(lines: list[str]) -> tuple[int, int, bool] | None:
-    """``(index, span, is_attribution)`` of the start of the quoted history."""
-    for index, raw in enumerate(lines):
-        line = raw.strip()
-        if not line or _is_quoted(line) or len(line) > _MAX_LINE:
+    """``(index, span, is_attribution)`` of the start of the quoted history.
+
+    Cheap character tests decide which patterns a line is worth: most lines
+    are prose and meet no regular expression at all.
+    """
+    stripped = [line.strip() for line in lines]
+    colon = [line[-1:] in (":", "：") for line in stripped]
+    for index, line in enumerate(stripped):
+        if not line or line[0] == ">" or len(line) > _MAX_LINE:
             continue
-        if SEPARATOR.match(line):
+        ruled = line[0] in "-_=*"
+        if ruled and (SEPARATOR.match(line) or (_UNDERSCORES.match(line) and any(
+                _field_kind(nxt) in ("from", "date") for nxt in stripped[index + 1:index + 3]))):
             return index, 1, False
-        if _UNDERSCORES.match(line) and any(
-                _field_kind(nxt.strip()) in ("from", "date") for nxt in lines[index + 1:index + 3]):
+        if colon[index] and SEPARATOR.match(line):
             return index, 1, False
-        if _header_block_at(lines, index):
+        if _maybe_field(line) and _header_block_at(lines, index):
             return index, 1, False
-        span = _attribution_at(lines, index)
-        if span:
-            return index, span, True
-        lotus = _lotus_block_at(lines, index)
-        if lotus is not None:
-            return lotus, 1, False
+        if True in colon[index:index + 3]:
+            span = _attribution_at(lines, stripped, index)
+            if span:
+                return index, span, True
+        if len(line) <= 12:
+            lotus = _lotus_block_at(lines, index)
+            if lotus is not None:
+                return lotus, 1, False
     return None
 
 
@@ -210,13 +223,14 @@ def _split_signature(lines: list[str]) -> tuple[list[str], str | None]:
     if last < 0:
         return lines, None
     # A mailing list's footer: a rule, then a few lines naming the list.
-    for index in range(last, max(-1, last - 8), -1):
-        stripped = lines[index].strip()
-        if _UNDERSCORES.match(stripped) and LIST_FOOTER.search(
-                "\n".join(lines[index + 1:last + 1])):
-            footer = "\n".join(line.strip() for line in lines[index:last + 1])
-            rest, signature = _split_signature(lines[:index])
-            return rest, "\n".join(x for x in (signature, footer) if x)
+    first = max(0, last - 7)
+    tail = "\n".join(lines[first:last + 1])
+    rule = _RULE_LINE.search(tail) if ("__" in tail or "--" in tail) else None
+    if rule is not None and LIST_FOOTER.search(tail, rule.end()):
+        index = first + tail.count("\n", 0, rule.start())
+        footer = "\n".join(line.strip() for line in lines[index:last + 1])
+        rest, signature = _split_signature(lines[:index])
+        return rest, "\n".join(x for x in (signature, footer) if x)
     if MOBILE.match(lines[last].strip()):
         return lines[:last], lines[last].strip()
     return lines, None
@@ -227,17 +241,21 @@ def split_reply(body: str) -> Split:
     lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     cut = _cut_at(lines)
     if cut is None:
-        new_lines = [line for line in lines if not _is_quoted(line)]
-        quoted_lines = [line for line in lines if _is_quoted(line)]
+        if ">" not in body:
+            new_lines, quoted_lines = lines, []
+        else:
+            new_lines = [line for line in lines if not _is_quoted(line)]
+            quoted_lines = [line for line in lines if _is_quoted(line)]
     else:
         index, span, attribution = cut
-        head = [line for line in lines[:index] if not _is_quoted(line)]
+        head = [line for line in lines[:index] if line.lstrip()[:1] != ">"]
         after = lines[index + span:]
         if attribution and _marked(after):
             # Bottom-posted and interleaved answers: every unquoted line is new.
-            new_lines = head + [line for line in after if not _is_quoted(line)]
+            marks = [line.lstrip()[:1] == ">" for line in after]
+            new_lines = head + [line for line, mark in zip(after, marks, strict=True) if not mark]
             quoted_lines = lines[index:index + span] + [
-                line for line in after if _is_quoted(line)]
+                line for line, mark in zip(after, marks, strict=True) if mark]
         else:
             new_lines = head
             quoted_lines = lines[index:]
