@@ -229,8 +229,8 @@ def _split_signature(lines: list[str]) -> tuple[list[str], str | None]:
     if rule is not None and LIST_FOOTER.search(tail, rule.end()):
         index = first + tail.count("\n", 0, rule.start())
         footer = "\n".join(line.strip() for line in lines[index:last + 1])
-        rest, signature = _split_signature(lines[:index])
-        return rest, "\n".join(x for x in (signature, footer) if x)
+        rest, above = _split_signature(lines[:index])
+        return rest, "\n".join(x for x in (above, footer) if x)
     if MOBILE.match(lines[last].strip()):
         return lines[:last], lines[last].strip()
     return lines, None
