@@ -238,3 +238,24 @@ def test_any_raw_utf8_file_name_survives(name: str) -> None:
            "--b--\r\n").encode()
     (attachment,) = parse_mail(raw).attachments
     assert attachment.filename == " ".join(name.split()) or attachment.filename == name
+
+
+@pytest.mark.parametrize("meta", [
+    b'<meta charset="shift_jis">',
+    b'<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">',
+    b"<META HTTP-EQUIV='content-type' CONTENT='text/html;charset=x-sjis'>",
+])
+def test_an_html_part_without_a_mime_charset_uses_its_meta_charset(meta: bytes) -> None:
+    html = b"<html><head>" + meta + b"</head><body><p>" + JAPANESE.encode("cp932") + b"</p>"
+    raw = (b"From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/html\r\n\r\n" + html + b"</body></html>\r\n")
+    mail = parse_mail(raw)
+    assert mail.html is not None and JAPANESE in mail.html
+    assert mail.text == JAPANESE
+
+
+def test_a_mime_charset_wins_over_the_meta_charset() -> None:
+    html = b'<meta charset="iso-8859-1"><p>' + GERMAN.encode() + b"</p>"
+    raw = (b"From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/html; charset=utf-8\r\n\r\n" + html + b"\r\n")
+    assert parse_mail(raw).text == GERMAN

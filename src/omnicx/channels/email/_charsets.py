@@ -36,14 +36,20 @@ failing:
    windows-1252 (a label that lies, not a damaged text);
 4. undeclared bytes are UTF-8 when they are (a few damaged sequences
    allowed), otherwise windows-1252, the standard's legacy default.
+
+An HTML part without a MIME charset is asked for its own, as the HTML
+standard's prescan does: `html_meta_charset` reads ``<meta charset=...>``
+or ``<meta http-equiv="Content-Type" content="...; charset=...">`` in the
+first 1024 bytes.
 """
 
 from __future__ import annotations
 
 import codecs
 import functools
+import re
 
-__all__ = ["codec_for", "decode_bytes", "whatwg_encoding"]
+__all__ = ["codec_for", "decode_bytes", "html_meta_charset", "whatwg_encoding"]
 
 # WHATWG encoding name -> (Python codecs tried in order, labels). From
 # https://encoding.spec.whatwg.org/encodings.json; "replacement" is split in
@@ -153,6 +159,23 @@ def _c1_fallback(error: UnicodeError) -> tuple[str, int]:
 
 
 codecs.register_error("omnicx-c1", _c1_fallback)
+
+
+_META_CHARSET = re.compile(
+    rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([A-Za-z0-9._:-]{1,40})", re.IGNORECASE)
+
+
+def html_meta_charset(data: bytes) -> str | None:
+    """The charset an HTML document declares in its first 1024 bytes, if any.
+
+    UTF-16 labels mean UTF-8 here, as in the HTML standard: a document
+    whose bytes could be read to find the label is not UTF-16.
+    """
+    match = _META_CHARSET.search(data, 0, 1024)
+    if match is None:
+        return None
+    label = match.group(1).decode("ascii")
+    return "utf-8" if whatwg_encoding(label) in ("UTF-16LE", "UTF-16BE") else label
 
 
 def whatwg_encoding(label: str) -> str | None:

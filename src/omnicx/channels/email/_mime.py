@@ -40,7 +40,7 @@ from dateutil import parser as dateparser
 
 from ..._errors import PayloadError
 from ._addresses import parse_address_list
-from ._charsets import decode_bytes
+from ._charsets import decode_bytes, html_meta_charset
 from ._html import html_to_text
 from ._params import header_param
 from ._recover import find_boundary, looks_like_html, reparse_multipart
@@ -432,7 +432,11 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
     is_body_text = ctype in ("text/plain", "text/html") and disposition != "attachment" and (
         filename is None or (disposition == "inline" and not collected))
     if is_body_text:
-        content = decode_bytes(_payload_bytes(part), _charset(part))
+        data = _payload_bytes(part)
+        charset = _charset(part)
+        if charset is None and ctype == "text/html":
+            charset = html_meta_charset(data)
+        content = decode_bytes(data, charset)
         if "\r" in content:
             content = content.replace("\r\n", "\n").replace("\r", "\n")
         (acc.text if ctype == "text/plain" else acc.html).append(content)
