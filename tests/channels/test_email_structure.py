@@ -165,3 +165,26 @@ def test_such_a_bounce_creates_no_mailer_daemon_contact_and_opens_a_gap(
     assert gap.contact_id == anna.contact_id
     again = history.receive(EMAIL, body=raw)
     assert again.duplicates == 1 and len(history.gaps()) == 1
+
+
+def test_a_delay_warning_from_the_daemon_is_a_delayed_status_not_a_contact(
+        history: History) -> None:
+    raw = (b"Return-Path: <>\r\nDate: Tue, 4 Mar 2025 14:00:04 +0100\r\n"
+           b"From: Mail Delivery Subsystem <MAILER-DAEMON@mail.example.com>\r\n"
+           b"To: support@example.com\r\nMessage-ID: <delay-1@mail.example.com>\r\n"
+           b"Subject: Warning: could not send message for past 4 hours\r\n\r\n"
+           b"    **********************************************\r\n"
+           b"    **      THIS IS A WARNING MESSAGE ONLY      **\r\n"
+           b"    **  YOU DO NOT NEED TO RESEND YOUR MESSAGE  **\r\n"
+           b"    **********************************************\r\n\r\n"
+           b"The original message was received at Tue, 4 Mar 2025 10:00:00 +0100\r\n\r\n"
+           b"   ----- Transcript of session follows -----\r\n"
+           b"<anna@example.org>... Deferred: Connection timed out with mx.example.org.\r\n"
+           b"Warning: message still undelivered after 4 hours\r\n")
+    (event,) = EMAIL.parse(raw, {})
+    assert isinstance(event, UpdateEvent)
+    assert event.status == "delayed"
+    assert event.error is None
+    receipt = history.receive(EMAIL, body=raw)
+    assert receipt.stored == 0
+    assert history.contacts.find("MAILER-DAEMON@mail.example.com") is None

@@ -57,7 +57,14 @@ _BOUNCE_SUBJECT = re.compile(
     r"non-?deliverable|could not be delivered|unable to deliver|delivery failed|"
     r"unzustellbar|nicht zustellbar|non remis|non distribuable|échec de la remise|"
     r"no se puede entregar|no entregado|non recapitabile|onbestelbaar|"
-    r"kan niet worden bezorgd|olevererbart|ikke leveret|kunne ikke leveres)",
+    r"kan niet worden bezorgd|olevererbart|ikke leveret|kunne ikke leveres|"
+    r"could not send message|delivery (?:status|delay)|delayed mail|"
+    r"zustellung verz[öo]gert|remise diff[ée]r[ée]e)",
+    re.IGNORECASE)
+# Warnings that a message is still queued: the original is delayed, not lost.
+_DELAY_SUBJECT = re.compile(
+    r"\(delay\)|delayed mail|delivery delay|could not send message for past|"
+    r"still being retried|warning: message|zustellung verz[öo]gert|remise diff[ée]r[ée]e",
     re.IGNORECASE)
 _OOO_SUBJECT = re.compile(
     r"^(?:auto(?:matic)?[ -]?(?:reply|response)|out of (?:the )?office|autoreply|"
@@ -325,15 +332,16 @@ class Email:
         bounce: dict[str, Any] = {"failed_recipients": failed, "report_message_id": report_id}
         if fallback is None:
             bounce["original"] = _original_summary(mail)
+        delayed = bool(_DELAY_SUBJECT.search(mail.subject or ""))
         return [UpdateEvent(
             channel=Channel.EMAIL,
             account=self.mailbox,
             target=fallback or unknown,
             event_id=f"bounce:{report_id}",
             kind=EventKind.STATUS,
-            status=Status.FAILED,
+            status=Status("delayed") if delayed else Status.FAILED,
             occurred_at=mail.date,
-            error=diagnostic or mail.subject or "bounced",
+            error=None if delayed else diagnostic or mail.subject or "bounced",
             contact=tuple(self._valid([("", f) for f in failed[:1]])),
             data=bounce,
         )]
