@@ -259,3 +259,45 @@ def test_a_mime_charset_wins_over_the_meta_charset() -> None:
     raw = (b"From: a@example.org\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
            b"Content-Type: text/html; charset=utf-8\r\n\r\n" + html + b"\r\n")
     assert parse_mail(raw).text == GERMAN
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")),
+               min_size=1, max_size=40).map(str.strip).filter(bool),
+       st.integers(1, 4), st.sampled_from(["utf-8", "UTF-8", "iso-8859-1", "windows-1252"]))
+def test_any_rfc2231_file_name_in_any_number_of_sections_decodes_back(
+        name: str, sections: int, charset: str) -> None:
+    from urllib.parse import quote_from_bytes
+
+    codec = "utf-8" if charset.lower() == "utf-8" else "cp1252"
+    try:
+        data = name.encode(codec)
+    except UnicodeEncodeError:
+        data = name.encode("utf-8")
+        charset, codec = "utf-8", "utf-8"
+    if codec != "utf-8" and not data.isascii():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            assume(False)  # legacy bytes that are also UTF-8 are read as UTF-8, on purpose
+    encoded = quote_from_bytes(data, safe="")
+    size = max(1, -(-len(encoded) // sections))
+    # cut only between %XX escapes
+    chunks, rest = [], encoded
+    while rest:
+        cut = min(size, len(rest))
+        while cut < len(rest) and "%" in rest[max(0, cut - 2):cut]:
+            cut += 1
+        chunks.append(rest[:cut])
+        rest = rest[cut:]
+    params = "".join(
+        f";\r\n filename*{i}*={charset}''{c}" if i == 0 else f";\r\n filename*{i}*={c}"
+        for i, c in enumerate(chunks))
+    raw = ("From: a@example.org\r\nMIME-Version: 1.0\r\n"
+           "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+           "--b\r\nContent-Type: application/octet-stream\r\n"
+           f"Content-Disposition: attachment{params}\r\n\r\ndata\r\n--b--\r\n").encode()
+    (attachment,) = parse_mail(raw).attachments
+    assert attachment.filename == data.decode(codec).strip()

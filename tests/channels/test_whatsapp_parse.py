@@ -8,6 +8,8 @@ import json
 
 import pytest
 import whatsapp_payloads as p
+from hypothesis import given
+from hypothesis import strategies as st
 
 from omnicx import (
     Address,
@@ -527,3 +529,23 @@ def test_a_missing_object_without_errors_is_still_malformed() -> None:
                           "type": "image"})
     with pytest.raises(PayloadError):
         parse(document)
+
+
+@given(st.sampled_from(sorted(p.MESSAGES)), st.sampled_from(UNRENDERED_ERRORS),
+       st.booleans())
+def test_any_message_whose_object_is_withheld_is_kept_as_unsupported(
+        kind: str, error: dict[str, object], value_level: bool) -> None:
+    msg = p.message(kind, 44)
+    msg_type = msg["type"]
+    msg.pop(msg_type, None)
+    msg.pop("errors", None)
+    document = p.inbound(msg)
+    if value_level:
+        document["entry"][0]["changes"][0]["value"]["errors"] = [error]
+    else:
+        msg["errors"] = [error]
+    (event,) = parse(document)
+    assert isinstance(event, MessageEvent)
+    assert event.kind is Kind.UNSUPPORTED
+    assert event.message_type == msg_type
+    assert event.data["errors"] == [error]
