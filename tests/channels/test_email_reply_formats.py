@@ -196,6 +196,13 @@ def test_header_blocks_start_the_history(client: str, block: str) -> None:
     "On Monday I wrote to you about the refund.\nStill waiting.",
     "I wrote:\nthe parcel is broken",  # no time, no address, no quote below: prose
     "An\nder Tür stand niemand.",
+    "In my mail of 3 March 2025 I wrote:\nthe parcel is broken",
+    "I wrote on the form:\nMy address changed.",
+    "Quoting our terms:\nrefunds within 30 days.",
+    "2025年3月3日に注文した商品は以下の通りです：\n椅子 2脚",
+    "Am Montag habe ich Ihnen geschrieben, dass:\ndas Paket fehlt.",
+    "On Monday I wrote:\nthe parcel is broken",
+    "Le lundi, ma voisine a écrit :\nle colis est abîmé",
 ])
 def test_prose_that_looks_like_a_header_is_kept(text: str) -> None:
     assert split_reply(text).text == text

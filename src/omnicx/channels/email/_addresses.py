@@ -139,12 +139,12 @@ def _merged_atoms(tokens: list[_Token]) -> list[tuple[str, bool]]:
     """
     pieces: list[list[str]] = []
     joinable: list[bool] = []
-    for kind, text, space in tokens:
+    for kind, text, _ in tokens:
         if kind not in ("atom", "quoted", "ew"):
             continue
-        if pieces and kind != "ew" and joinable[-1] and (
-                (not space and kind == "atom" and text.startswith("@"))
-                or (kind == "atom" and (text[:1] in "@." or pieces[-1][-1][-1:] in "@."))):
+        # "bob @ example . com", '"john doe"@example.com': rejoin around "@" and "."
+        if (pieces and kind == "atom" and joinable[-1]
+                and (text[0] in "@." or pieces[-1][-1][-1] in "@.")):
             pieces[-1].append(text)
             continue
         pieces.append([text])

@@ -31,13 +31,13 @@ __all__ = ["ATTRIBUTION", "FIELD", "FIELD_KINDS", "LIST_FOOTER", "LOTUS_BARE_FIE
 ATTRIBUTION = re.compile(
     r"^(?:"
     r"On\s.{1,250}\swrote\s?:"                                   # en: Gmail, Apple, Yahoo, TB
-    r"|.{1,250}\swrote\son\s.{1,120}:"                           # en: Lotus Notes
-    r"|Quoting\s.{1,250}:"                                       # en: Horde
-    r"|Am\s.{1,250}\s(?:schrieb|geschrieben).{0,200}:"           # de: Gmail, Apple, TB, Yahoo, GMX
-    r"|.{1,250}\sschrieb\sam\s.{1,120}:"                         # de: Lotus Notes
-    r"|Zitat\svon\s.{1,250}:"                                    # de: Horde
+    r"|.{1,250}\swrote\son\s\d{1,4}[./-].{1,120}:"              # en: Lotus Notes
+    r"|Quoting\s.{1,200}[@<].{0,200}:"                           # en: Horde
+    r"|Am\s.{1,250}\s(?:schrieb|Folgendes\sgeschrieben).{0,200}:"  # de: Gmail, Apple, TB, Yahoo
+    r"|.{1,250}\sschrieb\sam\s\d{1,4}[./-].{1,120}:"            # de: Lotus Notes
+    r"|Zitat\svon\s.{1,200}[@<].{0,200}:"                        # de: Horde
     r"|Le\s.{1,250}\sa\s[ée]crit\s?:"                            # fr
-    r"|.{1,250}\sa\s[ée]crit\sle\s.{1,120}:"                     # fr: Lotus Notes
+    r"|.{1,250}\sa\s[ée]crit\sle\s\d{1,4}[./-].{1,120}:"        # fr: Lotus Notes
     r"|El\s.{1,250}\sescribi[óo]\s?:"                            # es
     r"|Il\s.{1,250}\sha\sscritto\s?:"                            # it (incl. "Il giorno ...")
     r"|Op\s.{1,250}\s(?:schreef|het\svolgende\sgeschreven).{0,200}:"  # nl
@@ -47,9 +47,9 @@ ATTRIBUTION = re.compile(
     r"|(?:Den|P[åa])\s.{1,250}\sskre(?:i)?v.{0,200}:"            # sv, da, no
     r"|.{1,100}\d{4}\sг\.,?\s(?:в\s)?\d{1,2}:\d{2},?\s.{1,200}:"  # ru: Gmail (no verb)
     r"|.{1,120}\d{1,2}:\d{2}.{0,30}\sот\s.{1,200}:"              # ru: Mail.ru
-    r"|\d{4}年\d{1,2}月\d{1,2}日.{1,250}[:：]"                    # ja: Gmail
+    r"|\d{4}年\d{1,2}月\d{1,2}日.{0,40}\d{1,2}:\d{2}.{1,200}[:：]"  # ja: Gmail
     r"|.{1,250}のメール\s?[:：]"                                  # ja: Apple Mail
-    r"|\d{4}년\s?\d{1,2}월\s?\d{1,2}일.{1,250}[:：]"               # ko: Gmail
+    r"|\d{4}년\s?\d{1,2}월\s?\d{1,2}일.{0,40}\d{1,2}:\d{2}.{1,200}[:：]"  # ko: Gmail
     r"|\d{1,4}[./-]\d{1,2}[./-]\d{1,4},?\s\d{1,2}:\d{2}(?::\d{2})?,?\s.{0,200}@.{1,200}:"  # Yandex
     r")$",
     re.IGNORECASE,
@@ -57,7 +57,8 @@ ATTRIBUTION = re.compile(
 
 # The verbs that end an attribution ("... wrote:", "... 写道："), or that
 # stand before the writer's name ("... schrieb Anna:"). Such a line is an
-# attribution when it also names a time, an address, or a quote follows.
+# attribution when it also names a time of day or an address, or when a
+# ">"-quote follows it ("In my mail of 3 March I wrote:" alone is prose).
 VERB_ATTRIBUTION = re.compile(
     r"^.{1,250}\s?(?:"
     r"wrote|schrieb|geschrieben|a\s[ée]crit|escribi[óo]|ha\sscritto|schreef|escreveu|"

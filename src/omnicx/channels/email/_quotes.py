@@ -61,7 +61,9 @@ from ._quote_formats import (
 __all__ = ["Split", "split_reply"]
 
 _UNDERSCORES = re.compile(r"^[_\u2014\u2015-]{10,}$")
-_TIME_OR_ADDRESS = re.compile(r"\d{1,2}[:.]\d{2}|@|\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}")
+_TIME_OR_ADDRESS = re.compile(r"\d{1,2}:\d{2}|@")
+_DIGIT_OR_ADDRESS = re.compile(r"\d|@")
+_DATE_OR_ADDRESS = re.compile(r"\d{1,2}:\d{2}|@|\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2}")
 _MAX_LINE = 400
 _RULE_LINE = re.compile(r"^[ \t]*[_\u2014\u2015-]{10,}[ \t]*$", re.MULTILINE)
 _HEADER_WINDOW = 6  # non-empty lines a header block may take to show its fields
@@ -106,11 +108,14 @@ def _attribution_at(lines: list[str], stripped: list[str], index: int) -> int:
 
 
 def _is_attribution(candidate: str, lines: list[str], after: int) -> bool:
+    """A client's attribution names a date or an address; prose that merely reads
+    like one ("On Monday I wrote:") counts only when a ``>``-quote follows."""
     if ATTRIBUTION.match(candidate):
-        return True
-    if not VERB_ATTRIBUTION.match(candidate):
+        if _DIGIT_OR_ADDRESS.search(candidate):
+            return True
+    elif not VERB_ATTRIBUTION.match(candidate):
         return False
-    if _TIME_OR_ADDRESS.search(candidate):
+    elif _TIME_OR_ADDRESS.search(candidate):
         return True
     following = _next_content(lines, after)
     return following is not None and _is_quoted(following)
@@ -166,7 +171,7 @@ def _lotus_block_at(lines: list[str], index: int) -> int | None:
     while top >= 0 and lines[top].strip() and back - top < 3:
         top -= 1
     paragraph = lines[top + 1:back + 1]
-    if paragraph and any(_TIME_OR_ADDRESS.search(line) or "/" in line for line in paragraph):
+    if paragraph and any(_DATE_OR_ADDRESS.search(line) or "/" in line for line in paragraph):
         start = top + 1
     return start
 
