@@ -8,10 +8,14 @@ adds what real-world mail needs on top of it and keeps its quirks inside:
   ``benchmarks/bench_email_parse.py``), and ``policy.default``'s extra work
   (header objects, address registries) is exactly the part that raises on
   broken headers. Header decoding is therefore done here, tolerantly:
-  RFC 2047 encoded words with unknown charsets, raw 8-bit headers,
-  display names with commas;
-- bodies are decoded with the declared charset, then UTF-8, then
-  windows-1252, so a lying charset never loses text;
+  RFC 2047 encoded words with unknown charsets, raw 8-bit headers; address
+  lists by `omnicx.channels.email._addresses` (the angle address wins over
+  any display name), file name parameters from their raw bytes by
+  `omnicx.channels.email._params`;
+- bodies and headers are decoded by `omnicx.channels.email._charsets`
+  (WHATWG label table; damaged text keeps its declared charset);
+- a multipart whose boundary is missing or wrong is parsed again with the
+  boundary its body uses (`omnicx.channels.email._recover`);
 - dates fall back to the newest ``Received`` header (``date_source`` says
   which one was used);
 - delivery reports (``multipart/report``) are read into `DeliveryReport`s.
