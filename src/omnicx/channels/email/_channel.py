@@ -16,7 +16,10 @@ into events:
 - an `UpdateEvent` (status ``failed``, ``delivered`` or ``read``) on the
   original outbound message for a bounce, a delivery status notification or
   a read receipt (``multipart/report``), and for the classic
-  MAILER-DAEMON bounces that carry the original message;
+  MAILER-DAEMON bounces that carry the original message (``delayed`` for a
+  daemon's delay warning). A report that cannot name its original (no
+  Message-ID came back) targets ``unknown-original:<report id>``: stored,
+  listed as a gap, never a message or a contact of MAILER-DAEMON;
 - auto-replies (``Auto-Submitted``, ``X-Autoreply``, Exchange and
   out-of-office subjects) are messages with ``message_type="auto_reply"``
   and ``data["auto_reply"]`` naming the signal.
