@@ -132,3 +132,15 @@ def test_any_header_text_gives_pairs_never_an_exception(text: str) -> None:
     for display, addr in parse_address_list(text, decode_words):
         assert isinstance(display, str)
         assert "@" in addr
+
+
+@pytest.mark.parametrize("hostile", [
+    "(" * 50000 + "a@b.c", '"' * 50001 + " <a@b.c>", "a@b.c, " * 20000, "@" * 100000,
+    "a " + ". " * 50000 + "@ b", "<" * 50000 + ">" * 50000, "(" + "\\" * 100000,
+], ids=["comments", "quotes", "commas", "ats", "dots", "angles", "escapes"])
+def test_address_parsing_is_linear_on_hostile_headers(hostile: str) -> None:
+    import time
+
+    started = time.perf_counter()
+    parse_address_list(hostile, decode_words)
+    assert time.perf_counter() - started < 2.0  # about 0.1 s; quadratic would take minutes
