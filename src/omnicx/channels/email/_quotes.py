@@ -217,11 +217,20 @@ def _marked(lines: list[str]) -> bool:
     return following is not None and _is_quoted(following)
 
 
+def _first_line(lines: list[str], text: str) -> int:
+    """Index of the first line equal to ``text`` after the first line, or -1 (a C-level scan)."""
+    try:
+        return lines.index(text, 1)
+    except ValueError:
+        return -1
+
+
 def _split_signature(lines: list[str]) -> tuple[list[str], str | None]:
-    for index, line in enumerate(lines):
-        if line.rstrip("\r") in ("-- ", "--") and index > 0:
-            signature = "\n".join(lines[index + 1:]).strip()
-            return lines[:index], signature or None
+    marks = [i for i in (_first_line(lines, "-- "), _first_line(lines, "--")) if i > 0]
+    if marks:
+        index = min(marks)
+        signature = "\n".join(lines[index + 1:]).strip()
+        return lines[:index], signature or None
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
@@ -265,7 +274,7 @@ def split_reply(body: str) -> Split:
             new_lines = head
             quoted_lines = lines[index:]
     new_lines, signature = _split_signature(new_lines)
-    text = "\n".join(line.rstrip() for line in new_lines).strip()
+    text = "\n".join(map(str.rstrip, new_lines)).strip()
     text = _BLANKS.sub("\n\n", text)
     quoted = "\n".join(quoted_lines).strip() or None
     return Split(text=text, quoted=quoted, signature=signature)
