@@ -293,3 +293,29 @@ def test_any_header_block_hides_what_follows(answer: list[str], block: str,
                                              history: list[str]) -> None:
     split = split_reply("\n".join([*answer, "", block, "", *history]))
     assert split.text == _new_text(answer)
+
+
+@pytest.mark.parametrize("html", [
+    # Apple Mail: the attribution outside, the history in <blockquote type="cite">
+    '<html><body><div>On 3 Mar 2025, at 10:02, Kundendienst &lt;service@example.com&gt; '
+    'wrote:</div><br><blockquote type="cite"><div>Ihre Bestellung 4711 wurde versandt.</div>'
+    "</blockquote><div>{answer}</div></body></html>",
+    # Thunderbird: the attribution in moz-cite-prefix, then the quote
+    '<html><body><div class="moz-cite-prefix">Am 03.03.25 um 10:02 schrieb Kundendienst:'
+    '<br></div><blockquote type="cite">Ihre Bestellung 4711 wurde versandt.</blockquote>'
+    "<p>{answer}</p></body></html>",
+    # Gmail: everything quoted inside gmail_quote
+    '<div dir="ltr"><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Mon, Mar 3, '
+    '2025 at 10:02 AM Kundendienst &lt;service@example.com&gt; wrote:<br></div>'
+    '<blockquote class="gmail_quote">Ihre Bestellung 4711 wurde versandt.</blockquote></div>'
+    "<div>{answer}</div></div>",
+], ids=["apple", "thunderbird", "gmail"])
+def test_html_only_bottom_posted_answers_are_kept(html: str) -> None:
+    raw = ("From: Anna Keller <anna@example.org>\r\nTo: support@example.com\r\n"
+           "Subject: Re: Bestellung 4711\r\nMessage-ID: <html-bottom@example.org>\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+           + html.format(answer=ANSWER) + "\r\n").encode()
+    (event,) = Email(mailbox="support@example.com").parse(raw, {})
+    assert isinstance(event, MessageEvent)
+    assert event.text == ANSWER
+    assert "Bestellung 4711 wurde versandt" in event.data["quoted"]
