@@ -188,3 +188,20 @@ def test_a_delay_warning_from_the_daemon_is_a_delayed_status_not_a_contact(
     receipt = history.receive(EMAIL, body=raw)
     assert receipt.stored == 0
     assert history.contacts.find("MAILER-DAEMON@mail.example.com") is None
+
+
+def test_a_body_written_before_the_first_part_is_the_text() -> None:
+    raw = (HEAD + b'Content-Type: multipart/mixed; boundary="P"\r\n\r\n' + TEXT.encode() +
+           b"\r\n--P\r\nContent-Type: application/pdf; name=\"rechnung.pdf\"\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--P--\r\n")
+    mail = parse_mail(raw)
+    assert mail.text == TEXT
+    assert [a.filename for a in mail.attachments] == ["rechnung.pdf"]
+
+
+def test_the_standard_mime_preamble_is_not_text() -> None:
+    raw = (HEAD + b'Content-Type: multipart/mixed; boundary="P"\r\n\r\n'
+           b"This is a multi-part message in MIME format.\r\n"
+           b"--P\r\nContent-Type: application/pdf; name=\"rechnung.pdf\"\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--P--\r\n")
+    assert parse_mail(raw).text is None

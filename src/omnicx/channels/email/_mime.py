@@ -598,6 +598,8 @@ def _parse_message(msg: Message, depth: int) -> ParsedMail:
     # Several inline text parts (a body split around an inline image) are one text.
     text = "\n".join(acc.text) if acc.text else None
     html = acc.html[0] if acc.html else None
+    if text is None and html is None:
+        text = _preamble_text(msg)  # a mailer that wrote the body before the first part
     text_from_html = False
     if (text is None or not text.strip()) and html is not None:
         text = html_to_text(html)
@@ -647,6 +649,29 @@ def _parse_message(msg: Message, depth: int) -> ParsedMail:
         original_headers=acc.original_headers,
         defects=defects,
     )
+
+
+_MIME_BOILERPLATE = re.compile(
+    r"^\s*(?:this is a multi-?part message in mime format\.?|this is a mime-encapsulated "
+    r"message\.?|this message is in mime format\..*|this is a message in mime format\.?|"
+    r"if you can see this message, your (?:mail|e-?mail) (?:client|reader).*)\s*$",
+    re.IGNORECASE)
+
+
+def _preamble_text(msg: Message) -> str | None:
+    """Text written before a multipart's first part, when it is the only text there is.
+
+    The standard preamble ("This is a multi-part message in MIME format.") is
+    not text; anything else a broken mailer put there is the body.
+    """
+    preamble = msg.preamble if msg.is_multipart() else None
+    if not isinstance(preamble, str) or not preamble.strip():
+        return None
+    raw = preamble.encode("utf-8", "surrogateescape")
+    lines = [line for line in decode_bytes(raw, None).replace("\r\n", "\n").split("\n")
+             if not _MIME_BOILERPLATE.match(line)]
+    text = "\n".join(lines).strip()
+    return text or None
 
 
 def _bare_id(value: str | None) -> str | None:
