@@ -181,3 +181,30 @@ def test_a_postgres_tenant_is_a_schema_of_the_same_database(
     assert names == {schema, f"{schema}__brand-a"}
     with pytest.raises(omnicx.ConfigurationError, match="schema name"):
         omnicx.open(url, schema="s" * 40, tenant="t" * 30)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_tenants_written_at_once_by_processes_on_postgres(
+        postgres_schema: tuple[str, str]) -> None:
+    # Two processes per tenant, two threads each, all delivering the same
+    # overlapping payload set (see test_concurrency) at the same moment, into
+    # tenants that do not exist yet: their schemas are created by racing
+    # first opens, and each tenant ends up with the whole set exactly once.
+    import multiprocessing
+
+    from test_concurrency import MESSAGES, check_history, deliver_all
+
+    url, schema = postgres_schema
+    tenants = ("brand-a", "brand-b")
+    jobs = [(url, {"schema": schema, "max_size": 3, "tenant": tenant}, seed, 2)
+            for seed, tenant in enumerate(tenants * 2)]
+    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+        results = pool.starmap(deliver_all, jobs)
+    assert [e for *_, errors in results for e in errors] == []
+    for tenant in tenants:
+        assert sum(r[0] for job, r in zip(jobs, results, strict=True)
+                   if job[1]["tenant"] == tenant) == MESSAGES
+        check_history(omnicx.open(url, schema=schema, tenant=tenant))
+    with omnicx.open(url, schema=schema) as default:
+        assert list(default.contacts) == []
