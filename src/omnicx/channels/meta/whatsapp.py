@@ -38,7 +38,7 @@ from ..._events import ChannelEvent
 from ..._models import Attachment, utc
 from ..._outbound import Outgoing, SendResult
 from ...typing import BlobStore
-from .._common import get_header, hmac_sha256_hex, verify_hmac_sha256
+from .._common import get_header, hmac_sha256_hex, require_secret, verify_hmac_sha256
 from ._whatsapp_parse import _hex_digest, decode_body, parse_document
 from ._whatsapp_send import WINDOW, GraphAPI, check_window, message_payload
 
@@ -77,8 +77,9 @@ class WhatsApp:
     """
 
     phone_number_id: str = attrs.field(validator=attrs.validators.min_len(1))
-    app_secret: str | bytes | None = attrs.field(default=None, repr=False)
-    verify_token: str | None = attrs.field(default=None, repr=False)
+    app_secret: str | bytes | None = attrs.field(default=None, repr=False,
+                                                 validator=require_secret)
+    verify_token: str | None = attrs.field(default=None, repr=False, validator=require_secret)
     access_token: str | None = attrs.field(default=None, repr=False)
     api_version: str = DEFAULT_API_VERSION
     base_url: str = "https://graph.facebook.com"
