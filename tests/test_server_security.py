@@ -73,7 +73,7 @@ class _Trusting:
 ], ids=["email", "whatsapp-without-app-secret", "custom-trusting"])
 def test_a_channel_that_cannot_authenticate_is_not_served(adapter: Any) -> None:
     history = omnicx.open(":memory:")
-    with pytest.raises(ConfigurationError, match="authenticate|unsigned"):
+    with pytest.raises(ConfigurationError, match=r"authenticate|unsigned"):
         omnicx.webhook_app(history, [adapter])
 
 
