@@ -1,0 +1,139 @@
+"""Durable before acknowledged, through group commit: SIGKILL ``omnicx serve`` under load.
+
+The real CLI serves a SQLite file under uvicorn; 16 client threads deliver
+signed WebChat payloads concurrently (with redeliveries mixed in) and note
+every 2xx. The server is killed with SIGKILL at a random moment while
+requests are in flight, and restarted. After every kill, every acknowledged
+message is stored; at the end, after the provider redelivered everything,
+each message is stored exactly once and the database and chains are whole.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import omnicx
+from webchat_payloads import CHANNEL, message, signed
+
+CLIENTS = 16
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    (tmp / "channels.toml").write_text(
+        f'[[channel]]\ntype = "webchat"\nsecret = "{CHANNEL.secret!s}"\nsite = "{CHANNEL.site}"\n')
+    with (tmp / "server.log").open("ab") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from omnicx._cli import main; sys.exit(main())",
+             "--db", str(tmp / "h.db"), "serve", "--channels", str(tmp / "channels.toml"),
+             "--port", str(port)],
+            stdout=log, stderr=log, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.05)
+    server.kill()
+    raise AssertionError((tmp / "server.log").read_text())
+
+
+def _deliver(port: int, numbers: list[int], acked: set[int], stop: threading.Event) -> None:
+    """Post each number's payload from CLIENTS threads; note each 2xx in ``acked``."""
+    lock = threading.Lock()
+    queue = list(reversed(numbers))
+
+    def client() -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            while not stop.is_set():
+                with lock:
+                    if not queue:
+                        return
+                    n = queue.pop()
+                body, headers = signed(message(f"m{n:05}", n, text="x" * (n % 500)))
+                try:
+                    answer = http.post("/webchat/shop", content=body, headers=headers)
+                except httpx.TransportError:
+                    continue  # killed mid-request: not acknowledged
+                if answer.status_code == 200:
+                    with lock:
+                        acked.add(n)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def _stored(tmp: Path) -> list[str]:
+    with sqlite3.connect(tmp / "h.db") as conn:
+        return [row[0] for row in conn.execute("SELECT external_id FROM interactions")]
+
+
+@pytest.mark.slow
+def test_sigkill_under_concurrent_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    rng = random.Random(20261130)
+    acked: set[int] = set()
+    total = 0
+    kills = 0
+    for _ in range(4):
+        port = _free_port()
+        server = _start(tmp_path, port)
+        # New messages, and redeliveries of some already sent.
+        numbers = list(range(total, total + 3000))
+        numbers += rng.sample(range(total), min(total, 200))
+        rng.shuffle(numbers)
+        total += 3000
+        stop = threading.Event()
+        load = threading.Thread(target=_deliver, args=(port, numbers, acked, stop))
+        load.start()
+        before = len(acked)
+        deadline = time.monotonic() + 60
+        while len(acked) < before + rng.randint(100, 1200) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        if server.poll() is None and load.is_alive():
+            server.send_signal(signal.SIGKILL)
+            kills += 1
+        server.wait()
+        stop.set()
+        load.join()
+        stored = _stored(tmp_path)
+        missing = {f"m{n:05}" for n in acked} - set(stored)
+        assert not missing, f"acknowledged but lost: {sorted(missing)[:5]}"
+        assert len(stored) == len(set(stored))
+    assert kills >= 3, "the load finished before the server could be killed under it"
+
+    port = _free_port()
+    server = _start(tmp_path, port)
+    try:
+        redelivered: set[int] = set()
+        _deliver(port, list(range(total)), redelivered, threading.Event())
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert redelivered == set(range(total))
+    stored = _stored(tmp_path)
+    assert sorted(stored) == [f"m{n:05}" for n in range(total)]
+    with sqlite3.connect(tmp_path / "h.db") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with omnicx.open(tmp_path / "h.db") as history:
+        assert history.verify().ok
