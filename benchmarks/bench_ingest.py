@@ -156,7 +156,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bulk", type=int, default=50_000)
     parser.add_argument("--durable", type=int, default=2_000)
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
     args = parser.parse_args()
     if args.smoke:
         args.bulk, args.durable = 300, 30

@@ -184,7 +184,8 @@ def main() -> None:
     parser.add_argument("--body", type=int, action="append",
                         help="extra characters per message text (repeatable; default: 0"
                              " for chat lines, and 4000 for e-mail sized messages)")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
     args = parser.parse_args()
     if args.smoke:
         args.ingest, args.repeat, args.verify, args.body = 200, 1, 1000, [0]

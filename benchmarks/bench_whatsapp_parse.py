@@ -144,7 +144,8 @@ def main() -> None:
                         help="per library and scenario, spread over interleaved rounds")
     parser.add_argument("--stdlib-json", action="store_true",
                         help="make omnicx decode with the json module even if orjson is installed")
-    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
     args = parser.parse_args()
     if args.smoke:
         args.seconds = 0.1
