@@ -17,9 +17,13 @@ extra installed them), each on a fresh SQLite file with WAL and
 The client (this process) keeps ``N`` HTTP/1.1 keep-alive connections busy
 with signed WhatsApp deliveries (one text message each, Meta's documented
 envelope, from 1,000 senders; every delivery a new message). Per round and
-concurrency it runs each server for ``--seconds`` in alternating order and
-prints requests per second, p50 and p99 latency, and the ratio of the two
-rates measured in the same round (the median over rounds). Loopback only.
+concurrency it runs each server for ``--seconds`` (short: the disk's fsync
+cost drifts with the neighbours' load, and both servers should see the same
+drift) in alternating order, and prints requests per second (median over
+rounds), p50 and p99 latency, the server process's own CPU time per request
+(from ``/proc``: the number the uvicorn flavour changes, and the one noise
+moves least) and the ratio of the two rates measured in the same round
+(median, and the range over rounds). Loopback only.
 """
 
 from __future__ import annotations
@@ -188,6 +192,15 @@ def _start(kind: str, tmp: Path, http: str, loop: str) -> tuple[subprocess.Popen
     raise SystemExit(f"the {kind} server did not start in time")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
@@ -195,8 +208,9 @@ def _pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="per server, round, level")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=0.5,
+                        help="per server, round and level: short, so both see the same disk")
+    parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--clients", default="1,16,64", help="concurrency levels")
     parser.add_argument("--http", default="auto", help="uvicorn --http for both servers")
     parser.add_argument("--loop", default="auto", help="uvicorn --loop for both servers")
@@ -224,6 +238,7 @@ def main() -> None:
             for clients in levels:
                 rates: dict[str, list[float]] = {"omnicx": [], "raw": []}
                 latencies: dict[str, list[float]] = {"omnicx": [], "raw": []}
+                cpu = {"omnicx": 0.0, "raw": 0.0}
                 ratios = []
                 for round_ in range(args.rounds):
                     order = ("omnicx", "raw") if round_ % 2 == 0 else ("raw", "omnicx")
@@ -231,7 +246,9 @@ def main() -> None:
                     for kind in order:
                         requests = deliveries(budget, offset)
                         offset += budget
+                        before = _cpu_seconds(servers[kind][0].pid)
                         rate, taken = load(servers[kind][1], clients, requests, args.seconds)
+                        cpu[kind] += _cpu_seconds(servers[kind][0].pid) - before
                         measured[kind] = rate
                         rates[kind].append(rate)
                         latencies[kind].extend(taken)
@@ -240,7 +257,8 @@ def main() -> None:
                 for kind in ("omnicx", "raw"):
                     line.append(f"{kind} {statistics.median(rates[kind]):7,.0f} rps"
                                 f" p50 {_pct(latencies[kind], 0.50):6.1f} ms"
-                                f" p99 {_pct(latencies[kind], 0.99):6.1f} ms")
+                                f" p99 {_pct(latencies[kind], 0.99):6.1f} ms"
+                                f" cpu {cpu[kind] / len(latencies[kind]) * 1e6:5.0f} us/req")
                 target = ">= 0.5x" if clients == 1 else ">= 1.5x, omnicx p99 < 100 ms"
                 line.append(f"ratio {statistics.median(ratios):4.2f}x"
                             f" (range {min(ratios):.2f}-{max(ratios):.2f}; target {target})")
