@@ -18,7 +18,7 @@ import omnicx
 from faulty_store import FaultyStore
 from omnicx import PayloadError, Receipt, SignatureError, StorageError
 from omnicx.storage import MemoryStore, SQLiteStore, Store
-from webchat_payloads import CHANNEL, message, signed
+from webchat_payloads import CHANNEL, message, signed, status
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -111,14 +111,16 @@ def test_a_storage_failure_fails_only_its_transaction(store: Store) -> None:
 
 # -- the group is the same as receiving one by one --------------------------------------------
 
-_REQUEST = st.one_of(
-    st.tuples(st.just("ok"), st.integers(0, 6)),  # few ids: redeliveries are common
-    st.tuples(st.just("forged"), st.integers(0, 6)),
-    st.tuples(st.just("broken"), st.integers(0, 6)),
+_REQUEST = st.tuples(
+    # A status may come before or after its message (a gap, then closed), in the same group.
+    st.sampled_from(["ok", "ok", "status", "forged", "broken"]),
+    st.integers(0, 6),  # few ids: redeliveries are common
 )
 
 
 def _request(kind: str, n: int) -> tuple[bytes, dict[str, str]]:
+    if kind == "status":
+        return signed(status(f"s{n}", f"m{n}", n + 0.5))
     body, headers = signed(message(f"m{n}", n, text=f"text {n}"))
     if kind == "forged":
         return body, {"X-Omnicx-Signature": "sha256=" + "0" * 64}
@@ -128,13 +130,21 @@ def _request(kind: str, n: int) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
-def _shape(outcome: object) -> tuple[str, int, int]:
+def _shape(outcome: object) -> tuple[str, int, int, int]:
     if isinstance(outcome, Receipt):
-        return ("receipt", outcome.stored, outcome.duplicates)
-    return (type(outcome).__name__, 0, 0)
+        return ("receipt", outcome.stored, outcome.duplicates, outcome.updates)
+    return (type(outcome).__name__, 0, 0, 0)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def _state(history: omnicx.History) -> tuple[object, ...]:
+    contact = history.contacts.find("anna@example.com")
+    items = history.timeline(contact, limit=1000).items if contact else ()
+    return (sorted((i.external_id, str(i.status)) for i in items),
+            sorted(g.reference for g in history.gaps()),
+            len(history.quarantine()))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_REQUEST, min_size=1, max_size=12))
 def test_a_group_answers_and_stores_what_receiving_one_by_one_does(
         requests: list[tuple[str, int]]) -> None:
@@ -150,5 +160,44 @@ def test_a_group_answers_and_stores_what_receiving_one_by_one_does(
         except (SignatureError, PayloadError) as exc:
             alone_shapes.append(_shape(exc))
     assert group_shapes == alone_shapes
-    assert _ids(grouped) == _ids(alone)
-    assert len(grouped.quarantine()) == len(alone.quarantine())
+    assert _state(grouped) == _state(alone)
+    assert grouped.verify().ok
+
+
+def test_a_status_before_its_message_in_one_group_needs_no_gap(store: Store) -> None:
+    history = omnicx.open(store)
+    early_status, message_a, late_message = history.receive_group([
+        (CHANNEL, *signed(status("s1", "m-later", 1))),
+        (CHANNEL, *signed(message("a", 0))),
+        (CHANNEL, *signed(message("m-later", 2))),
+    ])
+    assert isinstance(early_status, Receipt) and isinstance(message_a, Receipt)
+    assert isinstance(late_message, Receipt)
+    assert (early_status.updates, early_status.stored) == (1, 0)
+    assert (message_a.stored, late_message.stored) == (1, 1)
+    assert history.gaps(include_closed=True) == []  # one transaction: the message was there
+    contact = history.contacts.find("anna@example.com")
+    assert contact is not None
+    (later,) = [i for i in history.timeline(contact).items if i.external_id == "m-later"]
+    assert later.status == "read"
+
+
+def test_gaps_opened_and_closed_in_a_group_belong_to_their_own_request(store: Store) -> None:
+    faulty = FaultyStore(store)
+    history = omnicx.open(faulty)
+    body, headers = signed(status("s0", "m-gap", 0.5))
+    history.receive(CHANNEL, body=body, headers=headers)
+    assert [g.reference for g in history.gaps()] == ["m-gap"]
+    before = faulty.transactions
+    message_b, orphan, filler = history.receive_group([
+        (CHANNEL, *signed(message("b", 0))),
+        (CHANNEL, *signed(status("s2", "never-sent", 1))),  # opens a gap
+        (CHANNEL, *signed(message("m-gap", 2))),            # closes the earlier one
+    ])
+    assert faulty.transactions - before == 1  # still one commit
+    assert isinstance(message_b, Receipt) and isinstance(orphan, Receipt)
+    assert isinstance(filler, Receipt)
+    assert (message_b.stored, message_b.gaps_opened, message_b.gaps_closed) == (1, 0, 0)
+    assert (orphan.updates, orphan.gaps_opened, orphan.gaps_closed) == (1, 1, 0)
+    assert (filler.stored, filler.gaps_opened, filler.gaps_closed) == (1, 0, 1)
+    assert [g.reference for g in history.gaps()] == ["never-sent"]
