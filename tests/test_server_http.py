@@ -188,3 +188,36 @@ def test_more_routes_mount_under_a_prefix(tmp_path: Path) -> None:
     assert webhook.json()["stored"] == 1
     with pytest.raises(omnicx.ConfigurationError, match="prefix"):
         omnicx.webhook_app(history, [CHANNEL], mount={"/": api})
+
+
+@pytest.mark.parametrize(("caps", "least"), [({"max_group": 4}, 10),
+                                             ({"max_group_bytes": 1}, 40)])
+def test_a_group_stays_within_its_caps(tmp_path: Path, caps: dict[str, int],
+                                       least: int) -> None:
+    faulty = FaultyStore(SQLiteStore(str(tmp_path / "h.db")))
+    history = omnicx.open(faulty)
+    app = omnicx.webhook_app(history, [CHANNEL], **caps)
+    requests = [signed(message(f"m{n:03}", n)) for n in range(40)]
+
+    async def deliver(base: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            return await asyncio.gather(*(
+                client.post("/webchat/shop", content=body, headers=headers)
+                for body, headers in requests))
+
+    before = faulty.transactions
+    with running(app) as base:
+        answers = asyncio.run(deliver(base))
+    assert [a.status_code for a in answers] == [200] * 40
+    # max_group 4: at least 40 / 4 commits; one byte: every body is a group of its own.
+    assert faulty.transactions - before >= least
+
+
+def test_workers_need_a_store_several_processes_may_write(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from omnicx._cli import main
+
+    (tmp_path / "c.toml").write_text('[[channel]]\ntype = "webchat"\nsecret = "s"\nsite = "x"\n')
+    code = main(["--db", ":memory:", "serve", "--channels", str(tmp_path / "c.toml"),
+                 "--workers", "2", "--port", "1"])
+    assert code == 2 and "--workers" in capsys.readouterr().err

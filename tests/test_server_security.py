@@ -70,7 +70,10 @@ class _Trusting:
     Email(mailbox="support@example.com"),
     WhatsApp(phone_number_id="1065"),  # send-only: no app_secret to verify with
     _Trusting(),
-], ids=["email", "whatsapp-without-app-secret", "custom-trusting"])
+    # A credential in front does not make up for an adapter that cannot verify.
+    Authenticated(adapter=WhatsApp(phone_number_id="1065"), bearer_token="t"),
+], ids=["email", "whatsapp-without-app-secret", "custom-trusting",
+        "wrapped-whatsapp-without-app-secret"])
 def test_a_channel_that_cannot_authenticate_is_not_served(adapter: Any) -> None:
     history = omnicx.open(":memory:")
     with pytest.raises(ConfigurationError, match=r"authenticate|unsigned"):

@@ -182,31 +182,48 @@ def check_servable(channel: ChannelAdapter) -> None:
     Two checks, for any adapter (omnicx's, a user's own): no secret or
     token field of an attrs adapter is empty, and an unsigned request is
     refused by its ``verify``. A channel whose requests carry no signature
-    (email) is served only wrapped in `omnicx.channels.Authenticated`.
+    (email) is served only wrapped in `omnicx.channels.Authenticated`; the
+    adapter inside a wrapper must still be able to run its own ``verify``
+    (a WhatsApp number without ``app_secret`` cannot).
     """
     name = f"{channel.channel}/{channel.account}"
-    kind: Any = type(channel)
-    if attrs.has(kind):
-        for field in attrs.fields(kind):
-            value = getattr(channel, field.name, None)
-            secret_like = "secret" in field.name or field.name.endswith("_token")
-            if secret_like and isinstance(value, (str, bytes)) and not value.strip():
-                raise ConfigurationError(f"{name}: {field.name} is empty")
+    _check_secrets(name, channel)
     for body in (b"", b"{}"):
-        try:
-            channel.verify(body, {})
-        except SignatureError:
-            continue
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"{name} cannot authenticate requests: {exc}") from exc
-        except Exception as exc:
+        if _accepts_unsigned(name, channel, body):
             raise ConfigurationError(
-                f"{name}: verify() failed on an unsigned request: {exc!r}") from exc
+                f"{name} accepts unsigned requests, so anyone could write into the history"
+                " over HTTP; wrap it in omnicx.channels.Authenticated(adapter, bearer_token=..."
+                " or hmac_secret=...) (in a channel config: bearer_token = ... or"
+                " hmac_secret = ...)")
+    inner = getattr(channel, "adapter", None)
+    if isinstance(inner, ChannelAdapter):  # a wrapper: its adapter's config counts too
+        _check_secrets(name, inner)
+        _accepts_unsigned(name, inner, b"")
+
+
+def _check_secrets(name: str, channel: ChannelAdapter) -> None:
+    kind: Any = type(channel)
+    if not attrs.has(kind):
+        return
+    for field in attrs.fields(kind):
+        value = getattr(channel, field.name, None)
+        secret_like = "secret" in field.name or field.name.endswith("_token")
+        if secret_like and isinstance(value, (str, bytes)) and not value.strip():
+            raise ConfigurationError(f"{name}: {field.name} is empty")
+
+
+def _accepts_unsigned(name: str, channel: ChannelAdapter, body: bytes) -> bool:
+    """Whether ``channel.verify`` lets an unsigned request with ``body`` through."""
+    try:
+        channel.verify(body, {})
+    except SignatureError:
+        return False
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{name} cannot authenticate requests: {exc}") from exc
+    except Exception as exc:
         raise ConfigurationError(
-            f"{name} accepts unsigned requests, so anyone could write into the history"
-            " over HTTP; wrap it in omnicx.channels.Authenticated(adapter, bearer_token=..."
-            " or hmac_secret=...) (in a channel config: bearer_token = ... or"
-            " hmac_secret = ...)")
+            f"{name}: verify() failed on an unsigned request: {exc!r}") from exc
+    return True
 
 
 def _answer(channel: ChannelAdapter, outcome: Outcome) -> tuple[int, dict[str, Any]]:
