@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import omnicx
 from omnicx import Channel, ChannelEvent, ConfigurationError, SignatureError
 from omnicx._cli import main
-from omnicx.channels import Authenticated, Email, WebChat, WhatsApp
+from omnicx.channels import Authenticated, Email, Twilio, WebChat, WebForm, WhatsApp
 from test_server import exchange
 from webchat_payloads import message, signed
 
@@ -33,11 +33,15 @@ def test_an_empty_or_blank_secret_is_refused_at_construction(blank: str,
         WhatsApp(phone_number_id="1065", app_secret=secret)
     with pytest.raises(ConfigurationError, match="hmac_secret is empty"):
         Authenticated(adapter=Email(mailbox="support@example.com"), hmac_secret=secret)
+    with pytest.raises(ConfigurationError, match="secret is empty"):
+        WebForm(form="contact", secret=secret)
     if not as_bytes:
         with pytest.raises(ConfigurationError, match="verify_token is empty"):
             WhatsApp(phone_number_id="1065", app_secret="s", verify_token=blank)
         with pytest.raises(ConfigurationError, match="bearer_token is empty"):
             Authenticated(adapter=Email(mailbox="support@example.com"), bearer_token=blank)
+        with pytest.raises(ConfigurationError, match="auth_token is empty"):
+            Twilio(account_sid="AC00000000000000000000000000000000", auth_token=blank)
 
 
 def test_a_secret_must_be_text_or_bytes() -> None:
@@ -70,9 +74,10 @@ class _Trusting:
     Email(mailbox="support@example.com"),
     WhatsApp(phone_number_id="1065"),  # send-only: no app_secret to verify with
     _Trusting(),
+    WebForm(form="contact", unsigned=True),
     # A credential in front does not make up for an adapter that cannot verify.
     Authenticated(adapter=WhatsApp(phone_number_id="1065"), bearer_token="t"),
-], ids=["email", "whatsapp-without-app-secret", "custom-trusting",
+], ids=["email", "whatsapp-without-app-secret", "custom-trusting", "unsigned-form",
         "wrapped-whatsapp-without-app-secret"])
 def test_a_channel_that_cannot_authenticate_is_not_served(adapter: Any) -> None:
     history = omnicx.open(":memory:")

@@ -14,7 +14,18 @@ from __future__ import annotations
 
 from ._authenticated import Authenticated
 from .email import Email, IMAPSettings, SMTPSettings
+from .forms import WebForm
 from .meta import WhatsApp
+from .twilio import Twilio
 from .webchat import WebChat
 
-__all__ = ["Authenticated", "Email", "IMAPSettings", "SMTPSettings", "WebChat", "WhatsApp"]
+__all__ = [
+    "Authenticated",
+    "Email",
+    "IMAPSettings",
+    "SMTPSettings",
+    "Twilio",
+    "WebChat",
+    "WebForm",
+    "WhatsApp",
+]
