@@ -221,3 +221,16 @@ def test_workers_need_a_store_several_processes_may_write(
     code = main(["--db", ":memory:", "serve", "--channels", str(tmp_path / "c.toml"),
                  "--workers", "2", "--port", "1"])
     assert code == 2 and "--workers" in capsys.readouterr().err
+
+
+def test_a_large_body_is_verified_and_parsed_off_the_event_loop(tmp_path: Path) -> None:
+    history = omnicx.open(tmp_path / "h.db")
+    app = omnicx.webhook_app(history, [MAIL])
+    big = RFC822.replace(b"cut-off-1", b"big-1") + b"Anhang folgt.\r\n" * 20_000  # ~300 kB
+    with running(app) as base:
+        forged = httpx.post(base + "/email/support@example.com", content=big,
+                            headers={"Authorization": "Bearer nope"})
+        stored = httpx.post(base + "/email/support@example.com", content=big,
+                            headers=MAIL.sign(big))
+    assert forged.status_code == 401
+    assert stored.json() == {"stored": 1, "duplicates": 0, "updates": 0}

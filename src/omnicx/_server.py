@@ -67,6 +67,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _MAX_BODY = 32 * 1024 * 1024
+# Bodies up to this size are verified and parsed on the event loop (tens of
+# microseconds); larger ones (a mail with attachments) in a worker thread, so
+# that one big message does not stall every other request's arrival.
+_PARSE_INLINE = 64 * 1024
 
 
 class _Incomplete(Exception):
@@ -144,7 +148,10 @@ def webhook_app(
                 await _respond(send, exc.status, {"error": exc.reason})
             return
         try:
-            prepared = prepare(history, channel, body, headers)
+            if len(body) <= _PARSE_INLINE:
+                prepared = prepare(history, channel, body, headers)
+            else:
+                prepared = await asyncio.to_thread(prepare, history, channel, body, headers)
         except SignatureError as exc:
             log.warning("rejected %s webhook: %s", channel.channel.value, exc)
             await _respond(send, 401, {"error": str(exc)})
