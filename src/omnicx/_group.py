@@ -13,6 +13,11 @@ answer, as if it had been received alone:
 - `store_group` stores prepared requests in one transaction and returns one
   outcome per request, in order: its `Receipt`, or the `PayloadError`
   (with the quarantine id) or `StorageError` it would have raised alone.
+  The group is ingested in one `ingest` call (bulk lookups and inserts, about
+  half the cost of one call per request), and each receipt is read off the
+  result; see `_store` for the one case that falls back to a call per
+  request. Within a group, a status that comes before its message in the
+  same group finds the message: no gap is opened and closed for it.
 
 When the shared transaction fails, nothing of it was committed, and every
 request is stored again alone: a payload that fails on its own then fails

@@ -213,8 +213,9 @@ class History:
         `SignatureError` (nothing stored) or `PayloadError` (quarantined)
         `receive` would have raised, or a `StorageError`. When the shared
         transaction fails, each request is stored again alone, so a payload
-        that cannot be stored never fails its neighbours. Returns after the
-        commit. See ``omnicx._group``.
+        that cannot be stored never fails its neighbours. A status that
+        comes before its message in the same group opens no gap. Returns
+        after the commit. See ``omnicx._group``.
         """
         from ._group import receive_group
 
