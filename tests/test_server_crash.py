@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,15 +24,8 @@ import httpx
 import pytest
 
 import omnicx
-from webchat_payloads import CHANNEL, message, signed
-
-CLIENTS = 16
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from server_support import deliver, free_port
+from webchat_payloads import CHANNEL
 
 
 def _start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
@@ -56,34 +48,6 @@ def _start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     raise AssertionError((tmp / "server.log").read_text())
 
 
-def _deliver(port: int, numbers: list[int], acked: set[int], stop: threading.Event) -> None:
-    """Post each number's payload from CLIENTS threads; note each 2xx in ``acked``."""
-    lock = threading.Lock()
-    queue = list(reversed(numbers))
-
-    def client() -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            while not stop.is_set():
-                with lock:
-                    if not queue:
-                        return
-                    n = queue.pop()
-                body, headers = signed(message(f"m{n:05}", n, text="x" * (n % 500)))
-                try:
-                    answer = http.post("/webchat/shop", content=body, headers=headers)
-                except httpx.TransportError:
-                    continue  # killed mid-request: not acknowledged
-                if answer.status_code == 200:
-                    with lock:
-                        acked.add(n)
-
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
 def _stored(tmp: Path) -> list[str]:
     with sqlite3.connect(tmp / "h.db") as conn:
         return [row[0] for row in conn.execute("SELECT external_id FROM interactions")]
@@ -96,7 +60,7 @@ def test_sigkill_under_concurrent_load_loses_nothing_acknowledged(tmp_path: Path
     total = 0
     kills = 0
     for _ in range(4):
-        port = _free_port()
+        port = free_port()
         server = _start(tmp_path, port)
         # New messages, and redeliveries of some already sent.
         numbers = list(range(total, total + 3000))
@@ -104,7 +68,7 @@ def test_sigkill_under_concurrent_load_loses_nothing_acknowledged(tmp_path: Path
         rng.shuffle(numbers)
         total += 3000
         stop = threading.Event()
-        load = threading.Thread(target=_deliver, args=(port, numbers, acked, stop))
+        load = threading.Thread(target=deliver, args=(port, numbers, acked, stop))
         load.start()
         before = len(acked)
         deadline = time.monotonic() + 60
@@ -122,11 +86,11 @@ def test_sigkill_under_concurrent_load_loses_nothing_acknowledged(tmp_path: Path
         assert len(stored) == len(set(stored))
     assert kills >= 3, "the load finished before the server could be killed under it"
 
-    port = _free_port()
+    port = free_port()
     server = _start(tmp_path, port)
     try:
         redelivered: set[int] = set()
-        _deliver(port, list(range(total)), redelivered, threading.Event())
+        deliver(port, list(range(total)), redelivered, threading.Event())
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)

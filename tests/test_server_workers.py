@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 import omnicx
-from test_server_crash import _deliver, _free_port
+from server_support import deliver, free_port
 from webchat_payloads import CHANNEL
 
 
@@ -24,7 +24,7 @@ def test_several_worker_processes_store_each_delivery_once(
     url, schema = postgres_schema
     (tmp_path / "channels.toml").write_text(
         f'[[channel]]\ntype = "webchat"\nsecret = "{CHANNEL.secret!s}"\nsite = "{CHANNEL.site}"\n')
-    port = _free_port()
+    port = free_port()
     with (tmp_path / "server.log").open("wb") as log_file:
         server = subprocess.Popen(
             [sys.executable, "-c", "import sys; from omnicx._cli import main; sys.exit(main())",
@@ -44,7 +44,7 @@ def test_several_worker_processes_store_each_delivery_once(
             time.sleep(0.1)
         acked: set[int] = set()
         # Every message twice: a redelivery may land on the other worker at the same time.
-        _deliver(port, [n for n in range(300) for _ in range(2)], acked, threading.Event())
+        deliver(port, [n for n in range(300) for _ in range(2)], acked, threading.Event())
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
