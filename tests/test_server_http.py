@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import time
@@ -12,6 +13,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import omnicx
 from faulty_store import FaultyStore
@@ -234,3 +237,32 @@ def test_a_large_body_is_verified_and_parsed_off_the_event_loop(tmp_path: Path) 
                             headers=MAIL.sign(big))
     assert forged.status_code == 401
     assert stored.json() == {"stored": 1, "duplicates": 0, "updates": 0}
+
+
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.integers(0, len(RFC822)), max_size=6), hang_up=st.booleans(),
+       declared_delta=st.sampled_from([0, 0, -1, 1]))
+def test_a_body_is_stored_only_when_it_arrived_whole(cuts: list[int], hang_up: bool,
+                                                      declared_delta: int) -> None:
+    """Any chunking of a whole body stores it; a hang-up or a wrong length stores nothing."""
+    history = omnicx.open(":memory:")
+    app = omnicx.webhook_app(history, [MAIL])
+    bounds = [0, *sorted(cuts), len(RFC822)]
+    chunks = [RFC822[a:b] for a, b in itertools.pairwise(bounds)]
+    messages = [{"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks]
+    if hang_up:
+        messages = messages[:-1]  # the last chunk never comes: the next receive is a disconnect
+    else:
+        messages[-1]["more_body"] = False
+    headers = [(k.lower().encode(), v.encode()) for k, v in MAIL.sign(RFC822).items()]
+    scope = {"type": "http", "method": "POST", "path": "/email/support@example.com",
+             "headers": [*headers, (b"content-length",
+                                    str(len(RFC822) + declared_delta).encode())]}
+    sent = _call(app, scope, messages)
+    whole = not hang_up and declared_delta == 0
+    stored = history.report()["raw_payloads"]
+    if whole:
+        assert sent[0]["status"] == 200 and stored == {"ok": 1}
+    else:
+        assert stored == {}
+        assert [m["status"] for m in sent if "status" in m] in ([], [400])

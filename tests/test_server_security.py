@@ -158,3 +158,17 @@ def test_serve_config_wraps_a_channel_in_its_credential(tmp_path: Path) -> None:
     omnicx.webhook_app(omnicx.open(":memory:"), [mail, chat])  # both servable
     body, headers = signed(message("m1", 0), channel=chat)
     chat.verify(body, headers)
+
+
+@given(body=st.binary(max_size=2000), flip=st.integers(min_value=0))
+def test_an_hmac_credential_covers_every_byte_of_the_body(body: bytes, flip: int) -> None:
+    mail = Authenticated(adapter=Email(mailbox="support@example.com"), hmac_secret="k3y")
+    headers = mail.sign(body)
+    mail.verify(body, headers)
+    if body:
+        at = flip % len(body)
+        tampered = body[:at] + bytes([body[at] ^ 0x01]) + body[at + 1:]
+        with pytest.raises(SignatureError):
+            mail.verify(tampered, headers)
+    with pytest.raises(SignatureError):
+        mail.verify(body + b"x", headers)
