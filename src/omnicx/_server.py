@@ -156,6 +156,10 @@ def webhook_app(
             log.warning("rejected %s webhook: %s", channel.channel.value, exc)
             await _respond(send, 401, {"error": str(exc)})
             return
+        except OmnicxError as exc:  # the adapter cannot verify (a configuration fault)
+            log.exception("cannot verify a %s webhook", channel.channel.value)
+            await _respond(send, 500, {"error": str(exc)})
+            return
         outcome = await writer.submit(prepared)
         status, answer = _answer(channel, outcome)
         await _respond(send, status, answer)
