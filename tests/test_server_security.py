@@ -14,7 +14,17 @@ from hypothesis import strategies as st
 import omnicx
 from omnicx import Channel, ChannelEvent, ConfigurationError, SignatureError
 from omnicx._cli import main
-from omnicx.channels import Authenticated, Email, Twilio, WebChat, WebForm, WhatsApp
+from omnicx.channels import (
+    Authenticated,
+    Email,
+    Instagram,
+    Messenger,
+    Telegram,
+    Twilio,
+    WebChat,
+    WebForm,
+    WhatsApp,
+)
 from test_server import exchange
 from webchat_payloads import message, signed
 
@@ -35,6 +45,10 @@ def test_an_empty_or_blank_secret_is_refused_at_construction(blank: str,
         Authenticated(adapter=Email(mailbox="support@example.com"), hmac_secret=secret)
     with pytest.raises(ConfigurationError, match="secret is empty"):
         WebForm(form="contact", secret=secret)
+    with pytest.raises(ConfigurationError, match="app_secret is empty"):
+        Messenger(page_id="1", app_secret=secret)
+    with pytest.raises(ConfigurationError, match="app_secret is empty"):
+        Instagram(instagram_id="1", app_secret=secret)
     if not as_bytes:
         with pytest.raises(ConfigurationError, match="verify_token is empty"):
             WhatsApp(phone_number_id="1065", app_secret="s", verify_token=blank)
@@ -42,6 +56,10 @@ def test_an_empty_or_blank_secret_is_refused_at_construction(blank: str,
             Authenticated(adapter=Email(mailbox="support@example.com"), bearer_token=blank)
         with pytest.raises(ConfigurationError, match="auth_token is empty"):
             Twilio(account_sid="AC00000000000000000000000000000000", auth_token=blank)
+        with pytest.raises(ConfigurationError, match="secret_token is empty"):
+            Telegram(bot_token="123:abc", secret_token=blank)
+        with pytest.raises(ConfigurationError, match="verify_token is empty"):
+            Messenger(page_id="1", app_secret="s", verify_token=blank)
 
 
 def test_a_secret_must_be_text_or_bytes() -> None:

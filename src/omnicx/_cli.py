@@ -293,6 +293,32 @@ def cmd_record(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_poll(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Poll Telegram's getUpdates once (or ``--forever``) and store what came."""
+    token = os.environ.get("OMNICX_TELEGRAM_TOKEN")
+    if not token:
+        raise ConfigurationError(
+            "poll needs the bot token in OMNICX_TELEGRAM_TOKEN (not an argument: other"
+            " users could read it from the process list)")
+    telegram = channel_module.Telegram(bot_token=token, poll_timeout=args.timeout,
+                                       base_url=args.api_url)
+    total = {"stored": 0, "duplicates": 0, "updates": 0, "quarantined": 0}
+    with telegram:
+        while True:
+            receipt = history.poll(telegram, limit=args.limit)
+            for key in total:
+                total[key] += getattr(receipt, key)
+            if not args.forever:
+                break
+            if not args.json:
+                print(", ".join(f"{k} {v}" for k, v in total.items()), file=out, flush=True)
+    if args.json:
+        _dump(total, out)
+    else:
+        print(", ".join(f"{k} {v}" for k, v in total.items()), file=out)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
     "import": (cmd_import, "import mail: an .eml file, an mbox, a Maildir (resumable)"),
     "timeline": (cmd_timeline, "a contact's unified timeline, newest first"),
@@ -306,6 +332,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "conversation": (cmd_conversation, "show, resolve, assign or hand over a conversation"),
     "serve": (cmd_serve, "run the webhook receiver (needs omnicx[server])"),
     "record": (cmd_record, "record a call, video call, letter, fax, visit or note"),
+    "poll": (cmd_poll, "fetch a Telegram bot's updates with getUpdates (no public URL)"),
 }
 
 
@@ -362,6 +389,14 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--name", help="the contact's name")
             command.add_argument("--media-dir", default="omnicx-media",
                                  help="where attachment files are stored")
+        elif name == "poll":
+            command.add_argument("channel", choices=["telegram"], help="what to poll")
+            command.add_argument("--timeout", type=int, default=0,
+                                 help="long-polling wait in seconds (e.g. 30 with --forever)")
+            command.add_argument("--limit", type=int, default=100, help="updates per call")
+            command.add_argument("--forever", action="store_true", help="keep polling")
+            command.add_argument("--api-url", default="https://api.telegram.org",
+                                 help="the Bot API server (a local one, a test double)")
         elif name == "report":
             command.add_argument("--kpis", action="store_true", help="the service KPIs")
             command.add_argument("--html", help="write the KPI report as one HTML file")

@@ -60,6 +60,7 @@ class Channel(OpenEnum):
     SMS = "sms"
     TELEGRAM = "telegram"
     MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
     PHONE = "phone"
     VIDEO = "video"
     WEBFORM = "webform"
@@ -95,7 +96,8 @@ class AddressKind(OpenEnum):
     WHATSAPP = "whatsapp"  # WhatsApp business-scoped user id (BSUID)
     WEBCHAT = "webchat"  # a website visitor id
     TELEGRAM = "telegram"
-    MESSENGER = "messenger"
+    MESSENGER = "messenger"  # a Page-scoped id (PSID)
+    INSTAGRAM = "instagram"  # an Instagram-scoped id (IGSID)
     USERNAME = "username"
 
 
