@@ -5,8 +5,9 @@
 Needs the ``bench`` extra (``pip install 'omnicx[bench]'``) for mail-parser.
 
 Corpus: the real-world shaped samples of ``tests/channels/email_samples``
-(Gmail, Outlook, German and French replies, bounces, out-of-office, broken
-charsets, encoded words, attachments) plus 200 messages of the synthetic
+(Gmail, Outlook, Thunderbird; German, French, Russian and Chinese replies,
+bottom-posted ones; bounces, also without the original's id; out-of-office;
+broken charsets and boundaries, encoded words, attachments) plus 200 messages of the synthetic
 corpus used by the import tests. Both libraries parse the same bytes in the
 same run, in short interleaved rounds; the ratio is the median of the
 paired rounds.
