@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
+import os
 import re
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,9 +35,12 @@ from omnicx._tenancy import check_tenant
 from omnicx.storage import MemoryStore, SQLiteStore, Store, Transaction
 from omnicx.storage._schema import SCHEMA_VERSION
 from omnicx.testing import WebChatPayloads
+from server_support import deliver, free_port
+from test_concurrency import MESSAGES, check_history, deliver_all
+from webchat_payloads import CHANNEL
 
 T = TypeVar("T")
-CHAT = WebChatPayloads()
+CHAT = WebChatPayloads()  # (webchat_payloads.CHANNEL is the server tests' channel)
 KEY = bytes(range(32))
 
 
@@ -167,7 +178,7 @@ def test_cli_tenant_option_and_environment(tmp_path: Path,
 @pytest.mark.postgres
 def test_a_postgres_tenant_is_a_schema_of_the_same_database(
         postgres_schema: tuple[str, str]) -> None:
-    import psycopg
+    import psycopg  # the postgres extra: only where PostgreSQL is tested
 
     url, schema = postgres_schema
     with omnicx.open(url, schema=schema, tenant="brand-a", key=KEY) as a, \
@@ -191,10 +202,6 @@ def test_two_tenants_written_at_once_by_processes_on_postgres(
     # overlapping payload set (see test_concurrency) at the same moment, into
     # tenants that do not exist yet: their schemas are created by racing
     # first opens, and each tenant ends up with the whole set exactly once.
-    import multiprocessing
-
-    from test_concurrency import MESSAGES, check_history, deliver_all
-
     url, schema = postgres_schema
     tenants = ("brand-a", "brand-b")
     jobs = [(url, {"schema": schema, "max_size": 3, "tenant": tenant}, seed, 2)
@@ -207,4 +214,45 @@ def test_two_tenants_written_at_once_by_processes_on_postgres(
                    if job[1]["tenant"] == tenant) == MESSAGES
         check_history(omnicx.open(url, schema=schema, tenant=tenant))
     with omnicx.open(url, schema=schema) as default:
+        assert list(default.contacts) == []
+
+
+@pytest.mark.slow
+def test_serve_workers_receive_into_the_tenant_serve_was_started_with(
+        tmp_path: Path, postgres_schema: tuple[str, str]) -> None:
+    # Each --workers process opens its own history: it must be the same tenant's.
+    url, schema = postgres_schema
+    (tmp_path / "channels.toml").write_text(
+        f'[[channel]]\ntype = "webchat"\nsecret = "{CHANNEL.secret!s}"\n'
+        f'site = "{CHANNEL.site}"\n')
+    port = free_port()
+    with (tmp_path / "server.log").open("wb") as log_file:
+        server = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from omnicx._cli import main; sys.exit(main())",
+             "--db", url, "--schema", schema, "serve", "--channels",
+             str(tmp_path / "channels.toml"), "--port", str(port), "--workers", "2"],
+            stdout=subprocess.DEVNULL, stderr=log_file,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path),
+                 "OMNICX_TENANT": "brand-a"})
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.1)
+        acked: set[int] = set()
+        deliver(port, list(range(40)), acked, threading.Event())
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert acked == set(range(40))
+    with omnicx.open(url, schema=schema, tenant="brand-a") as brand_a, \
+            omnicx.open(url, schema=schema) as default:
+        contact = brand_a.contacts.find("anna@example.com")
+        assert contact is not None
+        assert len(brand_a.timeline(contact, limit=100).items) == 40
         assert list(default.contacts) == []

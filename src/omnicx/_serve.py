@@ -87,11 +87,14 @@ def serve(history: History, *, channels: str, host: str, port: int, workers: int
     for adapter in adapters:
         print(f"POST http://{host}:{port}/{adapter.channel}/{adapter.account}", file=out)
     print(f"GET  http://{host}:{port}/healthz, /readyz", file=out, flush=True)
+    if history.tenant is not None:
+        print(f"receiving into tenant {history.tenant} (docs/tenancy.md)", file=out, flush=True)
     _log_to_stderr()
     # uvicorn's access log would print query strings (a WhatsApp verify token):
     # the app logs one line per request itself, without them.
     if workers > 1:
         os.environ[_WORKER_ENV] = json.dumps({"db": db, "schema": schema,
+                                              "tenant": history.tenant,
                                               "channels": str(Path(channels).resolve())})
         uvicorn.run("omnicx._serve:worker_app", factory=True, host=host, port=port,
                     workers=workers, access_log=False, log_level="info")
@@ -106,7 +109,8 @@ def worker_app() -> ASGIApp:
     except (KeyError, ValueError) as exc:
         raise ConfigurationError(f"{_WORKER_ENV} is missing or not JSON") from exc
     _log_to_stderr()
-    history = open_history(config["db"], schema=config["schema"])
+    history = open_history(config["db"], schema=config["schema"],
+                           tenant=config.get("tenant"))  # the tenant serve was started with
     return webhook_app(history, load_channels(config["channels"]))
 
 
