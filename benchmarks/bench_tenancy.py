@@ -13,7 +13,7 @@ slows both alike; the report is the median of the per-round ratios
 The single-tenant cost of tenancy (default tenant before and after the
 change) is `bench_ingest.py` run on both commits, alternately.
 
-Run: ``python benchmarks/bench_tenancy.py [--bulk 5000] [--durable 300] [--rounds 6]``
+Run: ``python benchmarks/bench_tenancy.py [--bulk 5000] [--durable 300] [--rounds 6] [--smoke]``
 """
 
 from __future__ import annotations
@@ -67,7 +67,11 @@ def main() -> None:
     parser.add_argument("--bulk", type=int, default=5_000)
     parser.add_argument("--durable", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
     args = parser.parse_args()
+    if args.smoke:
+        args.bulk, args.durable, args.rounds = 300, 20, 2
     with tempfile.TemporaryDirectory() as tmp:
         paired(Path(tmp), "bulk", _bulk, list(webchat_payloads(args.bulk)), args.rounds)
         paired(Path(tmp), "durable", _durable, list(webchat_payloads(args.durable)),
