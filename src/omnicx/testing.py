@@ -1,6 +1,7 @@
 """Test helpers for users of omnicx, and the storage conformance suite.
 
-- `StoreConformance`: the tests every `omnicx.storage.Store` must pass.
+- `StoreConformance`: the tests every `omnicx.storage.Store` must pass (with
+  `TenancyConformance`, the tenancy tests it inherits).
   omnicx runs them against its memory, SQLite and PostgreSQL backends; run
   them against your own backend by subclassing (see ``docs/storage.md``)::
 

@@ -6,12 +6,14 @@
   imported on first use, so omnicx works without psycopg installed.
 - `Store`, `Transaction`: the protocol; see ``docs/storage.md`` to write your
   own backend and prove it with `omnicx.testing`.
+- `TenantStore`: what a store that can host tenants adds (``docs/tenancy.md``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._tenancy import TenantStore
 from ._base import (
     AddressOwner,
     Capabilities,
@@ -44,6 +46,7 @@ __all__ = [
     "RowSeal",
     "SQLiteStore",
     "Store",
+    "TenantStore",
     "TimelineQuery",
     "Transaction",
 ]
