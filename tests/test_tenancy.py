@@ -65,6 +65,10 @@ def test_a_tenant_of_a_sqlite_file_lives_beside_it(tmp_path: Path) -> None:
     assert (tmp_path / "history.db.tenants" / "brand-a.db").is_file()
     with omnicx.open(path, tenant="brand-a", key=KEY) as again:  # reopened: still there
         assert [i.text for i in again.timeline(contact).items] == ["for brand A"]
+        exported = io.StringIO()
+        again.export(contact, exported)
+    lines = [json.loads(line) for line in exported.getvalue().splitlines()]
+    assert [line["tenant"] for line in lines if line["type"] == "contact"] == ["brand-a"]
 
 
 def test_an_existing_database_is_the_default_tenant(tmp_path: Path) -> None:

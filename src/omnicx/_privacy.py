@@ -178,7 +178,8 @@ def _time(value: dt.datetime | None) -> str | None:
 
 
 def _contact_line(contact: Contact) -> dict[str, Any]:
-    return {"type": "contact", "id": contact.id, "display_name": contact.display_name,
+    return {"type": "contact", "id": contact.id, "tenant": contact.tenant,
+            "display_name": contact.display_name,
             "crm_id": contact.crm_id, "created_at": _time(contact.created_at),
             "merged_into": contact.merged_into, "erased": contact.erased,
             "addresses": [{"kind": a.kind.value, "value": a.value, "name": a.name}
