@@ -128,7 +128,7 @@ TAMPERING = {
                             " message_type, occurred_at, received_at, sender_kind, sender_value,"
                             " sender_name, recipients, subject, text, html, attachments,"
                             " reply_to, status, status_rank, data, raw_id, erased_at, sealed,"
-                            f" origin_id, chain_seq, digest, hash, prev_hash FROM interactions"
+                            f" origin_id, chain_seq, digest, hash, prev_hash, origin_status FROM interactions"
                             f" {_M2}"),
     "sent id": ("carol", "UPDATE interactions SET external_id = 'other'"
                          " WHERE origin_id IS NOT NULL"),

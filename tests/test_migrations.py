@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import omnicx
-from omnicx.storage import Store, _postgres, _sqlite
+from omnicx import _vault
+from omnicx.storage import Store, _postgres, _sql, _sqlite
 from omnicx.storage._schema import MIGRATIONS, SCHEMA_VERSION
 from omnicx.testing import WebChatPayloads
 
@@ -22,6 +23,12 @@ def check_upgrade(open_store: Callable[[], Store], module: object,
                   monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patch:  # what omnicx's first release created
         patch.setattr(module, "MIGRATIONS", MIGRATIONS[:1])
+        # ... and wrote: interactions without the columns later versions added.
+        old_row = _sql.interaction_row
+        patch.setattr(_sql, "_INSERT_INTERACTION", _sql._INSERT_INTERACTION.replace(
+            ", origin_status)", ")").replace(", ?)", ")"))
+        patch.setattr(_sql, "interaction_row", lambda item, seal: old_row(item, seal)[:30])
+        patch.setattr(_vault, "origin_status", lambda status: None)  # and chained
         with omnicx.History(open_store()) as old:
             body, headers = CHAT.message("m1", at=AT)
             first = old.receive(CHAT.channel, body=body, headers=headers)
@@ -34,6 +41,8 @@ def check_upgrade(open_store: Callable[[], Store], module: object,
         (before,), (after,) = first.interactions, later.interactions
         assert after.conversation_id == before.conversation_id  # the session goes on
         assert [i.external_id for i in history.timeline(before.contact_id).items] == ["m2", "m1"]
+        # Rows stored before the first status was chained still verify.
+        assert history.verify().ok, str(history.verify())
 
 
 def test_a_version_1_sqlite_file_migrates(tmp_path: Path,

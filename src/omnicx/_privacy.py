@@ -62,11 +62,26 @@ def verify(store: Store) -> VerifyReport:
             except StorageError:  # the store could not build them; check every record
                 pass
             rows = tx.chain_rows(suspects) if suspects else None
+            cells = tx.tampered_cells(ids)
         last = ids[-1]
+        problems += [_tampered(*cell) for cell in cells]
         contacts += len(ids)
         if rows is not None:
             records += _verify_rows(suspects, rows, problems)
     return VerifyReport(contacts=contacts, records=records, problems=tuple(problems))
+
+
+_CELL_DETAILS = {
+    "status": "status differs from the best-ranked status chained for it",
+    "erased_at": "erased flag disagrees with the chained erasures",
+    "data_key": "data key is gone but no chained erasure destroyed it",
+}
+
+
+def _tampered(table: str, contact_id: int, record_id: int, position: int | None,
+              column: str) -> Problem:
+    return Problem(kind="edited", contact_id=contact_id, table=table, record_id=record_id,
+                   position=position, detail=_CELL_DETAILS.get(column, f"{column} was edited"))
 
 
 def _verify_rows(ids: Sequence[int], rows: ChainRows, problems: list[Problem]) -> int:

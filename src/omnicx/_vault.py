@@ -31,6 +31,7 @@ from ._chain import (
     interaction_material,
     link,
     micros,
+    origin_status,
     pack_head,
     unpack_head,
 )
@@ -276,7 +277,7 @@ class Sealer:
             [item.id, item.contact_id, item.conversation_id, str(item.channel), item.account,
              item.external_id, str(item.direction), str(item.kind), item.message_type,
              micros(item.occurred_at), micros(item.received_at), item.reply_to, item.raw_id,
-             seq], digest))
+             seq], digest, origin_status(item.status)))
         head.seq, head.last = seq, hashed
         self._dirty.add(item.contact_id)
         return RowSeal(columns, sealed, digest, seq, hashed, prev)

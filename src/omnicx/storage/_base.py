@@ -153,7 +153,7 @@ class ChainRows:
       coalesce(origin_id, external_id), direction, kind, message_type,
       occurred_at, received_at, reply_to, raw_id, chain_seq, digest, hash,
       prev_hash, erased_at, sealed, the nine content columns, external_id,
-      origin_id;
+      origin_id, origin_status;
     - ``events`` (attached to those interactions): id, interaction_id,
       channel, account, external_id, event_id, kind, status, occurred_at,
       received_at, error, raw_id, chain_seq, digest, hash, prev_hash,
@@ -342,6 +342,19 @@ class Transaction(Protocol):
         built wrongly cost speed, never correctness: a contact whose bytes do
         not hash to its stored hashes is checked again from its columns. May
         raise `StorageError` (for example on a value the encoding cannot hold).
+        """
+        ...
+    def tampered_cells(self, contact_ids: Sequence[int]
+                       ) -> list[tuple[str, int, int, int | None, str]]:
+        """The mutable cells of these contacts that their chains do not explain.
+
+        Rows of (table, contact id, record id, chain position or ``None``,
+        column): an interaction whose ``status``/``status_rank`` is not the
+        best-ranked of its chained first status and chained status events
+        (`omnicx._chain.status_explained`); a contact whose ``erased_at`` is
+        set without a chained full erasure, or cleared despite one
+        (``erased_at``); a contact with sealed, unerased content whose data
+        key is gone without an erasure (``data_key``).
         """
         ...
     def chained_contacts(self, after: int, limit: int) -> list[int]:

@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._chain import content_columns, dumps
-from .._enums import Direction
+from .._chain import content_columns, dumps, status_explained
+from .._enums import Direction, EventKind
 from .._errors import ConflictError, StorageError
 from .._models import Contact, Conversation, Interaction
 from ._base import (
@@ -54,7 +54,7 @@ _ABSENT: Any = object()
 # Positions in the SQL row form of an interaction (see `_sql.interaction_row`), plus
 # ``origin_id`` appended at the end.
 _EXTERNAL_ID, _OCCURRED_AT, _STATUS, _STATUS_RANK = 5, 9, 20, 21
-_ERASED_AT, _SEALED, _ORIGIN = 24, 25, 30
+_ERASED_AT, _SEALED, _ORIGIN_STATUS, _ORIGIN = 24, 25, 30, 31
 _CONTENT = (11, 12, 13, 14, 15, 16, 17, 18, 22)  # the nine content columns
 _ERASABLE = (12, 13, 14, 15, 16, 17, 18, 22, _SEALED)  # all of them but sender_kind
 
@@ -542,7 +542,8 @@ class _MemoryTransaction:
                 interactions.append((
                     *r[:5], r[_ORIGIN] if r[_ORIGIN] is not None else r[_EXTERNAL_ID],
                     *r[6:11], r[19], r[23], r[26], r[27], r[28], r[29], r[_ERASED_AT],
-                    r[_SEALED], *(r[i] for i in _CONTENT), r[_EXTERNAL_ID], r[_ORIGIN]))
+                    r[_SEALED], *(r[i] for i in _CONTENT), r[_EXTERNAL_ID], r[_ORIGIN],
+                    r[_ORIGIN_STATUS]))
         for e in self._t.events.values():
             if e.interaction_id not in owner:
                 continue
@@ -560,6 +561,35 @@ class _MemoryTransaction:
     def chain_inputs(self, contact_ids: Sequence[int]
                      ) -> Iterator[Sequence[Sequence[Any]]] | None:
         return None  # nothing to save: the rows are Python objects already
+
+    def tampered_cells(self, contact_ids: Sequence[int]
+                       ) -> list[tuple[str, int, int, int | None, str]]:
+        wanted = set(contact_ids)
+        chained: dict[int, list[str | None]] = {}
+        for e in self._t.events.values():
+            if (e.kind == EventKind.STATUS and e.interaction_id is not None
+                    and self._t.event_chain[e.id].hash is not None):
+                chained.setdefault(e.interaction_id, []).append(
+                    None if e.status is None else str(e.status))
+        found: list[tuple[str, int, int, int | None, str]] = []
+        for contact_id in sorted(wanted):
+            for iid in sorted(self._t.by_contact.get(contact_id, ())):
+                r = self._t.interactions[iid]
+                if r[27] is not None and not status_explained(
+                        r[_STATUS], r[_STATUS_RANK], r[_ORIGIN_STATUS], chained.get(iid, [])):
+                    found.append(("interactions", contact_id, iid, r[26], "status"))
+            row = self._t.contacts.get(contact_id)
+            if row is None:
+                continue
+            full = any(x[1] == contact_id and x[3] is None for x in self._t.erasures.values())
+            if (row.erased_at is not None) != full:
+                found.append(("contacts", contact_id, contact_id, None, "erased_at"))
+            if row.data_key is None and row.erased_at is None and any(
+                    self._t.interactions[i][_SEALED] is not None
+                    and self._t.interactions[i][_ERASED_AT] is None
+                    for i in self._t.by_contact.get(contact_id, ())):
+                found.append(("contacts", contact_id, contact_id, None, "data_key"))
+        return found
 
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         return sorted(c for c in self._t.contacts if c > after)[:limit]

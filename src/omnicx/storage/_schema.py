@@ -172,5 +172,12 @@ _V2 = [
         ON conversations (contact_id, channel, account, thread_key)""",
 ]
 
-MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2))
+# The status an interaction was stored with, chained with it (``""``: none), so
+# that verify() can check the mutable ``status`` against it and the chained
+# status events. NULL on rows stored before: they keep their original hash.
+_V3 = [
+    "ALTER TABLE interactions ADD COLUMN origin_status TEXT",
+]
+
+MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 SCHEMA_VERSION = MIGRATIONS[-1][0]

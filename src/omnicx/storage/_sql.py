@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
-from .._chain import content_columns
+from .._chain import content_columns, origin_status
 from .._chain import dumps as _dumps
 from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
 from .._errors import ConflictError
@@ -133,7 +133,7 @@ _INTERACTION_COLUMNS = (
 )
 _INSERT_INTERACTION = (
     f"INSERT INTO interactions ({_INTERACTION_COLUMNS}, sealed, chain_seq, digest, hash,"
-    f" prev_hash) VALUES ({', '.join('?' * 30)})"
+    f" prev_hash, origin_status) VALUES ({', '.join('?' * 31)})"
     " ON CONFLICT (channel, account, external_id) DO NOTHING"
 )
 _EVENT_COLUMNS = (
@@ -147,13 +147,53 @@ _CHAIN_INTERACTION = (
     "id, contact_id, conversation_id, channel, account, coalesce(origin_id, external_id),"
     " direction, kind, message_type, occurred_at, received_at, reply_to, raw_id, chain_seq,"
     " digest, hash, prev_hash, erased_at, sealed, sender_kind, sender_value, sender_name,"
-    " recipients, subject, text, html, attachments, data, external_id, origin_id"
+    " recipients, subject, text, html, attachments, data, external_id, origin_id,"
+    " origin_status"
 )
 _CHAIN_EVENT = (
     "e.id, e.interaction_id, e.channel, e.account, e.external_id, e.event_id, e.kind,"
     " e.status, e.occurred_at, e.received_at, e.error, e.raw_id, e.chain_seq, e.digest,"
     " e.hash, e.prev_hash, e.erased_at, e.sealed, e.data, i.contact_id"
 )
+
+
+def _rank_sql(column: str) -> str:
+    """`status_rank` of a status column, in SQL."""
+    ranks = " ".join(f"WHEN '{s.value}' THEN {status_rank(s)}"
+                     for s in Status if status_rank(s) >= 0)
+    return f"CASE {column} {ranks} ELSE -1 END"
+
+
+# `Transaction.tampered_cells`: the mutable cells that no chained record explains,
+# tested as `omnicx._chain.status_explained` tests them (the memory store calls it).
+_CHAINED_STATUS = ("SELECT 1 FROM events c WHERE c.interaction_id = i.id AND c.kind = 'status'"
+                   " AND c.hash IS NOT NULL AND c.status = i.status")
+_TAMPERED_CELLS = f"""
+SELECT 'interactions', i.contact_id, i.id, i.chain_seq, 'status' FROM interactions i
+LEFT JOIN (SELECT e.interaction_id AS iid, max({_rank_sql("e.status")}) AS top FROM events e
+    JOIN interactions j ON j.id = e.interaction_id WHERE j.contact_id IN ({{marks}})
+    AND e.kind = 'status' AND e.hash IS NOT NULL GROUP BY e.interaction_id) m ON m.iid = i.id
+WHERE i.contact_id IN ({{marks}}) AND i.digest IS NOT NULL AND NOT coalesce(
+    i.status_rank = {_rank_sql("i.status")} AND CASE
+    WHEN i.origin_status IS NULL THEN i.status_rank > coalesce(m.top, -1)
+        OR (i.status_rank = coalesce(m.top, -1)
+            AND (coalesce(m.top, -1) = -1 OR EXISTS ({_CHAINED_STATUS})))
+    ELSE i.status_rank = CASE WHEN {_rank_sql("i.origin_status")} > coalesce(m.top, -1)
+            THEN {_rank_sql("i.origin_status")} ELSE coalesce(m.top, -1) END
+        AND CASE WHEN i.status_rank = -1 THEN coalesce(i.status, '') = i.origin_status
+            ELSE i.status = i.origin_status OR EXISTS ({_CHAINED_STATUS}) END
+    END, FALSE)
+UNION ALL
+SELECT 'contacts', c.id, c.id, NULL, 'erased_at' FROM contacts c
+WHERE c.id IN ({{marks}}) AND CASE WHEN c.erased_at IS NULL THEN 0 ELSE 1 END
+    <> CASE WHEN EXISTS (SELECT 1 FROM erasures x WHERE x.contact_id = c.id
+        AND x.erased_before IS NULL) THEN 1 ELSE 0 END
+UNION ALL
+SELECT 'contacts', c.id, c.id, NULL, 'data_key' FROM contacts c
+WHERE c.id IN ({{marks}}) AND c.data_key IS NULL AND c.erased_at IS NULL
+    AND EXISTS (SELECT 1 FROM interactions s WHERE s.contact_id = c.id
+        AND s.sealed IS NOT NULL AND s.erased_at IS NULL)
+"""
 
 
 def interaction_row(item: Interaction, seal: RowSeal) -> tuple[Any, ...]:
@@ -195,6 +235,7 @@ def interaction_row(item: Interaction, seal: RowSeal) -> tuple[Any, ...]:
         seal.digest,
         seal.hash,
         seal.prev_hash,
+        origin_status(item.status),
     )
 
 
@@ -916,6 +957,15 @@ class SqlTransaction:
     def chain_inputs(self, contact_ids: Sequence[int]
                      ) -> Iterator[Sequence[Sequence[Any]]] | None:
         return self._dialect.chain_inputs(self._cursor, contact_ids)
+
+    def tampered_cells(self, contact_ids: Sequence[int]
+                       ) -> list[tuple[str, int, int, int | None, str]]:
+        ids = list(contact_ids)
+        if not ids:
+            return []
+        statement = _TAMPERED_CELLS.format(marks=_marks(len(ids)))
+        return [(r[0], r[1], r[2], r[3] if type(r[3]) is int else None, r[4])
+                for r in self._all(statement, ids * 4)]
 
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         return [r[0] for r in self._all(

@@ -45,11 +45,14 @@ _TYPES = {"pk": "INTEGER PRIMARY KEY", "int": "INTEGER", "blob": "BLOB"}
 _EMPTY = "X'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'"
 _CHAIN_INPUTS = f"""
 SELECT contact_id, iif(typeof(chain_seq) = 'integer', chain_seq, -1), prev_hash, hash,
-    coalesce(CAST(prev_hash || 'ocx1' || json_array('i', id, contact_id, conversation_id,
-        channel, account, coalesce(origin_id, external_id), direction, kind, message_type,
-        occurred_at, received_at, reply_to, raw_id, chain_seq, lower(hex(digest))) AS BLOB),
-        X''),
-    CASE WHEN erased_at IS NULL THEN coalesce(sealed, CAST(json_array(sender_kind,
+    coalesce(CAST(prev_hash || 'ocx1' || CASE WHEN origin_status IS NULL THEN json_array('i',
+        id, contact_id, conversation_id, channel, account, coalesce(origin_id, external_id),
+        direction, kind, message_type, occurred_at, received_at, reply_to, raw_id, chain_seq,
+        lower(hex(digest))) ELSE json_array('i', id, contact_id, conversation_id, channel,
+        account, coalesce(origin_id, external_id), direction, kind, message_type, occurred_at,
+        received_at, reply_to, raw_id, chain_seq, lower(hex(digest)), origin_status) END
+        AS BLOB), X''),
+    CASE WHEN erased_at IS NULL THEN coalesce(CAST(sealed AS BLOB), CAST(json_array(sender_kind,
         sender_value, sender_name, recipients, subject, text, html, attachments, data)
         AS BLOB)) ELSE X'' END,
     CASE
@@ -71,7 +74,8 @@ SELECT i.contact_id, iif(typeof(e.chain_seq) = 'integer', e.chain_seq, -1),
     coalesce(CAST(e.prev_hash || 'ocx1' || json_array('e', e.id, e.interaction_id, e.channel,
         e.account, e.external_id, e.event_id, e.kind, e.status, e.occurred_at, e.received_at,
         e.error, e.raw_id, e.chain_seq, lower(hex(e.digest))) AS BLOB), X''),
-    CASE WHEN e.erased_at IS NULL THEN coalesce(e.sealed, CAST(coalesce(e.data, '') AS BLOB))
+    CASE WHEN e.erased_at IS NULL THEN coalesce(CAST(e.sealed AS BLOB),
+        CAST(coalesce(e.data, '') AS BLOB))
         ELSE X'' END,
     CASE
         WHEN e.prev_hash IS NULL OR e.hash IS NULL OR e.digest IS NULL THEN NULL
