@@ -21,6 +21,7 @@ from ._errors import (
     SendError,
     SignatureError,
     StorageError,
+    TamperedError,
     WindowClosedError,
 )
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
@@ -76,6 +77,7 @@ __all__ = [
     "StatusChange",
     "StorageError",
     "StreamPosition",
+    "TamperedError",
     "UpdateEvent",
     "VerifyReport",
     "WindowClosedError",

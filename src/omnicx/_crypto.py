@@ -34,7 +34,7 @@ from functools import lru_cache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ._errors import ConfigurationError, StorageError
+from ._errors import ConfigurationError, TamperedError
 
 __all__ = [
     "ARCHIVE",
@@ -151,18 +151,25 @@ class Keyring:
 
     @staticmethod
     def tag(sealed: bytes) -> int:
-        if len(sealed) < 2 + _NONCE or sealed[0] != _FORMAT:
-            raise StorageError("a sealed value is damaged or of an unknown format")
+        if (not isinstance(sealed, bytes) or len(sealed) < 2 + _NONCE
+                or sealed[0] != _FORMAT):
+            raise TamperedError("a sealed value is damaged or of an unknown format")
         return sealed[1]
 
     @staticmethod
     def open(cipher: AESGCM, sealed: bytes, row: bytes) -> bytes:
-        """Decrypt a value `seal` produced for the same row."""
+        """Decrypt a value `seal` produced for the same row.
+
+        `TamperedError` (a `StorageError`) when it does not open: damaged,
+        moved to another row, under another key, or not bytes at all.
+        """
+        if not isinstance(sealed, bytes) or len(sealed) < 2 + _NONCE:
+            raise TamperedError(f"sealed content of {row.decode()} is damaged")
         head = sealed[:2]
         try:
             return cipher.decrypt(sealed[2:2 + _NONCE], sealed[2 + _NONCE:], head + row)
         except InvalidTag as exc:
-            raise StorageError(
+            raise TamperedError(
                 f"sealed content of {row.decode()} does not open: damaged, moved or"
                 " under another key") from exc
 

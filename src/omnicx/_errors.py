@@ -6,7 +6,8 @@
     ├── NotFoundError (LookupError)        unknown contact, interaction, quarantine entry, cursor
     ├── ConfigurationError (ValueError)    bad arguments to open(), a channel, a missing extra
     ├── StorageError                       the database failed underneath us (wraps sqlite3/psycopg)
-    │   └── ConflictError                  a transient write conflict that retries did not resolve
+    │   ├── ConflictError                  a transient write conflict that retries did not resolve
+    │   └── TamperedError                  a stored cell holds what omnicx never wrote (see verify())
     └── SendError                          an outbound provider call failed (carries .code)
         └── WindowClosedError              free-form message outside the customer-service window
 
@@ -27,6 +28,7 @@ __all__ = [
     "SendError",
     "SignatureError",
     "StorageError",
+    "TamperedError",
     "WindowClosedError",
 ]
 
@@ -78,6 +80,16 @@ class StorageError(OmnicxError):
 
 class ConflictError(StorageError):
     """A write conflict (lock, serialization failure) that retries could not resolve."""
+
+
+class TamperedError(StorageError):
+    """A stored row cannot be read back: a cell holds a value omnicx never writes.
+
+    Raised instead of a decoding error when a row was edited behind the
+    library's back (text where ciphertext belongs, sealed content that does
+    not open, a time that is not a number). The message names the row, never
+    its content; `History.verify` names the problem in detail.
+    """
 
 
 class SendError(OmnicxError):

@@ -24,7 +24,7 @@ from ._chain import (
     verify_contact,
 )
 from ._crypto import Keyring
-from ._errors import ConfigurationError, NotFoundError, StorageError
+from ._errors import ConfigurationError, NotFoundError, StorageError, TamperedError
 from ._models import Contact, Interaction
 from ._vault import Sealer, Vault
 from .storage._base import ChainRows, EventRecord, Gap, Store, TimelineQuery, Transaction
@@ -61,18 +61,40 @@ def verify(store: Store) -> VerifyReport:
                     suspects = [c for c in ids if c in found]
             except StorageError:  # the store could not build them; check every record
                 pass
-            rows = tx.chain_rows(suspects) if suspects else None
+            unreadable: list[int] = []
+            rows = _chain_rows(tx, suspects, unreadable) if suspects else None
             cells = tx.tampered_cells(ids)
         last = ids[-1]
         problems += [_tampered(*cell) for cell in cells]
+        problems += [Problem(kind="edited", contact_id=c,
+                             detail="its rows cannot be read back: a cell holds bytes the"
+                                    " database cannot decode") for c in unreadable]
         contacts += len(ids)
         if rows is not None:
-            records += _verify_rows(suspects, rows, problems)
+            records += _verify_rows([c for c in suspects if c not in unreadable], rows,
+                                    problems)
     return VerifyReport(contacts=contacts, records=records, problems=tuple(problems))
+
+
+def _chain_rows(tx: Transaction, ids: Sequence[int], unreadable: list[int]) -> ChainRows:
+    """`Transaction.chain_rows`; when a cell cannot even be read (SQLite text that is
+    not UTF-8), contact by contact, listing in ``unreadable`` those that fail."""
+    try:
+        return tx.chain_rows(ids)
+    except TamperedError:
+        if len(ids) == 1:
+            unreadable.append(ids[0])
+            return ChainRows(heads={}, interactions=[], events=[], erasures=[])
+    parts = [_chain_rows(tx, [c], unreadable) for c in ids]
+    return ChainRows(heads={c: h for p in parts for c, h in p.heads.items()},
+                     interactions=[r for p in parts for r in p.interactions],
+                     events=[r for p in parts for r in p.events],
+                     erasures=[r for p in parts for r in p.erasures])
 
 
 _CELL_DETAILS = {
     "status": "status differs from the best-ranked status chained for it",
+    "content": "plaintext content was written beside its sealed content",
     "erased_at": "erased flag disagrees with the chained erasures",
     "data_key": "data key is gone but no chained erasure destroyed it",
 }

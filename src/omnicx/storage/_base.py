@@ -351,7 +351,8 @@ class Transaction(Protocol):
         Rows of (table, contact id, record id, chain position or ``None``,
         column): an interaction whose ``status``/``status_rank`` is not the
         best-ranked of its chained first status and chained status events
-        (`omnicx._chain.status_explained`); a contact whose ``erased_at`` is
+        (`omnicx._chain.status_explained`); an interaction with sealed content
+        and plaintext in its content columns (``content``); a contact whose ``erased_at`` is
         set without a chained full erasure, or cleared despite one
         (``erased_at``); a contact with sealed, unerased content whose data
         key is gone without an erasure (``data_key``).

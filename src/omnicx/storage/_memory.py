@@ -578,6 +578,8 @@ class _MemoryTransaction:
                 if r[27] is not None and not status_explained(
                         r[_STATUS], r[_STATUS_RANK], r[_ORIGIN_STATUS], chained.get(iid, [])):
                     found.append(("interactions", contact_id, iid, r[26], "status"))
+                if r[_SEALED] is not None and any(r[i] is not None for i in _ERASABLE[:-1]):
+                    found.append(("interactions", contact_id, iid, r[26], "content"))
             row = self._t.contacts.get(contact_id)
             if row is None:
                 continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 from .._chain import content_columns, origin_status
 from .._chain import dumps as _dumps
 from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
-from .._errors import ConflictError
+from .._errors import ConflictError, TamperedError
 from .._models import Address, Attachment, Contact, Conversation, Interaction
 from ._base import (
     AddressOwner,
@@ -184,6 +185,10 @@ WHERE i.contact_id IN ({{marks}}) AND i.digest IS NOT NULL AND NOT coalesce(
             ELSE i.status = i.origin_status OR EXISTS ({_CHAINED_STATUS}) END
     END, FALSE)
 UNION ALL
+SELECT 'interactions', contact_id, id, chain_seq, 'content' FROM interactions
+WHERE contact_id IN ({{marks}}) AND sealed IS NOT NULL AND coalesce(sender_value, sender_name,
+    recipients, subject, text, html, attachments, data) IS NOT NULL
+UNION ALL
 SELECT 'contacts', c.id, c.id, NULL, 'erased_at' FROM contacts c
 WHERE c.id IN ({{marks}}) AND CASE WHEN c.erased_at IS NULL THEN 0 ELSE 1 END
     <> CASE WHEN EXISTS (SELECT 1 FROM erasures x WHERE x.contact_id = c.id
@@ -293,36 +298,43 @@ def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
     received_at, address, recipients_of, attachments_of, loads = (
         _received_at, stored_address, _recipients, _attachments, _json_loads)
     items = []
-    for (iid, contact_id, conversation_id, channel, account, external_id, direction, kind,
-         message_type, occurred_at, received, sender_kind, sender_value, sender_name,
-         recipients, subject, text, html, attachments, reply_to, status, _rank, data,
-         raw_id, erased_at) in rows:
-        item = new(cls)
-        set_id(item, iid)
-        set_contact_id(item, contact_id)
-        set_conversation_id(item, conversation_id)
-        set_channel(item, channels.get(channel) or Channel(channel))
-        set_account(item, account)
-        set_external_id(item, external_id)
-        set_direction(item, directions.get(direction) or Direction(direction))
-        set_kind(item, kinds.get(kind) or Kind(kind))
-        set_message_type(item, message_type)
-        set_occurred_at(item, from_us(occurred_at))
-        set_received_at(item, received_at(received))
-        set_sender(item, None if sender_value is None
-                   else address(sender_kind, sender_value, sender_name))
-        set_recipients(item, recipients_of(recipients) if recipients else ())
-        set_subject(item, subject)
-        set_text(item, text)
-        set_html(item, html)
-        set_attachments(item, attachments_of(attachments) if attachments else ())
-        set_reply_to(item, reply_to)
-        set_status(item, None if status is None
-                   else statuses.get(status) or Status(status))
-        set_data(item, loads(data) if data else {})
-        set_raw_id(item, raw_id)
-        set_erased(item, erased_at is not None)
-        items.append(item)
+    iid: Any = "?"
+    try:
+        for (iid, contact_id, conversation_id, channel, account, external_id, direction, kind,
+             message_type, occurred_at, received, sender_kind, sender_value, sender_name,
+             recipients, subject, text, html, attachments, reply_to, status, _rank, data,
+             raw_id, erased_at) in rows:
+            item = new(cls)
+            set_id(item, iid)
+            set_contact_id(item, contact_id)
+            set_conversation_id(item, conversation_id)
+            set_channel(item, channels.get(channel) or Channel(channel))
+            set_account(item, account)
+            set_external_id(item, external_id)
+            set_direction(item, directions.get(direction) or Direction(direction))
+            set_kind(item, kinds.get(kind) or Kind(kind))
+            set_message_type(item, message_type)
+            set_occurred_at(item, from_us(occurred_at))
+            set_received_at(item, received_at(received))
+            set_sender(item, None if sender_value is None
+                       else address(sender_kind, sender_value, sender_name))
+            set_recipients(item, recipients_of(recipients) if recipients else ())
+            set_subject(item, subject)
+            set_text(item, text)
+            set_html(item, html)
+            set_attachments(item, attachments_of(attachments) if attachments else ())
+            set_reply_to(item, reply_to)
+            set_status(item, None if status is None
+                       else statuses.get(status) or Status(status))
+            set_data(item, loads(data) if data else {})
+            set_raw_id(item, raw_id)
+            set_erased(item, erased_at is not None)
+            items.append(item)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        # A cell of a type or shape omnicx never writes: edited behind our back. The
+        # message names the row, never the value (it may be personal data).
+        raise TamperedError(f"interaction #{iid} holds a value omnicx never writes"
+                            f" ({type(exc).__name__}); run verify()") from None
     return items
 
 
@@ -333,6 +345,14 @@ def interaction_from_row(row: Sequence[Any]) -> Interaction:
 
 
 def _event_from_row(row: Sequence[Any]) -> EventRecord:
+    try:
+        return _event_record(row)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        raise TamperedError(f"event #{row[0]} holds a value omnicx never writes"
+                            f" ({type(exc).__name__}); run verify()") from None
+
+
+def _event_record(row: Sequence[Any]) -> EventRecord:
     return EventRecord(
         id=row[0],
         interaction_id=row[1],
@@ -347,8 +367,8 @@ def _event_from_row(row: Sequence[Any]) -> EventRecord:
         error=row[10],
         data=json.loads(row[11]) if row[11] else {},
         raw_id=row[12],
-        digest=None if row[13] is None else bytes(row[13]),
-        sealed=None if row[14] is None else bytes(row[14]),
+        digest=None if row[13] is None else blob(row[13]),
+        sealed=None if row[14] is None else blob(row[14]),
     )
 
 
@@ -364,6 +384,24 @@ def _gap_from_row(row: Sequence[Any]) -> Gap:
         closed_at=from_us(row[7]) if row[7] is not None else None,
         detail=row[8],
     )
+
+
+def _undecodable(exc: sqlite3.OperationalError) -> Exception:
+    """SQLite's "Could not decode to UTF-8" (a text cell holding other bytes, which
+    only an edit behind our back writes) as `TamperedError`: its message quotes the
+    cell, which may be personal data. Any other error is returned as it was."""
+    if "decode" in str(exc):
+        return TamperedError("a stored text cell holds bytes that are not UTF-8 (written"
+                             " behind omnicx's back); run verify()")
+    return exc
+
+
+def blob(value: Any) -> bytes:
+    """A binary cell as bytes; text written there behind our back becomes its UTF-8
+    (which no seal or hash accepts) instead of a `TypeError`."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8", "surrogatepass")
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -463,10 +501,16 @@ class SqlTransaction:
         return int(self._cursor.rowcount)
 
     def _all(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(self._execute(statement, params).fetchall())
+        try:
+            return list(self._execute(statement, params).fetchall())
+        except sqlite3.OperationalError as exc:
+            raise _undecodable(exc) from None
 
     def _one(self, statement: str, params: Sequence[Any] = ()) -> Any:
-        return self._execute(statement, params).fetchone()
+        try:
+            return self._execute(statement, params).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise _undecodable(exc) from None
 
     # -- ids -----------------------------------------------------------------------------
     def new_ids(self, table: str, count: int) -> Sequence[int]:
@@ -493,12 +537,17 @@ class SqlTransaction:
         rows = self._all(
             "SELECT id, channel, account, received_at, headers, body, state, error, sealed"
             f" FROM raw_payloads WHERE {where} ORDER BY id", params)
-        return [
-            RawPayload(id=r[0], channel=r[1], account=r[2], received_at=from_us(r[3]),
-                       headers=json.loads(r[4]) if r[4] else {}, body=bytes(r[5] or b""),
-                       state=r[6], error=r[7], sealed=None if r[8] is None else bytes(r[8]))
-            for r in rows
-        ]
+        payloads = []
+        for r in rows:
+            try:
+                payloads.append(RawPayload(
+                    id=r[0], channel=r[1], account=r[2], received_at=from_us(r[3]),
+                    headers=json.loads(r[4]) if r[4] else {}, body=blob(r[5] or b""),
+                    state=r[6], error=r[7], sealed=None if r[8] is None else blob(r[8])))
+            except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+                raise TamperedError(f"raw payload #{r[0]} holds a value omnicx never writes"
+                                    f" ({type(exc).__name__})") from None
+        return payloads
 
     def raw(self, raw_id: int) -> RawPayload | None:
         found = self._raw_rows("id = ?", (raw_id,))
@@ -934,7 +983,7 @@ class SqlTransaction:
             for iid, value in self._all(
                     f"SELECT id, sealed FROM interactions WHERE id IN ({_marks(len(chunk))})"
                     " AND sealed IS NOT NULL", chunk):
-                found[iid] = bytes(value)
+                found[iid] = blob(value)
         return found
 
     def chain_rows(self, contact_ids: Sequence[int]) -> ChainRows:
@@ -965,7 +1014,7 @@ class SqlTransaction:
             return []
         statement = _TAMPERED_CELLS.format(marks=_marks(len(ids)))
         return [(r[0], r[1], r[2], r[3] if type(r[3]) is int else None, r[4])
-                for r in self._all(statement, ids * 4)]
+                for r in self._all(statement, ids * 5)]
 
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         return [r[0] for r in self._all(
