@@ -69,8 +69,10 @@ def test_reading_decrypts_transparently(tmp_path: Path) -> None:
         assert history.interaction(item.id) == item
         (edit,) = history.events(item)
         assert edit.data["text"] == f"{SECRET} (edited)"
+        # Listed as replay() would use it: opened (it is sealed at rest).
         (quarantined,) = history.quarantine()
-        assert quarantined.sealed is not None and quarantined.body == b""
+        assert quarantined.sealed is None and SECRET.encode() in quarantined.body
+        assert quarantined.headers == CHAT.sign(quarantined.body)
         # Found by exact match, read back readable.
         assert history.contacts.find("ANNA@example.com") == anna
         assert [str(a) for a in anna.addresses] == ["email:anna@example.com"]
@@ -141,7 +143,7 @@ def test_key_rotation_rewraps_without_rewriting_content(tmp_path: Path) -> None:
         anna = history.contacts.find("anna@example.com")
         assert anna is not None
         assert history.timeline(anna).items[0].text == SECRET
-        assert history.quarantine()[0].sealed is not None
+        assert SECRET.encode() in history.quarantine()[0].body
         assert history.verify().ok
 
 

@@ -128,8 +128,8 @@ TAMPERING = {
                             " message_type, occurred_at, received_at, sender_kind, sender_value,"
                             " sender_name, recipients, subject, text, html, attachments,"
                             " reply_to, status, status_rank, data, raw_id, erased_at, sealed,"
-                            f" origin_id, chain_seq, digest, hash, prev_hash, origin_status FROM interactions"
-                            f" {_M2}"),
+                            " origin_id, chain_seq, digest, hash, prev_hash, origin_status"
+                            f" FROM interactions {_M2}"),
     "sent id": ("carol", "UPDATE interactions SET external_id = 'other'"
                          " WHERE origin_id IS NOT NULL"),
     "confirmation": ("carol", "DELETE FROM events WHERE external_id = 'provider-1'"),

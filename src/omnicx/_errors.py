@@ -7,7 +7,7 @@
     ├── ConfigurationError (ValueError)    bad arguments to open(), a channel, a missing extra
     ├── StorageError                       the database failed underneath us (wraps sqlite3/psycopg)
     │   ├── ConflictError                  a transient write conflict that retries did not resolve
-    │   └── TamperedError                  a stored cell holds what omnicx never wrote (see verify())
+    │   └── TamperedError                  a cell holds what omnicx never writes (see verify())
     └── SendError                          an outbound provider call failed (carries .code)
         └── WindowClosedError              free-form message outside the customer-service window
 

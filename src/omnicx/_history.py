@@ -352,9 +352,17 @@ class History:
 
     # -- quarantine ----------------------------------------------------------------------------
     def quarantine(self) -> list[RawPayload]:
-        """Payloads that could not be parsed, oldest first, with their errors."""
+        """Payloads that could not be parsed, oldest first, with their errors.
+
+        Each is what `replay` would parse: with the key, headers, body and
+        error are opened (they are sealed at rest); without it, an encrypted
+        history lists them sealed (``sealed`` set, ``body`` empty).
+        """
         with self._store.reading() as tx:
-            return tx.raws("quarantined")
+            found = tx.raws("quarantined")
+            if self._vault.keyring is None:  # in the clear, or sealed without the key
+                return found
+            return [self._vault.open_raw(tx, raw) for raw in found]
 
     def replay(self, quarantine_id: int, channel: ChannelAdapter | None = None) -> Receipt:
         """Parse a quarantined payload again (after fixing the adapter) and store it.
@@ -379,7 +387,8 @@ class History:
             events = _parse(adapter, raw.body, dict(raw.headers))
         except PayloadError as exc:
             message = exc.message
-            self._store.atomic(lambda tx: tx.set_raw_state(raw.id, "quarantined", message))
+            self._store.atomic(lambda tx: tx.set_raw_state(
+                raw.id, "quarantined", self._vault.sealer(tx).raw_error(raw.id, message)))
             raise PayloadError(message, channel=raw.channel, quarantine_id=raw.id) from exc
 
         def work(tx: Transaction) -> Receipt:

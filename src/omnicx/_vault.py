@@ -40,7 +40,7 @@ from ._errors import ConfigurationError
 from ._models import Address, Contact, Interaction
 from .storage._base import EventRecord, RawPayload, RowSeal, Store, Transaction
 
-__all__ = ["Sealer", "Vault", "VaultStore", "VaultTransaction"]
+__all__ = ["ERROR_KEY", "Sealer", "Vault", "VaultStore", "VaultTransaction"]
 
 T = TypeVar("T")
 
@@ -50,7 +50,11 @@ _ARCHIVE_KEY = "archive_key"
 INDEX_KEY = "index_key"
 _PLAIN_ADDRESSES = "plain_addresses"
 _SEALED_NAME = "sealed:"  # a display name sealed under its contact's key, in base64
+# An error text derived from a payload (a quarantined payload's parse error), sealed
+# under the archive key like the payload, in base64: it may quote the payload.
+_SEALED_ERROR = "sealed:"
 _NO_CONTENT = (None,) * 8
+ERROR_KEY = "omnicx:error"  # where an event's error text is kept, inside its data
 
 
 class Vault:
@@ -144,6 +148,11 @@ class Vault:
 
     def open_events(self, tx: Transaction, contact_id: int | None,
                     records: Sequence[EventRecord]) -> list[EventRecord]:
+        """``records`` as users see them: data opened, the error text back in ``error``."""
+        return [_with_error(r) for r in self._open_events(tx, contact_id, records)]
+
+    def _open_events(self, tx: Transaction, contact_id: int | None,
+                     records: Sequence[EventRecord]) -> list[EventRecord]:
         if not any(r.sealed for r in records):
             return list(records)
         opened = []
@@ -162,13 +171,31 @@ class Vault:
         return opened
 
     def open_raw(self, tx: Transaction, raw: RawPayload) -> RawPayload:
-        if raw.sealed is None:
+        """``raw`` with its headers, body and error opened (as `History.replay` uses it)."""
+        sealed_error = raw.error is not None and raw.error.startswith(_SEALED_ERROR)
+        if raw.sealed is None and not sealed_error:
             return raw
         cipher = self.archive_cipher(tx)
         if cipher is None:
             raise ConfigurationError(f"raw payload #{raw.id} has no archive key to open it")
-        headers, _, body = Keyring.open(cipher, raw.sealed, b"r/%d" % raw.id).partition(b"\n")
-        return attrs.evolve(raw, headers=_loads(headers), body=body, sealed=None)
+        if raw.sealed is not None:
+            headers, _, body = Keyring.open(cipher, raw.sealed, b"r/%d" % raw.id).partition(
+                b"\n")
+            raw = attrs.evolve(raw, headers=_loads(headers), body=body, sealed=None)
+        if sealed_error and raw.error is not None:
+            blob = base64.b64decode(raw.error[len(_SEALED_ERROR):])
+            raw = attrs.evolve(raw, error=Keyring.open(
+                cipher, blob, b"q/%d" % raw.id).decode("utf-8", "replace"))
+        return raw
+
+
+def _with_error(record: EventRecord) -> EventRecord:
+    """An event whose error text was stored with its data (`Sealer.event`), as it came."""
+    if ERROR_KEY not in record.data:
+        return record
+    data = dict(record.data)
+    error = data.pop(ERROR_KEY)
+    return attrs.evolve(record, data=data, error=error if isinstance(error, str) else None)
 
 
 def _loads(data: bytes | str) -> Any:
@@ -286,8 +313,17 @@ class Sealer:
         """Seal an event; chain it when its interaction (``contact_id``'s) is known.
 
         Call `commit` with the result once the row was actually inserted.
+        The error text (a provider's diagnostic, which may quote an address or a
+        number) is stored with the data, as content: sealed with a key, erased
+        with the interaction, and outside the chained columns (``columns`` is
+        then ``(data, None)``: the row's ``error`` column stays empty).
         """
-        data = dumps(dict(record.data))
+        content = dict(record.data)
+        moved = record.error is not None
+        if moved:
+            content[ERROR_KEY] = record.error
+            record = attrs.evolve(record, error=None)
+        data = dumps(content)
         if self._keyring is None or data is None:
             sealed, columns = None, (data,)
             digest = _sha256((data or "").encode()).digest()
@@ -297,6 +333,8 @@ class Sealer:
             sealed = Keyring.seal(cipher, CONTACT if contact_id is not None else ARCHIVE,
                                   data.encode(), b"e/%d" % record.id)
             columns, digest = (None,), _sha256(sealed).digest()
+        if moved:
+            columns = (*columns, None)
         if contact_id is None or record.interaction_id is None:
             return RowSeal(columns=columns, sealed=sealed, digest=digest)
         head = self._head(contact_id)
@@ -341,7 +379,20 @@ class Sealer:
             return payload
         plain = (dumps(dict(payload.headers)) or "{}").encode() + b"\n" + payload.body
         sealed = Keyring.seal(self.archive_cipher(), ARCHIVE, plain, b"r/%d" % payload.id)
-        return attrs.evolve(payload, headers={}, body=b"", sealed=sealed)
+        return attrs.evolve(payload, headers={}, body=b"", sealed=sealed,
+                            error=self.raw_error(payload.id, payload.error))
+
+    def raw_error(self, raw_id: int, error: str | None) -> str | None:
+        """The ``raw_payloads.error`` to store: sealed like the payload when there is a key.
+
+        Parse errors quote what they could not parse (a phone number, an
+        address, a line of text), so they are as personal as the payload.
+        """
+        if self._keyring is None or error is None:
+            return error
+        sealed = Keyring.seal(self.archive_cipher(), ARCHIVE, error.encode("utf-8", "replace"),
+                              b"q/%d" % raw_id)
+        return _SEALED_ERROR + base64.b64encode(sealed).decode()
 
     def flush(self) -> None:
         """Write the moved chain heads and the new data keys."""

@@ -462,10 +462,10 @@ class _MemoryTransaction:
                 continue
             if e.id in self._t.events:
                 raise StorageError(f"event #{e.id} exists")
-            (data,) = seal.columns
+            data, *moved = seal.columns  # see _sql.SqlTransaction.insert_events
             self._t.put(self._t.events, e.id, attrs.evolve(
                 e, data=json.loads(data) if data else {}, digest=seal.digest,
-                sealed=seal.sealed))
+                sealed=seal.sealed, error=moved[0] if moved else e.error))
             self._t.put(self._t.event_chain, e.id, _EventChain(
                 data=data, seq=seal.seq, hash=seal.hash, prev_hash=seal.prev_hash))
             self._t.put(self._t.event_keys, key, e.id)

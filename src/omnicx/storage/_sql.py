@@ -841,14 +841,16 @@ class SqlTransaction:
             seals = [RowSeal(columns=(_dumps(dict(e.data)),)) for e in events]
         inserted = []
         for e, seal in zip(events, seals, strict=True):
-            (data,) = seal.columns
+            # A second column: the error text went into the data (omnicx._vault.Sealer.event).
+            data, *moved = seal.columns
+            error = moved[0] if moved else e.error
             row = self._one(
                 f"INSERT INTO events ({_EVENT_COLUMNS}, sealed, chain_seq, digest, hash,"
                 f" prev_hash) VALUES ({_marks(18)})"
                 " ON CONFLICT (channel, account, external_id, event_id) DO NOTHING RETURNING id",
                 (e.id, e.interaction_id, e.channel, e.account, e.external_id, e.event_id,
                  str(e.kind), str(e.status) if e.status is not None else None,
-                 to_us(e.occurred_at), to_us(e.received_at), e.error, data,
+                 to_us(e.occurred_at), to_us(e.received_at), error, data,
                  e.raw_id, seal.sealed, seal.seq, seal.digest, seal.hash, seal.prev_hash),
             )
             if row is not None:
