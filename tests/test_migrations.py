@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,20 @@ import omnicx
 from omnicx import _vault
 from omnicx.storage import Store, _postgres, _sql, _sqlite
 from omnicx.storage._schema import MIGRATIONS, SCHEMA_VERSION
+from omnicx.storage._base import RawPayload
 from omnicx.testing import WebChatPayloads
 
 CHAT = WebChatPayloads()
 AT = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+
+
+def _archive_v1(tx: _sql.SqlTransaction, payloads: Sequence[RawPayload]) -> None:
+    """`SqlTransaction.archive` as version 1 wrote (no ``contact_id``)."""
+    tx._many("INSERT INTO raw_payloads (id, channel, account, received_at, headers, body,"
+             " state, error, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             [(p.id, p.channel, p.account, _sql.to_us(p.received_at),
+               json.dumps(dict(p.headers)), p.body, p.state, p.error, p.sealed)
+              for p in payloads])
 
 
 def check_upgrade(open_store: Callable[[], Store], module: object,
@@ -29,6 +40,7 @@ def check_upgrade(open_store: Callable[[], Store], module: object,
             ", origin_status)", ")").replace(", ?)", ")"))
         patch.setattr(_sql, "interaction_row", lambda item, seal: old_row(item, seal)[:30])
         patch.setattr(_vault, "origin_status", lambda status: None)  # and chained
+        patch.setattr(_sql.SqlTransaction, "archive", _archive_v1)
         with omnicx.History(open_store()) as old:
             body, headers = CHAT.message("m1", at=AT)
             first = old.receive(CHAT.channel, body=body, headers=headers)

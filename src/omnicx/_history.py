@@ -493,8 +493,14 @@ class History:
         addresses and names; their interactions keep when, which channel and
         which direction, with the content gone (``erased=True``). The history
         stays gapless and `verify` still passes.
+
+        Every other copy goes too: the raw payloads about them (redeliveries
+        included), quarantined payloads that name one of their addresses (so
+        `replay` cannot bring them back), conversation subjects and thread
+        keys. With a key, searching a sealed quarantine needs the key
+        (`ConfigurationError` otherwise). See ``docs/privacy.md``.
         """
-        return _privacy.erase(self._store, contact, reason=reason, at=_now())
+        return _privacy.erase(self._store, self._vault, contact, reason=reason, at=_now())
 
     def apply_retention(self, *, older_than: dt.timedelta | dt.datetime,
                         reason: str = "retention") -> int:

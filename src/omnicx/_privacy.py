@@ -25,7 +25,7 @@ from ._chain import (
 )
 from ._crypto import Keyring
 from ._errors import ConfigurationError, NotFoundError, StorageError, TamperedError
-from ._models import Contact, Interaction
+from ._models import Address, Contact, Interaction
 from ._vault import Sealer, Vault
 from .storage._base import ChainRows, EventRecord, Gap, Store, TimelineQuery, Transaction
 
@@ -138,10 +138,13 @@ def _erase_one(tx: Transaction, sealer: Sealer, contact_id: int, at: dt.datetime
     return erased
 
 
-def erase(store: Store, contact: Contact | int, *, reason: str, at: dt.datetime) -> int:
+def erase(store: Store, vault: Vault, contact: Contact | int, *, reason: str,
+          at: dt.datetime) -> int:
     """Crypto-shred a person: every contact merged with ``contact`` loses its data key,
-    addresses, name and content; the skeleton of the timeline stays. Returns the
-    number of interactions erased."""
+    addresses, name and content; the skeleton of the timeline stays. Raw payloads
+    about them are emptied, and quarantined payloads that name one of their
+    addresses are deleted (`_quarantined_mentions`). Returns the number of
+    interactions erased."""
     contact_id = contact.id if isinstance(contact, Contact) else int(contact)
 
     def work(tx: Transaction) -> int:
@@ -152,13 +155,61 @@ def erase(store: Store, contact: Contact | int, *, reason: str, at: dt.datetime)
         sealer = Sealer(tx, None)
         erased = 0
         root = found.merged_into or found.id
-        for member in tx.members([root])[root]:
+        members = tx.members([root])[root]
+        addresses = [a for m in members if (c := tx.contact(m)) is not None
+                     for a in c.addresses]
+        tx.forget_raws(_quarantined_mentions(tx, vault, addresses))
+        for member in members:
             erased += _erase_one(tx, sealer, member, at, None, reason)
             tx.forget_contact(member, at)
         sealer.flush()
         return erased
 
-    return store.atomic(work)
+    erased = store.atomic(work)
+    purge = getattr(store, "purge", None)
+    if callable(purge):  # e.g. SQLite: the log still holds the old pages
+        purge()
+    return erased
+
+
+def _needles(addresses: Sequence[Address]) -> list[bytes]:
+    """The spellings of these addresses a payload may carry, lower-cased."""
+    needles: set[bytes] = set()
+    for address in addresses:
+        value = address.value.strip().lower()
+        if value.startswith("bi:"):  # a blind index: the address itself is not known
+            continue
+        if len(value) >= 5:
+            needles.add(value.encode())
+        if value.startswith("+") and value[1:].isdigit():
+            needles.add(value[1:].encode())  # WhatsApp's wa_id, Twilio's digits
+    return sorted(needles)
+
+
+def _quarantined_mentions(tx: Transaction, vault: Vault, addresses: Sequence[Address]
+                          ) -> list[int]:
+    """Quarantined payloads in whose headers or body one of ``addresses`` appears.
+
+    Their person was never known (they could not be parsed), so the only tie
+    to an erased person is the text. Sealed payloads are opened to be
+    searched, which needs the key.
+    """
+    needles = _needles(addresses)
+    if not needles:
+        return []
+    found = []
+    for raw in tx.raws("quarantined"):
+        if raw.sealed is not None:
+            if vault.keyring is None:
+                raise ConfigurationError(
+                    "the quarantine holds sealed payloads, which erasure must search for"
+                    " the person: open the history with its key (key= or OMNICX_KEY)")
+            raw = vault.open_raw(tx, raw)
+        text = (json.dumps(dict(raw.headers), ensure_ascii=False).encode() + b"\n"
+                + raw.body).lower()
+        if any(needle in text for needle in needles):
+            found.append(raw.id)
+    return found
 
 
 def apply_retention(store: Store, *, before: dt.datetime, at: dt.datetime,

@@ -71,6 +71,7 @@ class RawPayload:
     state: str = "ok"  # ok | quarantined | replayed
     error: str | None = None
     sealed: bytes | None = None  # headers and body, encrypted (then both are empty)
+    contact_id: int | None = None  # the person it is about, once known (emptied on erasure)
 
 
 @attrs.frozen(kw_only=True)
@@ -369,7 +370,12 @@ class Transaction(Protocol):
         events and raw payloads; mark them erased. Returns the interactions erased."""
         ...
     def forget_contact(self, contact_id: int, at: dt.datetime) -> None:
-        """Destroy a contact's data key, addresses and name; mark it erased."""
+        """Destroy a contact's data key, addresses and name; mark it erased. Empty the
+        raw payloads tied to it (``RawPayload.contact_id``) and its conversations'
+        subjects and thread keys (an email thread key holds the subject)."""
+        ...
+    def forget_raws(self, raw_ids: Sequence[int]) -> None:
+        """Delete these raw payloads (quarantined ones an erasure found the person in)."""
         ...
     def contacts_with_content(self, before: dt.datetime) -> list[int]:
         """Contacts that have unerased interactions older than ``before``."""

@@ -639,6 +639,14 @@ class _MemoryTransaction:
                         attrs.evolve(found, headers={}, body=b"", sealed=None))
 
     def forget_contact(self, contact_id: int, at: dt.datetime) -> None:
+        for raw in list(self._t.raw.values()):
+            if raw.contact_id == contact_id:
+                self._t.put(self._t.raw, raw.id, attrs.evolve(
+                    raw, headers={}, body=b"", sealed=None, error=None))
+        for conversation in list(self._t.conversations.values()):
+            if conversation.contact_id == contact_id:
+                self._t.put(self._t.conversations, conversation.id,
+                            attrs.evolve(conversation, subject=None, thread_key=None))
         for key, (owner, _, _) in list(self._t.addresses.items()):
             if owner == contact_id:
                 self._t.remove(self._t.addresses, key)
@@ -646,6 +654,11 @@ class _MemoryTransaction:
                     self._t.remove(self._t.address_seals, key)
         self._t.change(self._contact_row(contact_id), display_name=None, data_key=None,
                        erased_at=at)
+
+    def forget_raws(self, raw_ids: Sequence[int]) -> None:
+        for raw_id in raw_ids:
+            if raw_id in self._t.raw:
+                self._t.remove(self._t.raw, raw_id)
 
     def contacts_with_content(self, before: dt.datetime) -> list[int]:
         cutoff = to_us(before)

@@ -520,11 +520,11 @@ class SqlTransaction:
     def archive(self, payloads: Sequence[RawPayload]) -> None:
         self._many(
             "INSERT INTO raw_payloads (id, channel, account, received_at, headers, body, state,"
-            " error, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " error, sealed, contact_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (p.id, p.channel, p.account, to_us(p.received_at),
                  _dumps(dict(p.headers)), p.body if p.sealed is None else None, p.state,
-                 p.error, p.sealed)
+                 p.error, p.sealed, p.contact_id)
                 for p in payloads
             ],
         )
@@ -535,15 +535,16 @@ class SqlTransaction:
 
     def _raw_rows(self, where: str, params: Sequence[Any]) -> list[RawPayload]:
         rows = self._all(
-            "SELECT id, channel, account, received_at, headers, body, state, error, sealed"
-            f" FROM raw_payloads WHERE {where} ORDER BY id", params)
+            "SELECT id, channel, account, received_at, headers, body, state, error, sealed,"
+            f" contact_id FROM raw_payloads WHERE {where} ORDER BY id", params)
         payloads = []
         for r in rows:
             try:
                 payloads.append(RawPayload(
                     id=r[0], channel=r[1], account=r[2], received_at=from_us(r[3]),
                     headers=json.loads(r[4]) if r[4] else {}, body=blob(r[5] or b""),
-                    state=r[6], error=r[7], sealed=None if r[8] is None else blob(r[8])))
+                    state=r[6], error=r[7], sealed=None if r[8] is None else blob(r[8]),
+                    contact_id=r[9]))
             except (TypeError, ValueError, AttributeError, OverflowError) as exc:
                 raise TamperedError(f"raw payload #{r[0]} holds a value omnicx never writes"
                                     f" ({type(exc).__name__})") from None
@@ -1061,9 +1062,17 @@ class SqlTransaction:
         return len(ids)
 
     def forget_contact(self, contact_id: int, at: dt.datetime) -> None:
+        self._execute("UPDATE raw_payloads SET headers = NULL, body = NULL, sealed = NULL,"
+                      " error = NULL WHERE contact_id = ?", (contact_id,))
+        self._execute("UPDATE conversations SET subject = NULL, thread_key = NULL"
+                      " WHERE contact_id = ?", (contact_id,))
         self._execute("DELETE FROM addresses WHERE contact_id = ?", (contact_id,))
         self._execute("UPDATE contacts SET display_name = NULL, data_key = NULL,"
                       " erased_at = ? WHERE id = ?", (to_us(at), contact_id))
+
+    def forget_raws(self, raw_ids: Sequence[int]) -> None:
+        for chunk in _chunks(list(raw_ids)):
+            self._execute(f"DELETE FROM raw_payloads WHERE id IN ({_marks(len(chunk))})", chunk)
 
     def contacts_with_content(self, before: dt.datetime) -> list[int]:
         return [r[0] for r in self._all(

@@ -291,6 +291,17 @@ class SQLiteStore:
                 if snapshot:
                     conn.execute("COMMIT")
 
+    def purge(self) -> None:
+        """Checkpoint and truncate the write-ahead log, which still holds the pages an
+        erasure overwrote (with ``secure_delete`` the main file does not)."""
+        if self.path == ":memory:":
+            return
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise StorageError(f"SQLite failed to checkpoint: {exc}") from exc
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
