@@ -12,8 +12,8 @@ import pytest
 import omnicx
 from omnicx import _vault
 from omnicx.storage import Store, _postgres, _sql, _sqlite
-from omnicx.storage._schema import MIGRATIONS, SCHEMA_VERSION
 from omnicx.storage._base import RawPayload
+from omnicx.storage._schema import MIGRATIONS, SCHEMA_VERSION
 from omnicx.testing import WebChatPayloads
 
 CHAT = WebChatPayloads()

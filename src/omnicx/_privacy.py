@@ -195,16 +195,13 @@ def _quarantined_mentions(tx: Transaction, vault: Vault, addresses: Sequence[Add
     searched, which needs the key.
     """
     needles = _needles(addresses)
-    if not needles:
-        return []
     found = []
-    for raw in tx.raws("quarantined"):
-        if raw.sealed is not None:
-            if vault.keyring is None:
-                raise ConfigurationError(
-                    "the quarantine holds sealed payloads, which erasure must search for"
-                    " the person: open the history with its key (key= or OMNICX_KEY)")
-            raw = vault.open_raw(tx, raw)
+    for stored in tx.raws("quarantined"):
+        if stored.sealed is not None and vault.keyring is None:  # nor are the addresses
+            raise ConfigurationError(
+                "the quarantine holds sealed payloads, which erasure must search for"
+                " the person: open the history with its key (key= or OMNICX_KEY)")
+        raw = vault.open_raw(tx, stored)
         text = (json.dumps(dict(raw.headers), ensure_ascii=False).encode() + b"\n"
                 + raw.body).lower()
         if any(needle in text for needle in needles):
