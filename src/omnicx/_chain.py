@@ -109,13 +109,17 @@ def content_columns(item: Interaction) -> tuple[Any, ...]:
         item.subject,
         item.text,
         item.html,
-        dumps([
-            {"filename": a.filename, "content_type": a.content_type, "size": a.size,
-             "sha256": a.sha256, "ref": a.ref}
-            for a in item.attachments
-        ]),
+        dumps([_attachment(a) for a in item.attachments]),
         dumps(dict(item.data)),
     )
+
+
+def _attachment(a: Attachment) -> dict[str, Any]:
+    fields = {"filename": a.filename, "content_type": a.content_type, "size": a.size,
+              "sha256": a.sha256, "ref": a.ref}
+    if a.blob is not None:
+        fields["blob"] = a.blob
+    return fields
 
 
 def content_bytes(columns: Sequence[Any]) -> bytes:

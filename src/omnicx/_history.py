@@ -39,7 +39,7 @@ from ._models import Address, Contact, Interaction, InteractionEvent, StatusChan
 from ._outbound import Outgoing, SendResult
 from ._vault import Sealer, Vault
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
-from .typing import ChannelAdapter, Headers, Sender
+from .typing import BlobStore, ChannelAdapter, Headers, Sender
 
 if TYPE_CHECKING:
     from ._mailimport import ImportProgress
@@ -131,13 +131,15 @@ class History:
         *,
         channels: Iterable[ChannelAdapter] = (),
         key: bytes | str | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self._store = store
+        self.blobs = blobs
         self._channels: dict[tuple[str, str], ChannelAdapter] = {}
         for channel in channels:
             self._register(channel)
         master = parse_key(key) if key is not None else key_from_env()
-        self._vault = Vault(Keyring(master) if master is not None else None)
+        self._vault = Vault(Keyring(master) if master is not None else None, blobs)
         store.atomic(self._vault.attach)
         if master is None:
             warn_clear()
@@ -501,6 +503,16 @@ class History:
         (`ConfigurationError` otherwise). See ``docs/privacy.md``.
         """
         return _privacy.erase(self._store, self._vault, contact, reason=reason, at=_now())
+
+    def attachment(self, interaction: Interaction | int, index: int) -> bytes:
+        """The bytes of attachment ``index`` of an interaction, from the blob store.
+
+        Opened with the contact's data key when the history is encrypted, and
+        checked against the attachment's SHA-256. `NotFoundError` when the
+        interaction, the attachment or its bytes do not exist, or were erased;
+        `TamperedError` when the stored bytes are not the ones received.
+        """
+        return _privacy.attachment(self._store, self._vault, interaction, index)
 
     def apply_retention(self, *, older_than: dt.timedelta | dt.datetime,
                         reason: str = "retention") -> int:

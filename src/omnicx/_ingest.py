@@ -331,6 +331,8 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interact
         attachments=event.attachments, reply_to=event.reply_to, status=event.status,
         data=event.data, raw_id=raw_id or None,  # 0: History.send, no raw payload
     )
+    if event.attachment_bytes:
+        interaction = state.sealer.keep_attachments(interaction, event.attachment_bytes)
     known[event.external_id] = InteractionRef(id=interaction_id, contact_id=owner.contact_id,
                                               conversation_id=conversation_id,
                                               occurred_at=occurred)

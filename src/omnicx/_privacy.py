@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
@@ -26,10 +27,10 @@ from ._chain import (
 from ._crypto import Keyring
 from ._errors import ConfigurationError, NotFoundError, StorageError, TamperedError
 from ._models import Address, Contact, Interaction
-from ._vault import Sealer, Vault
+from ._vault import Sealer, Vault, attachment_row
 from .storage._base import ChainRows, EventRecord, Gap, Store, TimelineQuery, Transaction
 
-__all__ = ["apply_retention", "erase", "export", "rotate_key", "verify"]
+__all__ = ["apply_retention", "attachment", "erase", "export", "rotate_key", "verify"]
 
 _VERIFY_CHUNK = 256
 _EXPORT_PAGE = 200
@@ -146,8 +147,10 @@ def erase(store: Store, vault: Vault, contact: Contact | int, *, reason: str,
     addresses are deleted (`_quarantined_mentions`). Returns the number of
     interactions erased."""
     contact_id = contact.id if isinstance(contact, Contact) else int(contact)
+    blobs: list[str] = []
 
     def work(tx: Transaction) -> int:
+        blobs.clear()  # the unit of work may run again
         found = tx.contact(contact_id)
         if found is None:
             raise NotFoundError(f"no contact #{contact_id}")
@@ -158,6 +161,7 @@ def erase(store: Store, vault: Vault, contact: Contact | int, *, reason: str,
         members = tx.members([root])[root]
         addresses = [a for m in members if (c := tx.contact(m)) is not None
                      for a in c.addresses]
+        blobs.extend(_blob_keys(tx, vault, members))
         tx.forget_raws(_quarantined_mentions(tx, vault, addresses))
         for member in members:
             erased += _erase_one(tx, sealer, member, at, None, reason)
@@ -166,10 +170,63 @@ def erase(store: Store, vault: Vault, contact: Contact | int, *, reason: str,
         return erased
 
     erased = store.atomic(work)
+    if vault.blobs is not None:  # after the commit: a rolled-back erasure keeps them
+        for key in dict.fromkeys(blobs):
+            vault.blobs.delete(key)
     purge = getattr(store, "purge", None)
     if callable(purge):  # e.g. SQLite: the log still holds the old pages
         purge()
     return erased
+
+
+def _blob_keys(tx: Transaction, vault: Vault, members: Sequence[int]) -> list[str]:
+    """The blob-store keys of the attachments of these contacts' unerased interactions.
+
+    Without the key of an encrypted history their attachment lists cannot be
+    read; their files are sealed under the data keys erasure destroys anyway.
+    """
+    if vault.blobs is None or (vault.keyring is None and vault.encrypted_store):
+        return []
+    keys: list[str] = []
+    before: tuple[dt.datetime, int] | None = None
+    while True:
+        page = tx.timeline(TimelineQuery(contact_ids=tuple(members), limit=_EXPORT_PAGE,
+                                         before=before))
+        for item in vault.open_interactions(tx, [i for i in page if not i.erased]):
+            keys += [a.blob for a in item.attachments if a.blob is not None]
+        if len(page) < _EXPORT_PAGE:
+            return keys
+        before = (page[-1].occurred_at, page[-1].id)
+
+
+def attachment(store: Store, vault: Vault, interaction: Interaction | int, index: int
+               ) -> bytes:
+    """See `History.attachment`."""
+    iid = interaction.id if isinstance(interaction, Interaction) else int(interaction)
+    with store.reading() as tx:
+        found = tx.interaction(iid)
+        if found is None:
+            raise NotFoundError(f"no interaction #{iid}")
+        sealed = bool(tx.sealed([iid]))
+        (item,) = vault.open_interactions(tx, [found])
+        cipher = (vault.contact_cipher(tx, item.contact_id)
+                  if sealed and not item.erased else None)
+    if item.erased:
+        raise NotFoundError(f"interaction #{iid} was erased, its attachments with it")
+    if not 0 <= index < len(item.attachments):
+        raise NotFoundError(f"interaction #{iid} has no attachment {index}")
+    found_attachment = item.attachments[index]
+    if found_attachment.blob is None or vault.blobs is None:
+        raise NotFoundError(f"the bytes of attachment {index} of interaction #{iid} were"
+                            " not kept (no blob store, or they came without their bytes)")
+    data = vault.blobs.get(found_attachment.blob)
+    if cipher is not None:
+        data = Keyring.open(cipher, data, attachment_row(item.contact_id,
+                                                         found_attachment.sha256 or ""))
+    if found_attachment.sha256 and hashlib.sha256(data).hexdigest() != found_attachment.sha256:
+        raise TamperedError(f"attachment {index} of interaction #{iid} is not the file"
+                            " that was received (its SHA-256 differs)")
+    return data
 
 
 def _needles(addresses: Sequence[Address]) -> list[bytes]:
@@ -284,7 +341,7 @@ def _interaction_line(item: Interaction) -> dict[str, Any]:
                        for a in item.recipients],
         "subject": item.subject, "text": item.text, "html": item.html,
         "attachments": [{"filename": a.filename, "content_type": a.content_type,
-                         "size": a.size, "sha256": a.sha256, "ref": a.ref}
+                         "size": a.size, "sha256": a.sha256, "ref": a.ref, "blob": a.blob}
                         for a in item.attachments],
         "reply_to": item.reply_to, "status": item.status.value if item.status else None,
         "data": dict(item.data), "erased": item.erased,

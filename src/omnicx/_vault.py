@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
@@ -39,8 +39,10 @@ from ._crypto import ARCHIVE, CONTACT, Keyring, new_key
 from ._errors import ConfigurationError
 from ._models import Address, Contact, Interaction
 from .storage._base import EventRecord, RawPayload, RowSeal, Store, Transaction
+from .typing import BlobStore
 
-__all__ = ["ERROR_KEY", "Sealer", "Vault", "VaultStore", "VaultTransaction"]
+__all__ = ["ERROR_KEY", "Sealer", "Vault", "VaultStore", "VaultTransaction",
+           "attachment_row"]
 
 T = TypeVar("T")
 
@@ -60,8 +62,9 @@ ERROR_KEY = "omnicx:error"  # where an event's error text is kept, inside its da
 class Vault:
     """The master key of a history (or its absence) and the rules that follow from it."""
 
-    def __init__(self, keyring: Keyring | None) -> None:
+    def __init__(self, keyring: Keyring | None, blobs: BlobStore | None = None) -> None:
         self.keyring = keyring
+        self.blobs = blobs
         self.encrypted_store = False
         self.index_key = b""
         self.plain_addresses = False  # addresses stored before the first key was set
@@ -101,7 +104,7 @@ class Vault:
         self.writable()
         if isinstance(tx, VaultTransaction):
             return tx.sealer
-        return Sealer(tx, self.keyring)
+        return Sealer(tx, self.keyring, self.blobs)
 
     # -- reading ---------------------------------------------------------------------------
     def _readable(self) -> Keyring:
@@ -189,6 +192,11 @@ class Vault:
         return raw
 
 
+def attachment_row(contact_id: int, sha256: str) -> bytes:
+    """The associated data of a sealed attachment file: its contact and its content."""
+    return b"b/%d/" % contact_id + sha256.encode()
+
+
 def _with_error(record: EventRecord) -> EventRecord:
     """An event whose error text was stored with its data (`Sealer.event`), as it came."""
     if ERROR_KEY not in record.data:
@@ -211,9 +219,11 @@ class _Head:
 class Sealer:
     """Seals and chains the new rows of one transaction."""
 
-    def __init__(self, tx: Transaction, keyring: Keyring | None) -> None:
+    def __init__(self, tx: Transaction, keyring: Keyring | None,
+                 blobs: BlobStore | None = None) -> None:
         self._tx = tx
         self._keyring = keyring
+        self._blobs = blobs
         self._heads: dict[int, _Head] = {}
         self._dirty: set[int] = set()
         self._ciphers: dict[int, AESGCM] = {}
@@ -324,6 +334,7 @@ class Sealer:
             content[ERROR_KEY] = record.error
             record = attrs.evolve(record, error=None)
         data = dumps(content)
+        columns: tuple[str | None, ...]
         if self._keyring is None or data is None:
             sealed, columns = None, (data,)
             digest = _sha256((data or "").encode()).digest()
@@ -368,6 +379,29 @@ class Sealer:
         """Chain any other record (an erasure) whose material depends on its position."""
         seq, hashed, prev = self._append(contact_id, material_of)
         return RowSeal(digest=b"", seq=seq, hash=hashed, prev_hash=prev)
+
+    def keep_attachments(self, item: Interaction, contents: Mapping[str, bytes]
+                         ) -> Interaction:
+        """Put the bytes of ``item``'s attachments in the blob store; note each ``blob``.
+
+        With a key each file is sealed under the contact's data key (bound to
+        the contact and the attachment's SHA-256, `attachment_row`), so
+        erasing the contact shreds it like the rest of their content.
+        """
+        if self._blobs is None or not contents:
+            return item
+        kept = []
+        for attachment in item.attachments:
+            data = contents.get(attachment.sha256) if attachment.sha256 else None
+            if data is None or attachment.blob is not None:
+                kept.append(attachment)
+                continue
+            if self._keyring is not None:
+                data = Keyring.seal(self._cipher(item.contact_id), CONTACT, data,
+                                    attachment_row(item.contact_id, attachment.sha256 or ""))
+            key = self._blobs.put(data, content_type=attachment.content_type)
+            kept.append(attrs.evolve(attachment, blob=key))
+        return attrs.evolve(item, attachments=tuple(kept))
 
     def raw(self, payload: RawPayload) -> RawPayload:
         """A raw payload as archived: sealed under the archive key when there is a key.
@@ -468,7 +502,7 @@ class VaultTransaction:
     @property
     def sealer(self) -> Sealer:
         if self._sealer is None:
-            self._sealer = Sealer(self._inner, self._vault.keyring)
+            self._sealer = Sealer(self._inner, self._vault.keyring, self._vault.blobs)
         return self._sealer
 
     def __getattr__(self, name: str) -> Any:

@@ -80,3 +80,7 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes:
         """Return the bytes stored under ``key``; raise `omnicx.NotFoundError`."""
         ...
+
+    def delete(self, key: str) -> None:
+        """Remove the bytes stored under ``key`` (erasure); nothing if there are none."""
+        ...
