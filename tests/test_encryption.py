@@ -198,3 +198,28 @@ def test_addresses_stored_before_the_key_are_still_found(tmp_path: Path) -> None
         assert history.verify().ok
     assert sql(tmp_path / "h.db", "SELECT count(*) FROM addresses WHERE value LIKE 'bi:%'"
                ) == [(1,)]
+
+
+def test_an_email_subject_and_its_thread_key_never_reach_the_file(tmp_path: Path) -> None:
+    """The subject is content: sealed in conversations, its thread key blind-indexed."""
+    from omnicx.channels import Email
+
+    subject = "Kuendigung Vertrag 88-4711"
+    mailbox = Email(mailbox="support@example.com")
+
+    def mail(number: int, hour: int) -> bytes:
+        return (f"From: Anna <anna@example.com>\r\nTo: support@example.com\r\n"
+                f"Subject: {'Re: ' if number > 1 else ''}{subject}\r\n"
+                f"Message-ID: <s-{number}@example.com>\r\n"
+                f"Date: Wed, 05 Mar 2025 {hour:02d}:00:00 +0000\r\n\r\nHello\r\n").encode()
+
+    with omnicx.open(tmp_path / "h.db", key=KEY) as history:
+        (first,) = history.receive(mailbox, body=mail(1, 9)).interactions
+        (second,) = history.receive(mailbox, body=mail(2, 10)).interactions
+        assert second.conversation_id == first.conversation_id  # threaded by subject
+        with history.store.reading() as tx:
+            conversation = tx.conversation(first.conversation_id)
+        assert conversation is not None and conversation.subject == subject
+    disk = _disk(tmp_path)
+    assert subject.encode() not in disk
+    assert subject.lower().encode() not in disk

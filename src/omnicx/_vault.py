@@ -37,7 +37,7 @@ from ._chain import (
 )
 from ._crypto import ARCHIVE, CONTACT, Keyring, new_key
 from ._errors import ConfigurationError
-from ._models import Address, Contact, Interaction
+from ._models import Address, Contact, Conversation, Interaction
 from .storage._base import EventRecord, RawPayload, RowSeal, Store, Transaction
 from .typing import BlobStore
 
@@ -534,6 +534,49 @@ class VaultTransaction:
                 for (kind, value, contact_id, name), (_, blind, _, _) in zip(
                     rows, stored, strict=True)])
         return inserted
+
+    # -- conversations: the thread key blind-indexed, the subject sealed -----------------
+    def _blind_thread(self, key: str) -> str:
+        return self._blind("thread", key)
+
+    def threads(self, contact_ids: Iterable[int], channel: str, account: str,
+                thread_keys: Iterable[str]) -> dict[tuple[int, str], tuple[int, Any]]:
+        keys = list(dict.fromkeys(thread_keys))
+        blind = {self._blind_thread(k): k for k in keys}
+        wanted = [*keys, *blind] if self._vault.plain_addresses else list(blind)
+        found = self._inner.threads(list(contact_ids), channel, account, wanted)
+        threads: dict[tuple[int, str], tuple[int, Any]] = {}
+        for (contact_id, stored), value in found.items():
+            key = blind.get(stored, stored)
+            best = threads.get((contact_id, key))
+            if best is None or (value[1], value[0]) > (best[1], best[0]):
+                threads[(contact_id, key)] = value
+        return threads
+
+    def insert_conversations(self, conversations: Sequence[Conversation]) -> None:
+        self.sealer.prefetch(c.contact_id for c in conversations)
+        self._inner.insert_conversations([attrs.evolve(
+            c, thread_key=None if c.thread_key is None else self._blind_thread(c.thread_key),
+            subject=None if c.subject is None else self._seal_text(
+                c.contact_id, c.subject, b"c/%d" % c.id)) for c in conversations])
+
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        found = self._inner.conversation(conversation_id)
+        if found is None or not (found.subject or "").startswith(_SEALED_NAME):
+            return found
+        cipher = self.sealer.cipher_for(found.contact_id) if self._has_key(
+            found.contact_id) else None
+        subject = None if cipher is None else Keyring.open(
+            cipher, base64.b64decode(found.subject[len(_SEALED_NAME):]),  # type: ignore[index]
+            b"c/%d" % found.id).decode()
+        return attrs.evolve(found, subject=subject)
+
+    def _has_key(self, contact_id: int) -> bool:
+        return self._inner.data_keys([contact_id]).get(contact_id) is not None
+
+    def _seal_text(self, contact_id: int, text: str, row: bytes) -> str:
+        sealed = Keyring.seal(self.sealer.cipher_for(contact_id), CONTACT, text.encode(), row)
+        return _SEALED_NAME + base64.b64encode(sealed).decode()
 
     def _seal_name(self, contact_id: int, name: str) -> str:
         sealed = Keyring.seal(self.sealer.cipher_for(contact_id), CONTACT, name.encode(),
