@@ -174,22 +174,20 @@ def status_explained(status: str | None, rank: Any, origin: str | None,
 
     ``origin`` is its ``origin_status`` (``None`` for rows stored before it
     was chained), ``chained`` the statuses of its chained status events. The
-    status moves forward only (`omnicx._enums.status_rank`), so the stored one
-    must be the best-ranked of the first status and the chained ones; rows
-    without a chained first status can only be checked against the events.
-    The SQL stores make the same test in SQL (``omnicx.storage._sql``).
+    status moves forward only, to a strictly better rank
+    (`omnicx._enums.status_rank`), so: the rank is the status's; no chained
+    status outranks it; and the status is the first one, or a chained one
+    that outranks the first. Rows without a chained first status are only
+    checked against the events. The SQLite store makes the same test in SQL
+    (`Transaction.chain_inputs`).
     """
     if type(rank) is not int or rank != status_rank(status):
         return False
-    top = max((status_rank(s) for s in chained), default=-1)
-    if origin is None:  # stored before the first status was chained
-        return rank > top or (rank == top and (top == -1 or status in chained))
-    best = max(status_rank(origin or None), top)
-    if rank != best:
+    if any(status_rank(s) > rank for s in chained):
         return False
-    if best == -1:
-        return (status or "") == origin
-    return status == origin or status in chained
+    if origin is None or (status or "") == origin:
+        return True
+    return rank > status_rank(origin or None) and status in chained
 
 
 def event_material(fields: Sequence[Any], digest: bytes) -> bytes:
@@ -312,10 +310,13 @@ def _verify_contact(
         erased_before.append(row[3])
     erased_ids: set[int] = set()
     chained_ids: dict[int, set[str]] = {}
+    chained_statuses: dict[int, list[str | None]] = {}
     event_rows = list(events)
     for row in event_rows:
         if row[1] is not None and row[14] is not None:
             chained_ids.setdefault(row[1], set()).add(row[4])
+            if row[6] == "status":
+                chained_statuses.setdefault(row[1], []).append(row[7])
 
     for row in interactions:
         iid, seq, digest = row[0], row[13], _b(row[14])
@@ -347,6 +348,12 @@ def _verify_contact(
         elif sha256(_content(row[19:28])).digest() != digest:
             problems.append(_edited("interactions", contact_id, iid, seq,
                                     "content differs from what was chained"))
+        if sealed is not None and any(c is not None for c in row[20:28]):
+            problems.append(_edited("interactions", contact_id, iid, seq,
+                                    "plaintext content was written beside its sealed content"))
+        if not status_explained(row[31], row[32], origin, chained_statuses.get(iid, ())):
+            problems.append(_edited("interactions", contact_id, iid, seq,
+                                    "status differs from the best-ranked status chained for it"))
         if row[29] is not None and row[28] not in chained_ids.get(iid, ()):
             problems.append(_edited("interactions", contact_id, iid, seq,
                                     f"external id was changed to {row[28]!r} without a"

@@ -154,7 +154,7 @@ class ChainRows:
       coalesce(origin_id, external_id), direction, kind, message_type,
       occurred_at, received_at, reply_to, raw_id, chain_seq, digest, hash,
       prev_hash, erased_at, sealed, the nine content columns, external_id,
-      origin_id, origin_status;
+      origin_id, origin_status, status, status_rank;
     - ``events`` (attached to those interactions): id, interaction_id,
       channel, account, external_id, event_id, kind, status, occurred_at,
       received_at, error, raw_id, chain_seq, digest, hash, prev_hash,
@@ -347,16 +347,14 @@ class Transaction(Protocol):
         ...
     def tampered_cells(self, contact_ids: Sequence[int]
                        ) -> list[tuple[str, int, int, int | None, str]]:
-        """The mutable cells of these contacts that their chains do not explain.
+        """The cells of these contacts themselves that their chains do not explain.
 
         Rows of (table, contact id, record id, chain position or ``None``,
-        column): an interaction whose ``status``/``status_rank`` is not the
-        best-ranked of its chained first status and chained status events
-        (`omnicx._chain.status_explained`); an interaction with sealed content
-        and plaintext in its content columns (``content``); a contact whose ``erased_at`` is
-        set without a chained full erasure, or cleared despite one
-        (``erased_at``); a contact with sealed, unerased content whose data
-        key is gone without an erasure (``data_key``).
+        column): a contact whose ``erased_at`` is set without a chained full
+        erasure, or cleared despite one (``erased_at``); a contact with
+        sealed, unerased content whose data key is gone without an erasure
+        (``data_key``). (An interaction's mutable cells are checked with its
+        record: `chain_rows`, `chain_inputs`.)
         """
         ...
     def chained_contacts(self, after: int, limit: int) -> list[int]:

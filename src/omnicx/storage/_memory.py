@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 import attrs
 
-from .._chain import content_columns, dumps, status_explained
-from .._enums import Direction, EventKind
+from .._chain import content_columns, dumps
+from .._enums import Direction
 from .._errors import ConflictError, StorageError
 from .._models import Contact, Conversation, Interaction
 from ._base import (
@@ -543,7 +543,7 @@ class _MemoryTransaction:
                     *r[:5], r[_ORIGIN] if r[_ORIGIN] is not None else r[_EXTERNAL_ID],
                     *r[6:11], r[19], r[23], r[26], r[27], r[28], r[29], r[_ERASED_AT],
                     r[_SEALED], *(r[i] for i in _CONTENT), r[_EXTERNAL_ID], r[_ORIGIN],
-                    r[_ORIGIN_STATUS]))
+                    r[_ORIGIN_STATUS], r[_STATUS], r[_STATUS_RANK]))
         for e in self._t.events.values():
             if e.interaction_id not in owner:
                 continue
@@ -564,22 +564,8 @@ class _MemoryTransaction:
 
     def tampered_cells(self, contact_ids: Sequence[int]
                        ) -> list[tuple[str, int, int, int | None, str]]:
-        wanted = set(contact_ids)
-        chained: dict[int, list[str | None]] = {}
-        for e in self._t.events.values():
-            if (e.kind == EventKind.STATUS and e.interaction_id is not None
-                    and self._t.event_chain[e.id].hash is not None):
-                chained.setdefault(e.interaction_id, []).append(
-                    None if e.status is None else str(e.status))
         found: list[tuple[str, int, int, int | None, str]] = []
-        for contact_id in sorted(wanted):
-            for iid in sorted(self._t.by_contact.get(contact_id, ())):
-                r = self._t.interactions[iid]
-                if r[27] is not None and not status_explained(
-                        r[_STATUS], r[_STATUS_RANK], r[_ORIGIN_STATUS], chained.get(iid, [])):
-                    found.append(("interactions", contact_id, iid, r[26], "status"))
-                if r[_SEALED] is not None and any(r[i] is not None for i in _ERASABLE[:-1]):
-                    found.append(("interactions", contact_id, iid, r[26], "content"))
+        for contact_id in sorted(set(contact_ids)):
             row = self._t.contacts.get(contact_id)
             if row is None:
                 continue

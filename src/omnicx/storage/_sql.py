@@ -149,7 +149,7 @@ _CHAIN_INTERACTION = (
     " direction, kind, message_type, occurred_at, received_at, reply_to, raw_id, chain_seq,"
     " digest, hash, prev_hash, erased_at, sealed, sender_kind, sender_value, sender_name,"
     " recipients, subject, text, html, attachments, data, external_id, origin_id,"
-    " origin_status"
+    " origin_status, status, status_rank"
 )
 _CHAIN_EVENT = (
     "e.id, e.interaction_id, e.channel, e.account, e.external_id, e.event_id, e.kind,"
@@ -158,44 +158,22 @@ _CHAIN_EVENT = (
 )
 
 
-def _rank_sql(column: str) -> str:
+def rank_sql(column: str) -> str:
     """`status_rank` of a status column, in SQL."""
     ranks = " ".join(f"WHEN '{s.value}' THEN {status_rank(s)}"
                      for s in Status if status_rank(s) >= 0)
     return f"CASE {column} {ranks} ELSE -1 END"
 
 
-# `Transaction.tampered_cells`: the mutable cells that no chained record explains,
-# tested as `omnicx._chain.status_explained` tests them (the memory store calls it).
-_CHAINED_STATUS = ("SELECT 1 FROM events c WHERE c.interaction_id = i.id AND c.kind = 'status'"
-                   " AND c.hash IS NOT NULL AND c.status = i.status")
-_TAMPERED_CELLS = f"""
-SELECT 'interactions', i.contact_id, i.id, i.chain_seq, 'status' FROM interactions i
-LEFT JOIN (SELECT e.interaction_id AS iid, max({_rank_sql("e.status")}) AS top FROM events e
-    JOIN interactions j ON j.id = e.interaction_id WHERE j.contact_id IN ({{marks}})
-    AND e.kind = 'status' AND e.hash IS NOT NULL GROUP BY e.interaction_id) m ON m.iid = i.id
-WHERE i.contact_id IN ({{marks}}) AND i.digest IS NOT NULL AND NOT coalesce(
-    i.status_rank = {_rank_sql("i.status")} AND CASE
-    WHEN i.origin_status IS NULL THEN i.status_rank > coalesce(m.top, -1)
-        OR (i.status_rank = coalesce(m.top, -1)
-            AND (coalesce(m.top, -1) = -1 OR EXISTS ({_CHAINED_STATUS})))
-    ELSE i.status_rank = CASE WHEN {_rank_sql("i.origin_status")} > coalesce(m.top, -1)
-            THEN {_rank_sql("i.origin_status")} ELSE coalesce(m.top, -1) END
-        AND CASE WHEN i.status_rank = -1 THEN coalesce(i.status, '') = i.origin_status
-            ELSE i.status = i.origin_status OR EXISTS ({_CHAINED_STATUS}) END
-    END, FALSE)
-UNION ALL
-SELECT 'interactions', contact_id, id, chain_seq, 'content' FROM interactions
-WHERE contact_id IN ({{marks}}) AND sealed IS NOT NULL AND coalesce(sender_value, sender_name,
-    recipients, subject, text, html, attachments, data) IS NOT NULL
-UNION ALL
+# `Transaction.tampered_cells`: a contact's cells that its chained erasures do not explain.
+_TAMPERED_CELLS = """
 SELECT 'contacts', c.id, c.id, NULL, 'erased_at' FROM contacts c
-WHERE c.id IN ({{marks}}) AND CASE WHEN c.erased_at IS NULL THEN 0 ELSE 1 END
+WHERE c.id IN ({marks}) AND CASE WHEN c.erased_at IS NULL THEN 0 ELSE 1 END
     <> CASE WHEN EXISTS (SELECT 1 FROM erasures x WHERE x.contact_id = c.id
         AND x.erased_before IS NULL) THEN 1 ELSE 0 END
 UNION ALL
 SELECT 'contacts', c.id, c.id, NULL, 'data_key' FROM contacts c
-WHERE c.id IN ({{marks}}) AND c.data_key IS NULL AND c.erased_at IS NULL
+WHERE c.id IN ({marks}) AND c.data_key IS NULL AND c.erased_at IS NULL
     AND EXISTS (SELECT 1 FROM interactions s WHERE s.contact_id = c.id
         AND s.sealed IS NOT NULL AND s.erased_at IS NULL)
 """
@@ -1017,7 +995,7 @@ class SqlTransaction:
             return []
         statement = _TAMPERED_CELLS.format(marks=_marks(len(ids)))
         return [(r[0], r[1], r[2], r[3] if type(r[3]) is int else None, r[4])
-                for r in self._all(statement, ids * 5)]
+                for r in self._all(statement, ids * 2)]
 
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         return [r[0] for r in self._all(
