@@ -168,3 +168,17 @@ def test_erasing_a_sealed_quarantine_needs_the_key(tmp_path: Path) -> None:
         assert len(history.quarantine()) == 2  # nothing was half-erased
         history.erase(anna)
         assert len(history.quarantine()) == 1
+
+
+def test_erasure_clears_this_process_caches(tmp_path: Path) -> None:
+    """Caches keyed by readable addresses forget them (blind index, decoded rows)."""
+    from omnicx import _crypto
+    from omnicx.storage import _sql
+
+    with omnicx.open(tmp_path / "h.db", key=KEY) as history:
+        anna, _ = _fill(history)
+        history.timeline(anna)
+        assert _crypto._blind.cache_info().currsize > 0
+        history.erase(anna)
+        assert _crypto._blind.cache_info().currsize == 0
+        assert _sql.stored_address.cache_info().currsize == 0

@@ -41,6 +41,7 @@ __all__ = [
     "CONTACT",
     "KEY_ENV",
     "Keyring",
+    "forget_cached",
     "key_from_env",
     "parse_key",
     "warn_clear",
@@ -178,6 +179,15 @@ class Keyring:
     def blind(index_key: bytes, kind: str, value: str) -> str:
         """The keyed hash an address is stored and found by (its blind index)."""
         return _blind(index_key, kind, value)
+
+
+def forget_cached(keyring: Keyring | None) -> None:
+    """Drop what this process remembers of keys and addresses (after an erasure):
+    the blind-index cache is keyed by readable addresses, the keyring's by
+    wrapped data keys."""
+    _blind.cache_clear()
+    if keyring is not None:
+        keyring._opened.clear()
 
 
 @lru_cache(maxsize=65536)

@@ -24,11 +24,12 @@ from ._chain import (
     screen,
     verify_contact,
 )
-from ._crypto import Keyring
+from ._crypto import Keyring, forget_cached
 from ._errors import ConfigurationError, NotFoundError, StorageError, TamperedError
 from ._models import Address, Contact, Interaction
 from ._vault import Sealer, Vault, attachment_row
 from .storage._base import ChainRows, EventRecord, Gap, Store, TimelineQuery, Transaction
+from .storage._sql import clear_row_caches
 
 __all__ = ["apply_retention", "attachment", "erase", "export", "rotate_key", "verify"]
 
@@ -94,8 +95,6 @@ def _chain_rows(tx: Transaction, ids: Sequence[int], unreadable: list[int]) -> C
 
 
 _CELL_DETAILS = {
-    "status": "status differs from the best-ranked status chained for it",
-    "content": "plaintext content was written beside its sealed content",
     "erased_at": "erased flag disagrees with the chained erasures",
     "data_key": "data key is gone but no chained erasure destroyed it",
 }
@@ -176,6 +175,9 @@ def erase(store: Store, vault: Vault, contact: Contact | int, *, reason: str,
     purge = getattr(store, "purge", None)
     if callable(purge):  # e.g. SQLite: the log still holds the old pages
         purge()
+    # This process's caches hold addresses and attachment lists read before.
+    forget_cached(vault.keyring)
+    clear_row_caches()
     return erased
 
 

@@ -39,7 +39,7 @@ try:  # the `fast` extra; rows are our own compact JSON, which both decode alike
 except ImportError:  # pragma: no cover - depends on the environment
     pass
 
-__all__ = ["Dialect", "SqlTransaction", "from_us", "to_us"]
+__all__ = ["Dialect", "SqlTransaction", "blob", "clear_row_caches", "from_us", "rank_sql", "to_us"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CHUNK = 500  # rows per IN (...) list: far below every backend's parameter limit
@@ -249,6 +249,13 @@ def _recipients(text: str) -> tuple[Address, ...]:
 @lru_cache(maxsize=4096)
 def _attachments(text: str) -> tuple[Attachment, ...]:
     return tuple(Attachment(**a) for a in json.loads(text))
+
+
+def clear_row_caches() -> None:
+    """Forget the addresses and attachment lists decoded rows share (after an erasure)."""
+    stored_address.cache_clear()
+    _recipients.cache_clear()
+    _attachments.cache_clear()
 
 
 # `interactions_from_rows` fills each `Interaction`'s slots directly, one
