@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import omnicx
 from integrity_support import KEY, event, send, status
+from omnicx._chain import origin_status, status_explained
+from omnicx._enums import status_rank
 from omnicx.storage import SQLiteStore
 
 Run = Callable[[str], None]
@@ -221,3 +225,29 @@ def test_a_cell_of_a_foreign_type_is_a_problem_not_a_type_error(
         for interaction in ids.values():
             with contextlib.suppress(omnicx.TamperedError):
                 history.events(interaction)
+
+
+STATUSES = [None, "pending", "sent", "failed", "delivered", "received", "read", "played",
+            "x-unknown"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(origin=st.sampled_from(STATUSES), reported=st.lists(st.sampled_from(STATUSES[1:])))
+def test_the_status_ingest_reaches_is_the_only_one_explained(
+        origin: str | None, reported: list[str]) -> None:
+    """Whatever statuses arrive in whatever order, the forward-only status the ingest
+    keeps is explained by the chain, and a status it would not keep is not (bar a
+    tie: two chained statuses of one rank, delivered and received, are told apart
+    by order only)."""
+    status, rank = origin, status_rank(origin)
+    for reported_status in reported:  # as advance_status moves it
+        if status_rank(reported_status) > rank:
+            status, rank = reported_status, status_rank(reported_status)
+    first = origin_status(origin)
+    assert status_explained(status, rank, first, reported)
+    for other in STATUSES:
+        tie = other in reported and status_rank(other) == rank
+        if other != status and not tie:
+            assert not status_explained(other, status_rank(other), first, reported), other
+    assert not status_explained(status, rank + 1, first, reported)
+    assert not status_explained(status, str(rank), first, reported)
