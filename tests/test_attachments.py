@@ -146,3 +146,20 @@ def test_in_memory_and_without_a_blob_store(tmp_path: Path) -> None:
         assert item.attachments[0].size == len(SECRET)
         with pytest.raises(omnicx.NotFoundError, match="not kept"):
             history.attachment(item, 0)
+
+
+def test_recorded_attachments_go_to_the_history_blob_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`History.record` without ``blobs=``: the scanned letter is sealed and erased too."""
+    monkeypatch.chdir(tmp_path)  # where ./omnicx-media would appear
+    with omnicx.open(tmp_path / "h.db", key=KEY) as history:
+        letter = history.record(channel="letter", direction="inbound",
+                                contact="anna@example.com", subject="Contract",
+                                attachments=[SECRET], external_id="post-1")
+        (attachment,) = letter.attachments
+        assert attachment.blob is not None and attachment.ref is None
+        assert history.attachment(letter, 0) == SECRET
+        assert SECRET not in b"".join(p.read_bytes() for p in _files(tmp_path / "h.blobs"))
+        assert not Path("omnicx-media").exists()  # nothing in the clear beside it
+        history.erase(history.contacts.get(letter.contact_id))
+        assert _files(tmp_path / "h.blobs") == []

@@ -334,8 +334,9 @@ class History:
         It goes through `receive` like a webhook (identity, threading, chain,
         encryption, gaps). ``contact`` is an address string, an `Address` or
         a `Contact`; ``duration`` a timedelta or seconds; ``attachments``
-        bytes, file paths or stored `Attachment` objects (bytes go to ``blobs=``,
-        a `FileBlobStore` under ``./omnicx-media`` by default). The same
+        bytes, file paths or stored `Attachment` objects (bytes go to this
+        history's blob store, sealed with a key, see `attachment`; or to
+        ``blobs=`` when given; or, with neither, under ``./omnicx-media``). The same
         ``external_id`` twice is a duplicate: the first interaction is
         returned. ``options``: ``account``, ``kind``, ``name``, ``reply_to``,
         ``thread``, ``data``, ``blobs`` (see `omnicx._record.record`).
