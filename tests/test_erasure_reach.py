@@ -25,20 +25,25 @@ from omnicx.storage import SQLiteStore
 SECRET = "my new address is Bahnhofstrasse 1"
 SUBJECT = "Kuendigung Vertrag 88-4711"
 MAILBOX = Email(mailbox="support@example.com")
+SCAN = "scanned ID card of Anna, no. C4711-0815"
 MAIL = (
     "From: Anna Muster <anna@example.com>\r\n"
     "To: support@example.com\r\n"
     f"Subject: {SUBJECT}\r\n"
     "Message-ID: <m-100@example.com>\r\n"
     "Date: Wed, 05 Mar 2025 09:12:30 +0100\r\n"
-    "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
     f"{SECRET}, please confirm.\r\n"
+    '--b\r\nContent-Type: text/plain; name="id.txt"\r\n'
+    'Content-Disposition: attachment; filename="id.txt"\r\n\r\n'
+    f"{SCAN}\r\n--b--\r\n"
 ).encode()
 
 BOB = {"email": "bob@example.com", "visitor": {"email": "bob@example.com", "name": "Bob"}}
 
-# What must be gone: the text, the subject, the address, the name.
-TRACES = (SECRET, SUBJECT, "anna@example.com", "Anna Muster")
+# What must be gone: the text, the subject, the address, the name, the attachment.
+TRACES = (SECRET, SUBJECT, "anna@example.com", "Anna Muster", SCAN)
 
 
 def _fill(history: omnicx.History) -> tuple[omnicx.Contact, int]:
@@ -74,8 +79,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     if request.param == "sqlite":
         path = tmp_path / "h.db"
 
-        def disk() -> bytes:
-            return b"".join(p.read_bytes() for p in sorted(tmp_path.glob("h.db*")))
+        def disk() -> bytes:  # the database, its log, and the blob directory
+            files = [*tmp_path.glob("h.db*"), *(tmp_path / "h.blobs").rglob("*")]
+            return b"".join(p.read_bytes() for p in sorted(files) if p.is_file())
 
         yield (lambda key: omnicx.open(SQLiteStore(path), key=key)), disk
         return
@@ -96,10 +102,12 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
                         sql.Identifier(schema), sql.Identifier(name))):
                     dump.append(row)
         text = "\n".join(dump)
-        # bytea columns print as hex: decode them back into bytes too.
-        return text.encode() + _hex_runs(text)
+        # bytea columns print as hex: decode them back into bytes too. And the blobs.
+        files = sorted(p for p in (tmp_path / "blobs").rglob("*") if p.is_file())
+        return text.encode() + _hex_runs(text) + b"".join(p.read_bytes() for p in files)
 
-    yield (lambda key: omnicx.open(PostgresStore(url, schema=schema), key=key)), tables
+    yield (lambda key: omnicx.open(PostgresStore(url, schema=schema), key=key,
+                                   blobs=tmp_path / "blobs")), tables
 
 
 def _hex_runs(text: str) -> bytes:
