@@ -10,6 +10,8 @@ read back in the clear through the API (`History.quarantine`,
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 from pathlib import Path
 
@@ -153,3 +155,21 @@ def test_without_a_key_an_error_text_is_erased_with_its_interaction(tmp_path: Pa
         assert history.verify().ok
         rows = history.store.db.execute("SELECT error, data FROM events").fetchall()  # type: ignore[attr-defined]
     assert all(STREET not in str(row) for row in rows)
+
+
+def test_the_cli_lists_a_sealed_error_as_sealed(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from omnicx._cli import main
+
+    body, headers = _chat(UNPARSEABLE["time"])
+    with (omnicx.open(tmp_path / "h.db", key=KEY) as history,
+          pytest.raises(omnicx.PayloadError)):
+        history.receive(CHAT, body=body, headers=headers)
+    monkeypatch.delenv("OMNICX_KEY", raising=False)
+    out = io.StringIO()
+    assert main(["--db", str(tmp_path / "h.db"), "quarantine"], out=out) == 0
+    assert "(sealed: give the key)" in out.getvalue() and STREET not in out.getvalue()
+    monkeypatch.setenv("OMNICX_KEY", base64.b64encode(KEY).decode())
+    out = io.StringIO()
+    assert main(["--db", str(tmp_path / "h.db"), "quarantine"], out=out) == 0
+    assert STREET in out.getvalue()
