@@ -71,6 +71,22 @@ def test_a_tenant_of_a_sqlite_file_lives_beside_it(tmp_path: Path) -> None:
     assert [line["tenant"] for line in lines if line["type"] == "contact"] == ["brand-a"]
 
 
+def test_each_tenant_keeps_attachment_bytes_of_its_own(tmp_path: Path) -> None:
+    # Blobs are content-addressed: in one shared directory, erasing a person in
+    # one brand would delete the same bytes another brand still holds.
+    path = tmp_path / "history.db"
+    scan = b"%PDF-1.4 the same signed contract, sent to both brands"
+    with omnicx.open(path, tenant="brand-a") as a, omnicx.open(path, tenant="brand-b") as b:
+        stored = {h.tenant: h.record(channel="letter", direction="inbound",
+                                     contact="anna@example.ch", attachments=[scan],
+                                     external_id="scan-1") for h in (a, b)}
+        a.erase(a.contacts.find("anna@example.ch"))
+        assert b.attachment(stored["brand-b"], 0) == scan
+        with pytest.raises(omnicx.NotFoundError):
+            a.attachment(stored["brand-a"], 0)
+    assert (tmp_path / "history.db.tenants" / "brand-b.blobs").is_dir()
+
+
 def test_an_existing_database_is_the_default_tenant(tmp_path: Path) -> None:
     # A database written before tenancy existed: its tables are the default
     # tenant's, as they are; a named tenant starts empty beside it.

@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ._blobs import FileBlobStore, MemoryBlobStore
 from ._errors import ConfigurationError
 from ._history import History
 from ._tenancy import check_tenant
 from .storage._base import Store
-from .typing import ChannelAdapter
+from .typing import BlobStore, ChannelAdapter
 
 __all__ = ["open"]
 
@@ -21,6 +22,7 @@ def open(
     schema: str | None = None,
     channels: Iterable[ChannelAdapter] = (),
     key: bytes | str | None = None,
+    blobs: BlobStore | str | Path | None = None,
     tenant: str | None = None,
     **options: Any,
 ) -> History:
@@ -32,15 +34,20 @@ def open(
     registers adapters up front so `History.replay` can find them. ``key``
     (32 bytes, or their base64 or hex; default: the ``OMNICX_KEY`` environment
     variable) turns on encryption at rest; without one omnicx logs, once, that
-    it stores content in the clear. Other ``options`` go to the store (e.g.
-    ``synchronous="NORMAL"`` for SQLite). ``tenant`` scopes the history to one
-    tenant of the store (a company or brand; ``None``: the default tenant):
-    histories of different tenants on one store see disjoint data
-    (``docs/tenancy.md``).
+    it stores content in the clear. ``blobs`` is where attachment bytes go
+    (a `BlobStore` or a directory; by default a directory beside a SQLite
+    file, ``history.db`` -> ``history.blobs``, memory for ``":memory:"``, and
+    none, so metadata only, for PostgreSQL and other stores). Other
+    ``options`` go to the store (e.g. ``synchronous="NORMAL"`` for SQLite).
+    ``tenant`` scopes the history to one tenant of the store (a company or
+    brand; ``None``: the default tenant): histories of different tenants on
+    one store see disjoint data, and a tenant's default blob directory is its
+    own (``history.db.tenants/brand-a.blobs``; ``docs/tenancy.md``).
     """
     tenant = check_tenant(tenant)
+    blob_store = FileBlobStore(blobs) if isinstance(blobs, (str, Path)) else blobs
     if not isinstance(target, (str, Path)):
-        return History(target, channels=channels, key=key, tenant=tenant)
+        return History(target, channels=channels, key=key, blobs=blob_store, tenant=tenant)
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         try:
@@ -50,9 +57,13 @@ def open(
                 "PostgreSQL needs the postgres extra: pip install 'omnicx[postgres]'"
             ) from exc
         return History(PostgresStore(text, schema=schema or "omnicx", tenant=tenant, **options),
-                       channels=channels, key=key)
+                       channels=channels, key=key, blobs=blob_store)
     if schema is not None:
         raise ConfigurationError("schema= applies to PostgreSQL only")
     from .storage._sqlite import SQLiteStore
 
-    return History(SQLiteStore(text, tenant=tenant, **options), channels=channels, key=key)
+    store = SQLiteStore(text, tenant=tenant, **options)
+    if blob_store is None:
+        blob_store = (MemoryBlobStore() if text == ":memory:"
+                      else FileBlobStore(Path(store.path).with_suffix(".blobs")))
+    return History(store, channels=channels, key=key, blobs=blob_store)
