@@ -62,6 +62,9 @@ def view(history: History) -> dict[str, Any]:
                         for i in history.timeline(c, limit=1000).items] for c in contacts}
     exported = io.StringIO()
     history.export(None, exported)
+    lines = [json.loads(line) for line in exported.getvalue().splitlines()]
+    # Every exported contact names this history's tenant; the rest must be equal.
+    assert {line.pop("tenant") for line in lines if line["type"] == "contact"} <= {history.tenant}
     report = history.kpis(since=_T0 - dt.timedelta(days=1), until=_T0 + dt.timedelta(days=1),
                           by="channel")
     return {
@@ -73,7 +76,7 @@ def view(history: History) -> dict[str, Any]:
         "counts": history.report(),
         "kpis": report.to_dict(),
         "verified": history.verify().ok,
-        "export": [_without_times(json.loads(line)) for line in exported.getvalue().splitlines()],
+        "export": [_without_times(line) for line in lines],
     }
 
 
