@@ -24,6 +24,7 @@ from ._errors import (
     WindowClosedError,
 )
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
+from ._feed import Change, ChangeKind, ChangePage, Subscription
 from ._history import History, Page, Receipt
 from ._models import (
     Address,
@@ -37,6 +38,15 @@ from ._models import (
 from ._open import open
 from ._outbound import Outgoing, SendResult
 from ._server import webhook_app
+from ._webhooks import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryReport,
+    DeliveryWorker,
+    RetryPolicy,
+    Webhook,
+    Webhooks,
+)
 from .storage._base import Gap, RawPayload
 
 __version__ = "0.1.0"
@@ -45,12 +55,19 @@ __all__ = [
     "Address",
     "AddressKind",
     "Attachment",
+    "Change",
+    "ChangeKind",
+    "ChangePage",
     "Channel",
     "ChannelEvent",
     "ConfigurationError",
     "ConflictError",
     "Contact",
     "Conversation",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryReport",
+    "DeliveryWorker",
     "Direction",
     "EventKind",
     "FileBlobStore",
@@ -69,6 +86,7 @@ __all__ = [
     "Problem",
     "RawPayload",
     "Receipt",
+    "RetryPolicy",
     "SendError",
     "SendResult",
     "SignatureError",
@@ -76,8 +94,11 @@ __all__ = [
     "StatusChange",
     "StorageError",
     "StreamPosition",
+    "Subscription",
     "UpdateEvent",
     "VerifyReport",
+    "Webhook",
+    "Webhooks",
     "WindowClosedError",
     "__version__",
     "open",
