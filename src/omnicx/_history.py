@@ -149,6 +149,8 @@ class History:
         self._feed = FeedStore(store, redact=master is not None)
         self._store = store = self._vault.store(self._feed)
         self.contacts = Contacts(store)
+        #: Outbound webhook subscriptions, deliveries, dead letters (omnicx._webhooks).
+        self.webhooks = Webhooks(store, self._vault.keyring)
 
     @property
     def store(self) -> Store:
@@ -541,11 +543,6 @@ class History:
         feed, and the write that made it has returned normally.
         """
         return self._feed.subscribe(callback, kinds)
-
-    @property
-    def webhooks(self) -> Webhooks:
-        """Outbound webhook subscriptions, their deliveries and dead letters."""
-        return Webhooks(self._store, self._vault.keyring)
 
     def deliver_webhooks(self, now: dt.datetime | None = None, *, limit: int = 500,
                          timeout: float = 10.0) -> DeliveryReport:
