@@ -1,8 +1,9 @@
 """Outbound webhooks against a real HTTP receiver on 127.0.0.1.
 
-The receiver is a small threaded HTTP server that checks every request with
-the receiver-side library (``standardwebhooks.Webhook(secret).verify``) and
-can be down, slow, failing (500) or gone (410). Whatever it went through,
+The receiver (``tests/webhook_receiver.py``) is a small threaded HTTP
+server that checks every request with the receiver-side library
+(``standardwebhooks.Webhook(secret).verify``) and can be down, slow, failing
+(500) or gone (410). Whatever it went through,
 every change arrives at least once, signed, in order per contact.
 """
 
@@ -10,83 +11,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-import standardwebhooks
 
 import omnicx
 from omnicx import RetryPolicy
 from omnicx.testing import WebChatPayloads
+from webhook_receiver import Receiver, free_port
 
 CHAT = WebChatPayloads()
 T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
-
-
-class Receiver:
-    """A webhook endpoint: ``mode`` is ``ok``, ``slow``, ``fail`` (500) or ``gone`` (410)."""
-
-    def __init__(self, secret: str, port: int = 0) -> None:
-        self.secret = secret
-        self.mode = "ok"
-        self.slow_for = 1.0
-        self.received: list[dict[str, Any]] = []  # verified bodies, in arrival order
-        self.ids: list[str] = []
-        self.rejected = 0
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                if receiver.mode == "slow":
-                    time.sleep(receiver.slow_for)
-                if receiver.mode in ("fail", "gone"):
-                    self.send_response(500 if receiver.mode == "fail" else 410)
-                    self.end_headers()
-                    return
-                try:
-                    verified = standardwebhooks.Webhook(receiver.secret).verify(
-                        body, dict(self.headers.items()))
-                except standardwebhooks.WebhookVerificationError:
-                    with receiver.lock:
-                        receiver.rejected += 1
-                    self.send_response(401)
-                    self.end_headers()
-                    return
-                with receiver.lock:
-                    receiver.received.append(verified)
-                    receiver.ids.append(self.headers["webhook-id"])
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:  # keep the test output quiet
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/omnicx"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -210,7 +210,8 @@ class FeedConformance:
         assert sorted((d.webhook_id, d.change_id) for d in rows) == sorted(
             [(every, p) for p in range(1, 7)] + [(some, 1), (some, 4)])
 
-        store.atomic(lambda tx: tx.set_webhook_active(some, False))
+        assert store.atomic(lambda tx: tx.set_webhook_active(some, False)) is True
+        assert store.atomic(lambda tx: tx.set_webhook_active(some + 100, False)) is False
         with store.reading() as tx:
             dead = tx.deliveries(state="dead", webhook_id=some, after=0, limit=10)
         assert [d.change_id for d in dead] == [1, 4]

@@ -163,13 +163,13 @@ class FeedSql:
                                    " FROM webhooks ORDER BY id")]
 
     def set_webhook_active(self, webhook_id: int, active: bool) -> bool:
-        cursor = self._execute("UPDATE webhooks SET active = ? WHERE id = ?",
-                               (int(active), webhook_id))
+        found = bool(self._execute("UPDATE webhooks SET active = ? WHERE id = ?",
+                                   (int(active), webhook_id)).rowcount)
         if not active:  # what was waiting for it will never be sent
             self._execute("UPDATE webhook_deliveries SET state = 'dead', last_error = ?"
                           " WHERE webhook_id = ? AND state = 'pending'",
                           ("webhook disabled", webhook_id))
-        return bool(cursor.rowcount)
+        return found
 
     # -- deliveries ----------------------------------------------------------------------------
     def claim_deliveries(self, now: dt.datetime, limit: int, lease_until: dt.datetime
