@@ -104,3 +104,49 @@ def test_webhooks_and_deliver_commands(tmp_path: Path,
         assert code == 2
     finally:
         receiver.close()
+
+
+@pytest.mark.slow
+def test_serve_receives_and_delivers_webhooks(tmp_path: Path) -> None:
+    """``omnicx serve`` stores a provider's webhook and sends the change on to the CRM."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from webhook_receiver import free_port
+
+    db = tmp_path / "h.db"
+    receiver = Receiver(SECRET)
+    config = tmp_path / "channels.toml"
+    config.write_text(f'[[channel]]\ntype = "webchat"\nsecret = "{CHAT.secret}"\n'
+                      f'site = "{CHAT.site}"\n')
+    port = free_port()
+    with omnicx.open(db) as history:
+        history.webhooks.add(receiver.url, secret=SECRET, events={"interaction.created"})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "omnicx._cli", "--db", str(db), "serve", "--channels",
+         str(config), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        body, headers = CHAT.message("m1")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/webchat/{CHAT.site}",
+                                    content=body, headers=headers)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert answer.status_code == 200
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        receiver.close()
+    (sent,) = receiver.received
+    assert sent["type"] == "interaction.created"
+    assert sent["data"]["channel"] == "webchat"

@@ -200,8 +200,14 @@ def cmd_serve(history: History, args: argparse.Namespace, out: TextIO) -> int:
     for adapter in adapters:
         print(f"POST http://{args.host}:{args.port}/{adapter.channel}/{adapter.account}",
               file=out)
-    uvicorn.run(webhook_app(history, adapters), host=args.host, port=args.port,
-                log_level="info")
+    # Outbound webhooks go out from the same process, on a thread of their own.
+    worker = None if args.no_deliver else DeliveryWorker(history).start()
+    try:
+        uvicorn.run(webhook_app(history, adapters), host=args.host, port=args.port,
+                    log_level="info")
+    finally:
+        if worker is not None:
+            worker.stop(timeout=15)
     return 0
 
 
@@ -304,7 +310,7 @@ def cmd_webhooks(history: History, args: argparse.Namespace, out: TextIO) -> int
                   "events": sorted(hook.events) if hook.events else "*"}
     elif args.action == "list":
         result = [{"id": h.id, "url": h.url, "active": h.active,
-                   "events": sorted(h.events) if h.events else "*"} for h in hooks.list()]
+                   "events": sorted(h.events) if h.events else "*"} for h in hooks.all()]
     elif args.action == "disable":
         hooks.disable(_number(args.url))
         result = {"disabled": _number(args.url)}
@@ -413,6 +419,8 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--channels", required=True, help="channel config (TOML)")
             command.add_argument("--host", default="127.0.0.1")
             command.add_argument("--port", type=int, default=8000)
+            command.add_argument("--no-deliver", action="store_true",
+                                 help="do not deliver outbound webhooks from this process")
     return parser
 
 

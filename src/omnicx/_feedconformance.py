@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ._errors import NotFoundError
-from ._feed import Change, ChangeKind
+from ._feed import Change
 from ._history import History
 from ._models import Address
 from .storage import Gap, Store, Transaction
@@ -239,10 +239,10 @@ class FeedConformance:
         # Contact 1's first delivery fails and waits; its second must wait behind it.
         def outcome(change_id: int, state: str, after: dt.datetime, code: int | None
                     ) -> tuple[AttemptRecord, str, dt.datetime]:
+            error = (None if state == "delivered" else f"HTTP {code}" if code else "refused")
             return (AttemptRecord(delivery_id=pending[change_id].id, attempted_at=_at(1),
-                                  status_code=code, error=None if state == "delivered"
-                                  else f"HTTP {code}" if code else "refused", duration=dt.timedelta(milliseconds=3)),
-                    state, after)
+                                  status_code=code, error=error,
+                                  duration=dt.timedelta(milliseconds=3)), state, after)
 
         store.atomic(lambda tx: tx.record_attempts([
             outcome(1, "pending", _at(10), 500), outcome(2, "delivered", _at(1), 200),

@@ -24,7 +24,6 @@ from ._chain import VerifyReport
 from ._contacts import Contacts
 from ._crypto import Keyring, key_from_env, parse_key, warn_clear
 from ._enums import Direction, Kind, Status, status_rank
-from ._feed import Change, ChangePage, FeedStore, Subscription, read_changes
 from ._errors import (
     ConfigurationError,
     NotFoundError,
@@ -34,6 +33,7 @@ from ._errors import (
     SignatureError,
 )
 from ._events import ChannelEvent, MessageEvent
+from ._feed import Change, ChangePage, FeedStore, Subscription, read_changes
 from ._identity import guess_kind
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
 from ._models import Address, Contact, Interaction, InteractionEvent, StatusChange

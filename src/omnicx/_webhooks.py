@@ -128,7 +128,8 @@ class RetryPolicy:
         """How long to wait after the ``attempts``-th failed try."""
         exponent = min(max(attempts - 1, 0), 40)
         full = min(self.cap, self.base * (2 ** exponent))
-        return full * (1 - self.jitter * random.random())
+        wait: dt.timedelta = full * (1 - self.jitter * random.random())
+        return wait
 
 
 @attrs.frozen(kw_only=True)
@@ -191,13 +192,13 @@ class Webhooks:
         return Webhook(id=webhook_id, url=url, events=wanted, active=True, created_at=at,
                        secret=secret)
 
-    def list(self) -> list[Webhook]:
+    def all(self) -> list[Webhook]:
         """Every subscription, active or not, oldest first."""
         with self._store.reading() as tx:
             return [self._open(r) for r in tx.webhooks()]
 
     def get(self, webhook_id: int) -> Webhook:
-        for webhook in self.list():
+        for webhook in self.all():
             if webhook.id == webhook_id:
                 return webhook
         raise NotFoundError(f"no webhook #{webhook_id}")
