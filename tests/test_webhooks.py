@@ -178,7 +178,8 @@ def test_the_worker_thread_delivers_until_stopped(history: omnicx.History) -> No
     receiver = Receiver(secret)
     try:
         history.webhooks.add(receiver.url, secret=secret)
-        worker = omnicx.DeliveryWorker(history, interval=0.05).start()
+        # Four threads: contacts' deliveries go out side by side, each contact's in order.
+        worker = omnicx.DeliveryWorker(history, interval=0.05, concurrency=4).start()
         receive_messages(history, 4)
         deadline = time.monotonic() + 10
         while len(receiver.received) < 7 and time.monotonic() < deadline:
@@ -188,4 +189,8 @@ def test_the_worker_thread_delivers_until_stopped(history: omnicx.History) -> No
         receiver.close()
     assert len(receiver.received) == 7
     assert worker.total.delivered == 7
+    for contact_id in {b["data"]["contact_id"] for b in receiver.received}:
+        mine = [b["data"]["change_id"] for b in receiver.received
+                if b["data"]["contact_id"] == contact_id]
+        assert mine == sorted(mine)
     assert json.loads(json.dumps(receiver.received[0]))["type"] == "contact.created"

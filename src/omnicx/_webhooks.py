@@ -257,12 +257,15 @@ class Webhooks:
 
     # -- the worker --------------------------------------------------------------------------------
     def deliver(self, *, now: dt.datetime | None = None, limit: int = 500,
-                timeout: float = 10.0, concurrency: int = 8,
+                timeout: float = 10.0, concurrency: int = 1,
                 client: httpx.Client | None = None) -> DeliveryReport:
         """One pass: send the deliveries due at ``now``, in order per contact.
 
-        Deliveries of different contacts go out on up to ``concurrency``
-        threads; ``timeout`` bounds each request. A delivery is leased while
+        ``concurrency`` > 1 sends different contacts' deliveries on that many
+        threads (each contact's still in order): worth it for a receiver far
+        away, where each request waits for the network; on a near one,
+        threads only contend (see ``benchmarks/bench_feed.py``). ``timeout``
+        bounds each request. A delivery is leased while
         it is sent, so several workers (processes) may run at once; one that
         dies mid-pass leaves its lease to expire and the delivery is sent
         again (at least once).
@@ -390,7 +393,7 @@ class DeliveryWorker:
     """
 
     def __init__(self, history: History, *, interval: float = 1.0, limit: int = 500,
-                 timeout: float = 10.0, concurrency: int = 8,
+                 timeout: float = 10.0, concurrency: int = 1,
                  on_pass: Callable[[DeliveryReport], object] | None = None) -> None:
         if interval <= 0:
             raise ConfigurationError("interval must be positive")
