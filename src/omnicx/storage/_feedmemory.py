@@ -41,6 +41,7 @@ class FeedMemory:
 
     if TYPE_CHECKING:  # provided by the memory transaction
         def new_ids(self, table: str, count: int) -> Sequence[int]: ...
+        def open_gaps(self, gaps: Sequence[Gap]) -> None: ...
 
     # -- the feed ------------------------------------------------------------------------
     def append_changes(self, changes: Sequence[NewChange]) -> list[int]:
@@ -84,15 +85,13 @@ class FeedMemory:
 
     # -- gaps, reporting what changed ----------------------------------------------------------
     def open_gaps_returning(self, gaps: Sequence[Gap]) -> list[int]:
-        opened = []
+        fresh: dict[tuple[str, str, str, str], Gap] = {}
         for gap in gaps:
             key = (gap.kind, gap.channel.value, gap.account, gap.reference)
-            if key in self._t.gap_keys:
-                continue
-            self._t.put(self._t.gaps, gap.id, gap)
-            self._t.put(self._t.gap_keys, key, gap.id)
-            opened.append(gap.id)
-        return opened
+            if key not in self._t.gap_keys:
+                fresh.setdefault(key, gap)
+        self.open_gaps(list(fresh.values()))
+        return [g.id for g in fresh.values()]
 
     def close_gaps_returning(self, channel: str, account: str, references: Iterable[str],
                              at: dt.datetime) -> list[Gap]:

@@ -32,15 +32,10 @@ class NewChange:
 
 
 @attrs.frozen(kw_only=True)
-class ChangeRecord:
+class ChangeRecord(NewChange):
     """A stored change: its position ``id`` in the feed, and what `NewChange` said."""
 
     id: int
-    kind: str
-    at: dt.datetime = attrs.field(converter=utc)
-    contact_id: int | None = None
-    interaction_id: int | None = None
-    data: str = "{}"
 
 
 @attrs.frozen(kw_only=True)
