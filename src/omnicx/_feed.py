@@ -41,6 +41,7 @@ from ._errors import ConfigurationError, NotFoundError
 from ._models import Contact, Interaction, utc
 from .storage._base import EventRecord, Gap, Store, Transaction
 from .storage._feedrows import ChangeRecord, NewChange
+from .storage._sql import _json_loads as _loads  # orjson with the `fast` extra
 
 __all__ = [
     "Change",
@@ -144,11 +145,14 @@ def decode_cursor(cursor: str | int | None) -> int:
 
 def to_change(record: ChangeRecord) -> Change:
     return Change(id=record.id, kind=record.kind, at=record.at, contact_id=record.contact_id,
-                  interaction_id=record.interaction_id, data=json.loads(record.data))
+                  interaction_id=record.interaction_id, data=_loads(record.data))
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
 
 
 def _json(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"), sort_keys=True, default=str)
+    return _encode(data) if data else "{}"
 
 
 def _iso(value: dt.datetime) -> str:
@@ -227,10 +231,11 @@ class FeedStore:
             committed.clear()
             if feed.notes:
                 positions = tx.append_changes(feed.notes)
-                committed.extend(
-                    Change(id=p, kind=n.kind, at=n.at, contact_id=n.contact_id,
-                           interaction_id=n.interaction_id, data=json.loads(n.data))
-                    for p, n in zip(positions, feed.notes, strict=True))
+                if self._subscriptions:  # Change objects only for someone to call
+                    committed.extend(
+                        Change(id=p, kind=n.kind, at=n.at, contact_id=n.contact_id,
+                               interaction_id=n.interaction_id, data=_loads(n.data))
+                        for p, n in zip(positions, feed.notes, strict=True))
             return result
 
         result = self.inner.atomic(unit)

@@ -92,7 +92,8 @@ class FeedSql:
         rows = self._all(
             "SELECT id, kind, at, contact_id, interaction_id, data FROM changes"
             " WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
-        return [ChangeRecord(id=r[0], kind=r[1], at=_time(r[2]), contact_id=r[3],
+        time = _sql.from_us
+        return [ChangeRecord(id=r[0], kind=r[1], at=time(r[2]), contact_id=r[3],
                              interaction_id=r[4], data=r[5] or "{}") for r in rows]
 
     def change_records(self, change_ids: Iterable[int]) -> dict[int, ChangeRecord]:
