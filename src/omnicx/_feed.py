@@ -40,7 +40,7 @@ import attrs
 from ._errors import ConfigurationError, NotFoundError
 from ._models import Contact, Interaction, utc
 from .storage._base import EventRecord, Gap, Store, Transaction
-from .storage._feedrows import ChangeRecord, NewChange
+from .storage._feedrows import Change, NewChange, encode_cursor
 from .storage._sql import _json_loads as _loads  # orjson with the `fast` extra
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "record_change",
-    "to_change",
 ]
 
 T = TypeVar("T")
@@ -85,29 +84,6 @@ _EVENT_KINDS = {"edited": ChangeKind.EDITED, "reacted": ChangeKind.REACTED,
 
 
 @attrs.frozen(kw_only=True)
-class Change:
-    """One change to the history, at its position ``id`` in the feed.
-
-    ``kind`` is a `ChangeKind` value; ``at`` when omnicx recorded it;
-    ``contact_id``/``interaction_id`` whom it concerns (``None`` when
-    nothing); ``data`` the details of the kind (see ``docs/crm-sync.md``),
-    never message content.
-    """
-
-    id: int
-    kind: str
-    at: dt.datetime = attrs.field(converter=utc)
-    contact_id: int | None = None
-    interaction_id: int | None = None
-    data: Mapping[str, Any] = attrs.field(factory=dict)
-
-    @property
-    def cursor(self) -> str:
-        """The cursor that resumes the feed right after this change."""
-        return encode_cursor(self.id)
-
-
-@attrs.frozen(kw_only=True)
 class ChangePage:
     """One page of the change feed, oldest first.
 
@@ -118,10 +94,6 @@ class ChangePage:
 
     items: tuple[Change, ...]
     next_cursor: str
-
-
-def encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"feed:{position}".encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str | int | None) -> int:
@@ -141,11 +113,6 @@ def decode_cursor(cursor: str | int | None) -> int:
     if prefix != "feed" or position < 0:
         raise NotFoundError(f"not a feed cursor: {cursor!r}")
     return position
-
-
-def to_change(record: ChangeRecord) -> Change:
-    return Change(id=record.id, kind=record.kind, at=record.at, contact_id=record.contact_id,
-                  interaction_id=record.interaction_id, data=_loads(record.data))
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode
@@ -174,7 +141,7 @@ def read_changes(store: Store, after: str | int | None, limit: int,
         if not records:
             break
         position = records[-1].id
-        items.extend(to_change(r) for r in records if wanted is None or r.kind in wanted)
+        items.extend(r for r in records if wanted is None or r.kind in wanted)
         if len(records) < limit:
             break
     if len(items) > limit:
@@ -446,7 +413,7 @@ def record_change(tx: Transaction, kind: ChangeKind | str, *, contact_id: int | 
         tx.note(kind, contact_id=contact_id, interaction_id=interaction_id, data=data)
 
 
-def iter_changes(store: Store, after: int) -> Iterator[ChangeRecord]:
+def iter_changes(store: Store, after: int) -> Iterator[Change]:
     """Every change above ``after``, read a page at a time (for the CLI and tests)."""
     while True:
         with store.reading(snapshot=False) as tx:

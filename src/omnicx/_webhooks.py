@@ -45,7 +45,7 @@ from ._crypto import Keyring
 from ._errors import ConfigurationError, NotFoundError
 from ._feed import KINDS, _iso, _kinds
 from .storage._base import Store, Transaction
-from .storage._feedrows import AttemptRecord, ChangeRecord, DeliveryRecord, WebhookRecord
+from .storage._feedrows import AttemptRecord, Change, DeliveryRecord, WebhookRecord
 
 if TYPE_CHECKING:
     from ._history import History
@@ -307,7 +307,7 @@ class Webhooks:
         return self._store.atomic(lambda tx: self._finish(tx, results, at))
 
     def _claim(self, tx: Transaction, at: dt.datetime, limit: int, lease: dt.timedelta
-               ) -> tuple[list[DeliveryRecord], dict[int, ChangeRecord], dict[int, Webhook]]:
+               ) -> tuple[list[DeliveryRecord], dict[int, Change], dict[int, Webhook]]:
         claimed = tx.claim_deliveries(at, limit, at + lease)
         if not claimed:
             return [], {}, {}
@@ -315,7 +315,7 @@ class Webhooks:
         hooks = {r.id: self._open(r) for r in tx.webhooks()}
         return claimed, changes, hooks
 
-    def _send(self, http: httpx.Client, hook: Webhook, change: ChangeRecord, timeout: float
+    def _send(self, http: httpx.Client, hook: Webhook, change: Change, timeout: float
               ) -> _Outcome:
         body = payload(change)
         message_id = f"msg_{change.id}"
@@ -375,10 +375,10 @@ class Webhooks:
                               dead=dead)
 
 
-def payload(change: ChangeRecord) -> str:
+def payload(change: Change) -> str:
     """The JSON body sent for a change (the Standard Webhooks ``type``/``timestamp``/``data``)."""
     data = {"change_id": change.id, "contact_id": change.contact_id,
-            "interaction_id": change.interaction_id, **json.loads(change.data)}
+            "interaction_id": change.interaction_id, **change.data}
     return json.dumps({"type": change.kind, "timestamp": _iso(change.at), "data": data},
                       separators=(",", ":"))
 

@@ -26,7 +26,7 @@ import attrs
 from .._enums import Channel, EventKind, Status, optional_status, to_channel, to_event_kind
 from .._errors import ConfigurationError
 from .._models import Contact, Conversation, Interaction, utc
-from ._feedrows import AttemptRecord, ChangeRecord, DeliveryRecord, NewChange, WebhookRecord
+from ._feedrows import AttemptRecord, Change, DeliveryRecord, NewChange, WebhookRecord
 
 __all__ = [
     "AddressOwner",
@@ -393,10 +393,10 @@ class Transaction(Protocol):
         pending delivery for each active webhook whose events match. The last
         thing a writing transaction does. Returns the positions."""
         ...
-    def changes(self, after: int, limit: int) -> list[ChangeRecord]:
+    def changes(self, after: int, limit: int) -> list[Change]:
         """Changes above position ``after``, ascending, at most ``limit``."""
         ...
-    def change_records(self, change_ids: Iterable[int]) -> dict[int, ChangeRecord]: ...
+    def change_records(self, change_ids: Iterable[int]) -> dict[int, Change]: ...
     def last_change(self) -> int:
         """The highest position handed out (0 for none)."""
         ...

@@ -9,13 +9,14 @@ respect per-contact order. Every write goes through the undo log.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import attrs
 
 from ._base import Gap
-from ._feedrows import AttemptRecord, ChangeRecord, DeliveryRecord, NewChange, WebhookRecord
+from ._feedrows import AttemptRecord, Change, DeliveryRecord, NewChange, WebhookRecord
 
 if TYPE_CHECKING:
     from ._memory import _Tables
@@ -28,7 +29,7 @@ class FeedTables:
 
     def __init__(self) -> None:
         self.clock: dict[str, int] = {"value": 0}
-        self.changes: dict[int, ChangeRecord] = {}
+        self.changes: dict[int, Change] = {}
         self.webhooks: dict[int, WebhookRecord] = {}
         self.deliveries: dict[int, DeliveryRecord] = {}
         self.attempts: dict[int, AttemptRecord] = {}
@@ -53,9 +54,9 @@ class FeedMemory:
         positions = list(range(first, first + len(changes)))
         hooks = [w for w in feed.webhooks.values() if w.active]
         for position, change in zip(positions, changes, strict=True):
-            self._t.put(feed.changes, position, ChangeRecord(
+            self._t.put(feed.changes, position, Change(
                 id=position, kind=change.kind, at=change.at, contact_id=change.contact_id,
-                interaction_id=change.interaction_id, data=change.data))
+                interaction_id=change.interaction_id, data=json.loads(change.data)))
             for hook in hooks:
                 if hook.events is None or change.kind in hook.events:
                     (delivery_id,) = self.new_ids("webhook_deliveries", 1)
@@ -65,7 +66,7 @@ class FeedMemory:
                         created_at=changes[-1].at, next_attempt_at=changes[-1].at))
         return positions
 
-    def changes(self, after: int, limit: int) -> list[ChangeRecord]:
+    def changes(self, after: int, limit: int) -> list[Change]:
         feed = self._t.feed
         found = []
         for position in range(after + 1, feed.clock["value"] + 1):
@@ -76,7 +77,7 @@ class FeedMemory:
                     break
         return found
 
-    def change_records(self, change_ids: Iterable[int]) -> dict[int, ChangeRecord]:
+    def change_records(self, change_ids: Iterable[int]) -> dict[int, Change]:
         changes = self._t.feed.changes
         return {i: changes[i] for i in set(change_ids) if i in changes}
 

@@ -8,13 +8,23 @@ Times are aware UTC datetimes here and integer microseconds in the tables.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
 from .._models import utc
 
-__all__ = ["AttemptRecord", "ChangeRecord", "DeliveryRecord", "NewChange", "WebhookRecord"]
+__all__ = [
+    "AttemptRecord",
+    "Change",
+    "DeliveryRecord",
+    "NewChange",
+    "WebhookRecord",
+    "encode_cursor",
+]
 
 
 @attrs.frozen(kw_only=True)
@@ -32,10 +42,31 @@ class NewChange:
 
 
 @attrs.frozen(kw_only=True)
-class ChangeRecord(NewChange):
-    """A stored change: its position ``id`` in the feed, and what `NewChange` said."""
+class Change:
+    """One change to the history, at its position ``id`` in the feed.
+
+    ``kind`` is a `omnicx.ChangeKind` value; ``at`` when omnicx recorded it;
+    ``contact_id``/``interaction_id`` whom it concerns (``None`` when
+    nothing); ``data`` the details of the kind (see ``docs/crm-sync.md``),
+    never message content. Stores build it straight from their rows.
+    """
 
     id: int
+    kind: str
+    at: dt.datetime = attrs.field(converter=utc)
+    contact_id: int | None = None
+    interaction_id: int | None = None
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def cursor(self) -> str:
+        """The cursor that resumes the feed right after this change."""
+        return encode_cursor(self.id)
+
+
+def encode_cursor(position: int) -> str:
+    """The opaque feed cursor of a position."""
+    return base64.urlsafe_b64encode(f"feed:{position}".encode()).decode().rstrip("=")
 
 
 @attrs.frozen(kw_only=True)

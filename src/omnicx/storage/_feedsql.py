@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _sql  # a cycle: _sql's SqlTransaction mixes this in; used at call time
 from ._base import Gap
-from ._feedrows import AttemptRecord, ChangeRecord, DeliveryRecord, NewChange, WebhookRecord
+from ._feedrows import AttemptRecord, Change, DeliveryRecord, NewChange, WebhookRecord
 
 __all__ = ["FeedSql"]
 
@@ -88,25 +88,25 @@ class FeedSql:
             (now, now, first, int(last)))
         return list(range(first, int(last) + 1))
 
-    def changes(self, after: int, limit: int) -> list[ChangeRecord]:
+    def changes(self, after: int, limit: int) -> list[Change]:
         rows = self._all(
             "SELECT id, kind, at, contact_id, interaction_id, data FROM changes"
             " WHERE id > ? ORDER BY id LIMIT ?", (after, limit))
-        time = _sql.from_us
-        return [ChangeRecord(id=r[0], kind=r[1], at=time(r[2]), contact_id=r[3],
-                             interaction_id=r[4], data=r[5] or "{}") for r in rows]
+        time, loads = _sql.from_us, _sql._json_loads
+        return [Change(id=r[0], kind=r[1], at=time(r[2]), contact_id=r[3],
+                       interaction_id=r[4], data=loads(r[5]) if r[5] else {}) for r in rows]
 
-    def change_records(self, change_ids: Iterable[int]) -> dict[int, ChangeRecord]:
+    def change_records(self, change_ids: Iterable[int]) -> dict[int, Change]:
         wanted = sorted(set(change_ids))
-        found: dict[int, ChangeRecord] = {}
+        found: dict[int, Change] = {}
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start:start + _CHUNK]
             for r in self._all(
                 "SELECT id, kind, at, contact_id, interaction_id, data FROM changes"
                 f" WHERE id IN ({_marks(len(chunk))})", chunk):
-                found[r[0]] = ChangeRecord(id=r[0], kind=r[1], at=_time(r[2]),
-                                           contact_id=r[3], interaction_id=r[4],
-                                           data=r[5] or "{}")
+                found[r[0]] = Change(id=r[0], kind=r[1], at=_time(r[2]), contact_id=r[3],
+                                     interaction_id=r[4],
+                                     data=_sql._json_loads(r[5]) if r[5] else {})
         return found
 
     def last_change(self) -> int:
