@@ -30,6 +30,7 @@ import datetime as dt
 import enum
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -57,6 +58,7 @@ __all__ = [
 
 T = TypeVar("T")
 _log = logging.getLogger("omnicx.feed")
+_CURSOR = re.compile(r"feed:(0|[1-9][0-9]{0,18})")
 
 
 class ChangeKind(enum.StrEnum):
@@ -106,13 +108,12 @@ def decode_cursor(cursor: str | int | None) -> int:
         return cursor
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        position = int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise NotFoundError(f"not a feed cursor: {cursor!r}") from exc
-    if prefix != "feed" or position < 0:
+    found = _CURSOR.fullmatch(text)
+    if found is None:  # only what encode_cursor makes, so a cursor has one spelling
         raise NotFoundError(f"not a feed cursor: {cursor!r}")
-    return position
+    return int(found[1])
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode

@@ -64,6 +64,7 @@ class FeedSql:
         def _all(self, statement: str, params: Sequence[Any] = ()) -> list[Any]: ...
         def _one(self, statement: str, params: Sequence[Any] = ()) -> Any: ...
         def _for_update(self) -> str: ...
+        def _lock(self, keys: Iterable[str]) -> None: ...
 
     # -- the feed ------------------------------------------------------------------------
     def append_changes(self, changes: Sequence[NewChange]) -> list[int]:
@@ -175,8 +176,12 @@ class FeedSql:
     # -- deliveries ----------------------------------------------------------------------------
     def claim_deliveries(self, now: dt.datetime, limit: int, lease_until: dt.datetime
                          ) -> list[DeliveryRecord]:
+        # One claim at a time (where writers run in parallel): a claim that waited
+        # behind another must see that one's leases, or it could take a contact's
+        # later delivery while the earlier one is still being sent.
+        self._lock(["webhook-claims"])
         # Due, and not behind an earlier pending delivery of the same contact to the
-        # same webhook that is waiting for its retry: per-contact order.
+        # same webhook that is waiting for its retry or in flight: per-contact order.
         rows = self._all(
             f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries d WHERE d.state = 'pending'"
             " AND d.next_attempt_at <= ? AND NOT (d.contact_id IS NOT NULL AND EXISTS ("

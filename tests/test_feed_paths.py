@@ -1,0 +1,216 @@
+"""Every write path reaches the feed, and the feed's rules hold for any input.
+
+The conformance suite covers receive, merges, links, erasure and gaps on
+every backend; this covers `send`, retention, batches with quarantine,
+two delivery workers at once on PostgreSQL, and the cursor and retry rules
+as properties (hypothesis).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import omnicx
+from omnicx import Channel, Outgoing, RetryPolicy, SendResult
+from omnicx._feed import decode_cursor
+from omnicx.storage import MemoryStore
+from omnicx.storage._feedrows import AttemptRecord, NewChange, encode_cursor
+from omnicx.testing import FixableChannel, WebChatPayloads
+from webhook_receiver import Receiver
+
+CHAT = WebChatPayloads()
+T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[omnicx.History]:
+    with omnicx.open(tmp_path / "history.db") as opened:
+        yield opened
+
+
+def kinds(history: omnicx.History, after: str | None = None) -> list[str]:
+    return [c.kind for c in history.changes(after=after, limit=1000).items]
+
+
+@attrs.define
+class Provider:
+    """A `Sender` that accepts the message, or refuses it."""
+
+    refuse: bool = False
+    channel: Channel = Channel.WEBCHAT
+    account: str = CHAT.site
+    address_kinds: tuple[str, ...] = ("webchat",)
+
+    def send(self, message: Outgoing) -> SendResult:
+        if self.refuse:
+            raise omnicx.SendError("number blocked", code=131026)
+        return SendResult(external_id=f"prov-{message.client_id[-6:]}",
+                          status=omnicx.Status.SENT)
+
+
+def test_send_reports_the_new_interaction_and_its_status(history: omnicx.History) -> None:
+    body, headers = CHAT.message("m1", at=T0)
+    history.receive(CHAT.channel, body=body, headers=headers)
+    contact = next(iter(history.contacts))
+    cursor = history.changes().next_cursor
+    sent = history.send(Provider(), to=contact, text="Your parcel left.")
+    changes = history.changes(after=cursor).items
+    assert [(c.kind, c.interaction_id) for c in changes] == [
+        ("interaction.created", sent.id), ("interaction.status_changed", sent.id)]
+    assert changes[0].data["direction"] == "outbound"
+    assert changes[0].data["status"] == "pending"
+    assert changes[1].data == {"status": "sent"}
+    cursor = changes[-1].cursor
+    with pytest.raises(omnicx.SendError):
+        history.send(Provider(refuse=True), to=contact, text="again")
+    failed = history.changes(after=cursor).items
+    assert [(c.kind, c.data.get("status")) for c in failed] == [
+        ("interaction.created", "pending"), ("interaction.status_changed", "failed")]
+
+
+def test_retention_reports_what_it_erased(history: omnicx.History) -> None:
+    body, headers = CHAT.message("m1", at=T0)
+    history.receive(CHAT.channel, body=body, headers=headers)
+    cursor = history.changes().next_cursor
+    assert history.apply_retention(older_than=T0 + dt.timedelta(days=1)) == 1
+    (change,) = history.changes(after=cursor).items
+    assert change.kind == "contact.erased"
+    assert change.data["before"] == "2026-01-06T09:00:00Z"
+
+
+def test_a_quarantined_payload_is_no_change(history: omnicx.History) -> None:
+    broken = FixableChannel(CHAT.channel)
+    receipt = history.receive_batch(broken, [CHAT.message("m1")])
+    assert receipt.quarantined == 1
+    assert kinds(history) == []
+    broken.fixed = True
+    history.replay(receipt.raw_ids[0], broken)
+    assert kinds(history) == ["contact.created", "interaction.created"]
+
+
+@pytest.mark.postgres
+def test_two_workers_at_once_on_postgres_deliver_everything(
+        postgres_schema: tuple[str, str]) -> None:
+    url, schema = postgres_schema
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    receiver = Receiver(secret)
+    try:
+        with omnicx.open(url, schema=schema) as history:
+            history.webhooks.add(receiver.url, secret=secret)
+            for n in range(40):
+                body, headers = CHAT.message(f"m{n}", visitor=f"v{n % 4}")
+                history.receive(CHAT.channel, body=body, headers=headers)
+            expected = {c.id for c in history.changes(limit=1000).items}
+            errors: list[BaseException] = []
+
+            def work() -> None:
+                with omnicx.open(url, schema=schema) as mine:
+                    try:
+                        for _ in range(30):
+                            mine.deliver_webhooks(limit=7)
+                    except BaseException as exc:
+                        errors.append(exc)
+
+            workers = [threading.Thread(target=work) for _ in range(2)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            assert errors == []
+            assert history.webhooks.deliveries(state="pending") == []
+    finally:
+        receiver.close()
+    arrived = [b["data"]["change_id"] for b in receiver.received]
+    assert set(arrived) == expected
+    assert len(arrived) == len(expected)  # the leases kept the workers apart
+    for contact_id in {b["data"]["contact_id"] for b in receiver.received}:
+        mine = [b["data"]["change_id"] for b in receiver.received
+                if b["data"]["contact_id"] == contact_id]
+        assert mine == sorted(mine)
+
+
+# -- the rules, for any input -------------------------------------------------------------------
+@given(st.integers(min_value=0, max_value=2**62))
+def test_a_cursor_round_trips(position: int) -> None:
+    assert decode_cursor(encode_cursor(position)) == position
+
+
+@given(st.one_of(
+    st.text(max_size=40),
+    # Well-formed base64 of "<prefix>:<anything>": only "feed:<n >= 0>" is a cursor.
+    st.builds(lambda prefix, rest: base64.urlsafe_b64encode(
+        f"{prefix}:{rest}".encode()).decode().rstrip("="),
+        st.sampled_from(["feed", "time", ""]),
+        st.one_of(st.text(max_size=12), st.integers().map(str),
+                  st.sampled_from([" 5", "+5", "05", "\u0665", "5 "])))))
+def test_any_text_is_a_position_or_not_a_cursor(text: str) -> None:
+    """Decoding never fails with anything but `NotFoundError`."""
+    try:
+        position = decode_cursor(text)
+    except omnicx.NotFoundError:
+        return
+    assert position >= 0 and encode_cursor(position) == text.rstrip("=")
+
+
+@given(st.integers(min_value=1, max_value=200), st.floats(min_value=0, max_value=1))
+def test_retry_delays_grow_within_the_cap(attempts: int, jitter: float) -> None:
+    policy = RetryPolicy(base=dt.timedelta(seconds=5), cap=dt.timedelta(hours=1),
+                         jitter=jitter)
+    full = min(policy.cap, policy.base * 2 ** min(attempts - 1, 40))
+    delay = policy.delay(attempts)
+    assert full * (1 - jitter) - dt.timedelta(microseconds=1) <= delay <= full
+
+
+@settings(max_examples=60, deadline=None)
+@given(contacts=st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=25),
+       failures=st.lists(st.booleans(), max_size=80), limit=st.integers(min_value=1,
+                                                                        max_value=6))
+def test_the_outbox_delivers_everything_in_order_per_contact(
+        contacts: list[int], failures: list[bool], limit: int) -> None:
+    """Any mix of failures: each contact's first deliveries follow the feed."""
+    store = MemoryStore()
+    hook = store.atomic(lambda tx: tx.insert_webhook("http://127.0.0.1:9/", None, "s", None,
+                                                     T0))
+    store.atomic(lambda tx: tx.append_changes([
+        NewChange(kind="interaction.created", at=T0, contact_id=c) for c in contacts]))
+    outcomes = iter(failures)
+    delivered: list[tuple[int | None, int]] = []
+    now = T0
+    for _ in range(200):
+        claimed = store.atomic(
+            lambda tx, at=now: tx.claim_deliveries(at, limit, at + dt.timedelta(minutes=1)))
+        results = []
+        stopped: set[int | None] = set()
+        for delivery in claimed:  # each contact's queue stops at its first failure
+            if delivery.contact_id in stopped:
+                store.atomic(lambda tx, d=delivery.id, at=now: tx.release_deliveries([d], at))
+                continue
+            ok = not next(outcomes, False)
+            attempt = AttemptRecord(delivery_id=delivery.id, attempted_at=now,
+                                    status_code=204 if ok else 500,
+                                    error=None if ok else "HTTP 500",
+                                    duration=dt.timedelta(0))
+            if ok:
+                delivered.append((delivery.contact_id, delivery.change_id))
+                results.append((attempt, "delivered", now))
+            else:
+                stopped.add(delivery.contact_id)
+                results.append((attempt, "pending", now + dt.timedelta(seconds=30)))
+        store.atomic(lambda tx, r=results: tx.record_attempts(r))
+        now += dt.timedelta(seconds=10)
+        with store.reading() as tx:
+            if not tx.deliveries(state="pending", webhook_id=hook, after=0, limit=1):
+                break
+    assert sorted(change for _, change in delivered) == list(range(1, len(contacts) + 1))
+    for contact in set(contacts):
+        mine = [change for who, change in delivered if who == contact]
+        assert mine == sorted(mine)
