@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from ._blobs import FileBlobStore, MemoryBlobStore
+from ._business import SLA, BusinessHours
 from ._chain import Problem, VerifyReport
 from ._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
 from ._errors import (
@@ -21,11 +22,14 @@ from ._errors import (
     SendError,
     SignatureError,
     StorageError,
+    TranslationError,
     WindowClosedError,
 )
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
 from ._feed import Change, ChangeKind, ChangePage, Subscription
 from ._history import History, Page, Receipt
+from ._kpis import Durations, KpiGroup, KpiReport, SlaBreach
+from ._lifecycle import ConversationChange, ConversationState, Lifecycle
 from ._models import (
     Address,
     Attachment,
@@ -38,6 +42,7 @@ from ._models import (
 from ._open import open
 from ._outbound import Outgoing, SendResult
 from ._server import webhook_app
+from ._translation import DeepL, LibreTranslate, Translated, Translation, detect_language
 from ._webhooks import (
     Delivery,
     DeliveryAttempt,
@@ -55,6 +60,7 @@ __all__ = [
     "Address",
     "AddressKind",
     "Attachment",
+    "BusinessHours",
     "Change",
     "ChangeKind",
     "ChangePage",
@@ -64,11 +70,15 @@ __all__ = [
     "ConflictError",
     "Contact",
     "Conversation",
+    "ConversationChange",
+    "ConversationState",
+    "DeepL",
     "Delivery",
     "DeliveryAttempt",
     "DeliveryReport",
     "DeliveryWorker",
     "Direction",
+    "Durations",
     "EventKind",
     "FileBlobStore",
     "Gap",
@@ -76,6 +86,10 @@ __all__ = [
     "Interaction",
     "InteractionEvent",
     "Kind",
+    "KpiGroup",
+    "KpiReport",
+    "LibreTranslate",
+    "Lifecycle",
     "MemoryBlobStore",
     "MessageEvent",
     "NotFoundError",
@@ -87,20 +101,26 @@ __all__ = [
     "RawPayload",
     "Receipt",
     "RetryPolicy",
+    "SLA",
     "SendError",
     "SendResult",
     "SignatureError",
+    "SlaBreach",
     "Status",
     "StatusChange",
     "StorageError",
     "StreamPosition",
     "Subscription",
+    "Translated",
+    "Translation",
+    "TranslationError",
     "UpdateEvent",
     "VerifyReport",
     "Webhook",
     "Webhooks",
     "WindowClosedError",
     "__version__",
+    "detect_language",
     "open",
     "webhook_app",
 ]

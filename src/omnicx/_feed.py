@@ -39,6 +39,7 @@ from typing import Any, TypeVar, cast
 import attrs
 
 from ._errors import ConfigurationError, NotFoundError
+from ._lifecycle import ConversationChange
 from ._models import Contact, Interaction, utc
 from .storage._base import EventRecord, Gap, Store, Transaction
 from .storage._feedrows import Change, NewChange, encode_cursor
@@ -368,12 +369,25 @@ class FeedTransaction:
                 self._note_event(record, interaction_id)
 
     def _note_event(self, record: EventRecord, interaction_id: int) -> None:
+        if str(record.kind) == "conversation":
+            self._note_conversation(record, interaction_id)
+            return
         kind = _EVENT_KINDS.get(str(record.kind))
         if kind is None:  # statuses are noted when the interaction's status moves
             return
         self.note(kind, contact_id=self._owner(interaction_id), interaction_id=interaction_id,
                   data={"event_id": record.id,
                         "occurred_at": _iso(record.occurred_at)})
+
+    def _note_conversation(self, record: EventRecord, opener_id: int) -> None:
+        """A lifecycle change (omnicx._lifecycle): its skeleton, never its reason."""
+        change = ConversationChange.from_event(record)
+        self.note(ChangeKind.CONVERSATION_STATE_CHANGED, contact_id=self._owner(opener_id),
+                  data={"conversation_id": change.conversation_id, "action": change.action,
+                        "state": None if change.state is None else str(change.state),
+                        "assignee": change.assignee, "team": change.team,
+                        "until": None if change.until is None else _iso(change.until),
+                        "occurred_at": _iso(change.occurred_at)})
 
     # -- gaps ----------------------------------------------------------------------------------
     def open_gaps(self, gaps: Sequence[Gap]) -> None:

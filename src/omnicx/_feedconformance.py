@@ -95,6 +95,23 @@ class FeedConformance:
         receive(chat.message("a1", sender="agent", at=_at(1)))
         assert history.changes(after=changes[-1].cursor).items == ()
 
+    def test_conversation_states_are_changes_without_their_reasons(
+            self, history: History, chat: WebChatPayloads) -> None:
+        body, headers = chat.message("m1")
+        (item,) = history.receive(chat.channel, body=body, headers=headers).interactions
+        cursor = history.changes().next_cursor
+        history.conversations.handover(item.conversation_id, to="agent:17",
+                                       reason="Anna asked for Marco by name")
+        history.conversations.resolve(item.conversation_id)
+        changes = history.changes(after=cursor).items
+        assert [c.kind for c in changes] == ["conversation.state_changed"] * 2
+        assert [(c.data["action"], c.data["assignee"]) for c in changes] == [
+            ("handover", "agent:17"), ("resolve", None)]
+        assert changes[1].data["state"] == "resolved"
+        assert all(c.data["conversation_id"] == item.conversation_id
+                   and c.contact_id == item.contact_id for c in changes)
+        assert "Anna" not in json.dumps([dict(c.data) for c in changes])
+
     def test_cursor_resumes_without_repeat_or_skip(
             self, history: History, chat: WebChatPayloads) -> None:
         for n in range(7):
