@@ -71,14 +71,17 @@ class FeedSql:
         if not changes:
             return []
         count = len(changes)
-        (last,) = self._one(
-            "UPDATE change_clock SET value = value + ? WHERE id = 1 RETURNING value", (count,))
+        last, webhooks = self._one(
+            "UPDATE change_clock SET value = value + ? WHERE id = 1 RETURNING value, webhooks",
+            (count,))
         first = int(last) - count + 1
         self._many(
             "INSERT INTO changes (id, kind, at, contact_id, interaction_id, data)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             [(first + n, c.kind, _us(c.at), c.contact_id, c.interaction_id, c.data)
              for n, c in enumerate(changes)])
+        if not webhooks:
+            return list(range(first, int(last) + 1))
         now = _us(changes[-1].at)
         # The outbox: a delivery per change and matching webhook, in this transaction.
         self._execute(
@@ -150,7 +153,12 @@ class FeedSql:
             "INSERT INTO webhooks (url, secret, sealed, events, created_at, active)"
             " VALUES (?, ?, ?, ?, ?, 1) RETURNING id",
             (url, secret, sealed, _events_column(events), _us(at)))
+        self._count_webhooks()
         return int(webhook_id)
+
+    def _count_webhooks(self) -> None:
+        self._execute("UPDATE change_clock SET webhooks = (SELECT count(*) FROM webhooks"
+                      " WHERE active = 1) WHERE id = 1")
 
     def seal_webhook(self, webhook_id: int, sealed: bytes) -> None:
         self._execute("UPDATE webhooks SET secret = NULL, sealed = ? WHERE id = ?",
@@ -171,6 +179,7 @@ class FeedSql:
             self._execute("UPDATE webhook_deliveries SET state = 'dead', last_error = ?"
                           " WHERE webhook_id = ? AND state = 'pending'",
                           ("webhook disabled", webhook_id))
+        self._count_webhooks()
         return found
 
     # -- deliveries ----------------------------------------------------------------------------

@@ -179,10 +179,13 @@ _V2 = [
 # become visible in order and a reader resuming after position N never
 # skips a change that commits later (docs/storage.md, "The change feed").
 _V3 = [
+    # ``webhooks``: how many are active, read with the clock, so that a history
+    # without webhooks spends no statement on the outbox.
     """CREATE TABLE change_clock (
         id {int} PRIMARY KEY,
-        value {int} NOT NULL)""",
-    "INSERT INTO change_clock (id, value) VALUES (1, 0)",
+        value {int} NOT NULL,
+        webhooks {int} NOT NULL DEFAULT 0)""",
+    "INSERT INTO change_clock (id, value, webhooks) VALUES (1, 0, 0)",
     """CREATE TABLE changes (
         id {int} PRIMARY KEY,
         kind TEXT NOT NULL,
