@@ -247,8 +247,12 @@ class FeedConformance:
                 lambda tx: tx.claim_deliveries(at, limit, at + dt.timedelta(minutes=1)))
             return [(d.contact_id, d.change_id) for d in found]
 
+        with store.reading() as tx:
+            assert tx.next_delivery_at() == _T0
         assert claim(_T0) == [(1, 1), (2, 2), (1, 3), (3, 4)]
         assert claim(_T0) == []  # leased
+        with store.reading() as tx:
+            assert tx.next_delivery_at() == _T0 + dt.timedelta(minutes=1)
         with store.reading() as tx:
             pending = {d.change_id: d for d in tx.deliveries(
                 state="pending", webhook_id=hook, after=0, limit=10)}

@@ -151,7 +151,7 @@ class History:
             warn_clear()
         # Every write transaction records its changes in the feed (omnicx._feed); with a
         # key, every transaction goes through the vault (blind-indexed addresses) first.
-        self._feed = FeedStore(store, redact=master is not None)
+        self._feed = FeedStore(store, redact=master is not None or self._vault.encrypted_store)
         self._store = store = self._vault.store(self._feed)
         self.contacts = Contacts(store)
         #: Outbound webhook subscriptions, deliveries, dead letters (omnicx._webhooks).

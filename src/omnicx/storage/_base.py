@@ -449,6 +449,9 @@ class Transaction(Protocol):
     def set_webhook_active(self, webhook_id: int, active: bool) -> bool:
         """Switch a webhook on or off; off also gives up its pending deliveries (dead)."""
         ...
+    def next_delivery_at(self) -> dt.datetime | None:
+        """When the earliest pending delivery is due (``None``: nothing pending)."""
+        ...
     def claim_deliveries(self, now: dt.datetime, limit: int, lease_until: dt.datetime
                          ) -> list[DeliveryRecord]:
         """Pending deliveries due at ``now`` that no earlier pending delivery of the

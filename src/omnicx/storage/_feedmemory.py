@@ -138,6 +138,11 @@ class FeedMemory:
         return True
 
     # -- deliveries ----------------------------------------------------------------------------
+    def next_delivery_at(self) -> dt.datetime | None:
+        due = [d.next_attempt_at for d in self._t.feed.deliveries.values()
+               if d.state == "pending"]
+        return min(due) if due else None
+
     def claim_deliveries(self, now: dt.datetime, limit: int, lease_until: dt.datetime
                          ) -> list[DeliveryRecord]:
         feed = self._t.feed

@@ -183,6 +183,11 @@ class FeedSql:
         return found
 
     # -- deliveries ----------------------------------------------------------------------------
+    def next_delivery_at(self) -> dt.datetime | None:
+        row = self._one("SELECT min(next_attempt_at) FROM webhook_deliveries"
+                        " WHERE state = 'pending'")
+        return None if row is None or row[0] is None else _time(int(row[0]))
+
     def claim_deliveries(self, now: dt.datetime, limit: int, lease_until: dt.datetime
                          ) -> list[DeliveryRecord]:
         # One claim at a time (where writers run in parallel): a claim that waited
