@@ -214,3 +214,52 @@ def test_the_outbox_delivers_everything_in_order_per_contact(
     for contact in set(contacts):
         mine = [change for who, change in delivered if who == contact]
         assert mine == sorted(mine)
+
+
+_OPS = st.lists(st.one_of(
+    st.tuples(st.just("message"), st.integers(0, 6), st.integers(0, 2)),
+    st.tuples(st.just("agent"), st.integers(0, 6), st.integers(0, 2)),
+    st.tuples(st.just("status"), st.integers(0, 6), st.sampled_from(["delivered", "read"])),
+), max_size=30)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_OPS)
+def test_the_feed_mirrors_the_history_for_any_arrival_order(ops: list[tuple[str, int, object]]
+                                                            ) -> None:
+    """Messages, agent messages and statuses in any order, repeated at will:
+    the feed has each interaction, contact and gap once and every status move."""
+    with omnicx.History(MemoryStore()) as history:
+        for op, n, extra in ops:
+            if op == "message":
+                built = CHAT.message(f"m{n}", visitor=f"v{extra}")
+            elif op == "agent":
+                built = CHAT.message(f"a{n}", visitor=f"v{extra}", sender="agent")
+            else:
+                built = CHAT.status(f"a{n}", str(extra))
+            history.receive(CHAT.channel, body=built[0], headers=built[1])
+        changes = history.changes(limit=10_000).items
+        by_kind: dict[str, list[omnicx.Change]] = {}
+        for change in changes:
+            by_kind.setdefault(change.kind, []).append(change)
+        contacts = list(history.contacts)
+        stored = [i for c in contacts for i in history.timeline(c, limit=1000).items]
+        created = [c.interaction_id for c in by_kind.get("interaction.created", [])]
+        assert sorted(created) == sorted(i.id for i in stored)
+        assert sorted(c.contact_id for c in by_kind.get("contact.created", [])) == sorted(
+            c.id for c in contacts)
+        ladder = {"pending": 0, "sent": 10, "delivered": 20, "read": 30}
+        moves: dict[int, list[str]] = {}
+        for change in by_kind.get("interaction.status_changed", []):
+            assert change.interaction_id is not None
+            moves.setdefault(change.interaction_id, []).append(change.data["status"])
+        for item in stored:
+            mine = moves.get(item.id, [])
+            assert [ladder[s] for s in mine] == sorted({ladder[s] for s in mine})
+            if mine:
+                assert item.status == mine[-1]
+        opened = [c.data["gap_id"] for c in by_kind.get("gap.opened", [])]
+        closed = [c.data["gap_id"] for c in by_kind.get("gap.closed", [])]
+        assert len(set(opened)) == len(opened) and len(set(closed)) == len(closed)
+        assert set(closed) <= set(opened)
+        assert {g.id for g in history.gaps()} == set(opened) - set(closed)
