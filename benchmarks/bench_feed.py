@@ -20,6 +20,9 @@ beforehand, so that the outbox holds one delivery per message. Then:
   contend for the GIL and the receiver); they pay off for a receiver that
   is far away.
 
+With ``--postgres URL`` the feed read is also measured on PostgreSQL (a
+scratch schema, dropped after), against raw psycopg paging.
+
 Run: ``python benchmarks/bench_feed.py [--size 20000] [--deliveries 2000]``;
 ``--smoke`` runs a tiny size once (the test suite does, so it cannot rot).
 """
@@ -55,15 +58,62 @@ def fill(history: omnicx.History, size: int, url: str) -> None:
                          batch_size=500)
 
 
+def postgres_feed(url: str, size: int, repeat: int) -> None:
+    """The feed read on PostgreSQL: `History.changes` against raw psycopg paging."""
+    import uuid
+
+    import psycopg
+
+    schema = f"bench_feed_{uuid.uuid4().hex[:8]}"
+    history = omnicx.open(url, schema=schema)
+    try:
+        history.receive_many(CHANNEL, webchat_payloads(size, contacts=max(size // 20, 1)),
+                             batch_size=500)
+        raw = psycopg.connect(url, autocommit=True)
+        raw.execute(f"SET search_path TO {schema}")
+        (feed_size,) = raw.execute("SELECT count(*) FROM changes").fetchone() or (0,)
+
+        def ours() -> None:
+            cursor: str | None = None
+            while True:
+                page = history.changes(after=cursor, limit=PAGE)
+                if not page.items:
+                    return
+                cursor = page.next_cursor
+
+        def raw_pages() -> None:
+            last = 0
+            while True:
+                rows = raw.execute(
+                    "SELECT id, kind, at, contact_id, interaction_id, data FROM changes"
+                    " WHERE id > %s ORDER BY id LIMIT %s", (last, PAGE)).fetchall()
+                if not rows:
+                    return
+                last = rows[-1][0]
+
+        (raw_t, _), (ours_t, _) = median_latencies([raw_pages, ours], repeat * 2)
+        print(f"PostgreSQL feed of {feed_size:,} changes, pages of {PAGE}")
+        report("feed read, PostgreSQL (changes/s)", feed_size / ours_t, feed_size / raw_t,
+               "/s", True, ">= 0.2x")
+        raw.execute(f"DROP SCHEMA {schema} CASCADE")
+        raw.close()
+    finally:
+        history.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=20_000, help="messages received")
     parser.add_argument("--deliveries", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=3, help="rounds of each contestant")
     parser.add_argument("--smoke", action="store_true", help="a tiny run, once")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="also read the feed from PostgreSQL (a scratch schema)")
     args = parser.parse_args()
     if args.smoke:
         args.size, args.deliveries, args.repeat = 300, 60, 1
+    if args.postgres:
+        postgres_feed(args.postgres, args.size, args.repeat)
     receiver = Receiver(SECRET)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "feed.db"
