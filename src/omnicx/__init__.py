@@ -25,7 +25,7 @@ from ._errors import (
     TranslationError,
     WindowClosedError,
 )
-from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
+from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
 from ._feed import Change, ChangeKind, ChangePage, Subscription
 from ._history import History, Page, Receipt
 from ._kpis import Durations, KpiGroup, KpiReport, SlaBreach
@@ -116,6 +116,7 @@ __all__ = [
     "TranslationError",
     "UpdateEvent",
     "VerifyReport",
+    "WatermarkEvent",
     "Webhook",
     "Webhooks",
     "WindowClosedError",

@@ -14,6 +14,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import sys
 import time
 import tomllib
@@ -400,6 +401,70 @@ def _number(text: str | None) -> int:
     return int(text)
 
 
+def _duration(text: str) -> float:
+    """Seconds from ``"420"``, ``"90s"``, ``"7m"``, ``"1h30m"`` or ``"1h2m3s"``."""
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                         r"(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    if not text.strip() or match is None:
+        raise ConfigurationError(f"not a duration: {text!r} (try 420, 7m or 1h30m)")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def cmd_record(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Record a call, letter, fax, visit or note (`History.record`)."""
+    import datetime as dt
+
+    from ._blobs import FileBlobStore
+
+    try:
+        when = dt.datetime.fromisoformat(args.at) if args.at else None
+    except ValueError as exc:
+        raise ConfigurationError(f"--at: not an ISO 8601 time: {args.at!r}") from exc
+    # A contact id names a known contact; an address may also be a new one.
+    contact: Contact | str = args.contact
+    if args.contact.isdigit() and not args.contact.startswith("0") and len(args.contact) < 9:
+        contact = history.contacts.get(int(args.contact))
+    interaction = history.record(
+        channel=args.channel, direction=args.direction, contact=contact, occurred_at=when,
+        text=args.text, subject=args.subject,
+        duration=_duration(args.duration) if args.duration else None,
+        attachments=args.attach or (), external_id=args.external_id, name=args.name,
+        blobs=FileBlobStore(args.media_dir))
+    if args.json:
+        _dump(interaction, out)
+    else:
+        print(f"interaction #{interaction.id} ({interaction.channel} {interaction.direction}"
+              f" {interaction.kind}) for contact #{interaction.contact_id}", file=out)
+    return 0
+
+
+def cmd_poll(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Poll Telegram's getUpdates once (or ``--forever``) and store what came."""
+    token = os.environ.get("OMNICX_TELEGRAM_TOKEN")
+    if not token:
+        raise ConfigurationError(
+            "poll needs the bot token in OMNICX_TELEGRAM_TOKEN (not an argument: other"
+            " users could read it from the process list)")
+    telegram = channel_module.Telegram(bot_token=token, poll_timeout=args.timeout,
+                                       base_url=args.api_url)
+    total = {"stored": 0, "duplicates": 0, "updates": 0, "quarantined": 0}
+    with telegram:
+        while True:
+            receipt = history.poll(telegram, limit=args.limit)
+            for key in total:
+                total[key] += getattr(receipt, key)
+            if not args.forever:
+                break
+            if not args.json:
+                print(", ".join(f"{k} {v}" for k, v in total.items()), file=out, flush=True)
+    if args.json:
+        _dump(total, out)
+    else:
+        print(", ".join(f"{k} {v}" for k, v in total.items()), file=out)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
     "import": (cmd_import, "import mail: an .eml file, an mbox, a Maildir (resumable)"),
     "timeline": (cmd_timeline, "a contact's unified timeline, newest first"),
@@ -415,6 +480,8 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "changes": (cmd_changes, "the change feed after a cursor; --follow tails it"),
     "deliver": (cmd_deliver, "deliver outbound webhooks until interrupted (or --once)"),
     "webhooks": (cmd_webhooks, "add, list, disable webhooks; list and re-send dead letters"),
+    "record": (cmd_record, "record a call, video call, letter, fax, visit or note"),
+    "poll": (cmd_poll, "fetch a Telegram bot's updates with getUpdates (no public URL)"),
 }
 
 
@@ -479,6 +546,30 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--event", action="append",
                                  help="add: only these change kinds (default: all)")
             command.add_argument("--limit", type=int, default=100)
+        elif name == "record":
+            command.add_argument("--channel", required=True,
+                                 help="phone, video, letter, fax, visit, note...")
+            command.add_argument("--direction", required=True,
+                                 choices=["inbound", "outbound", "internal"])
+            command.add_argument("--contact", required=True,
+                                 help="contact id, phone number or email")
+            command.add_argument("--at", help="when, ISO 8601 (default: now)")
+            command.add_argument("--text", help="what was said or written")
+            command.add_argument("--subject")
+            command.add_argument("--duration", help="420, 7m or 1h30m")
+            command.add_argument("--attach", action="append", help="a file (repeatable)")
+            command.add_argument("--external-id", help="makes recording it twice a duplicate")
+            command.add_argument("--name", help="the contact's name")
+            command.add_argument("--media-dir", default="omnicx-media",
+                                 help="where attachment files are stored")
+        elif name == "poll":
+            command.add_argument("channel", choices=["telegram"], help="what to poll")
+            command.add_argument("--timeout", type=int, default=0,
+                                 help="long-polling wait in seconds (e.g. 30 with --forever)")
+            command.add_argument("--limit", type=int, default=100, help="updates per call")
+            command.add_argument("--forever", action="store_true", help="keep polling")
+            command.add_argument("--api-url", default="https://api.telegram.org",
+                                 help="the Bot API server (a local one, a test double)")
         elif name == "report":
             command.add_argument("--kpis", action="store_true", help="the service KPIs")
             command.add_argument("--html", help="write the KPI report as one HTML file")

@@ -315,6 +315,12 @@ class FeedTransaction:
             self._owners[ref.id] = ref.contact_id
         return found
 
+    def outbound_behind(self, *args: Any) -> Any:
+        found = self._inner.outbound_behind(*args)  # watermarks: whose statuses move
+        for interaction_id, _, contact_id in found:
+            self._owners[interaction_id] = contact_id
+        return found
+
     def insert_interactions(self, interactions: Sequence[Interaction],
                             seals: Sequence[Any] | None = None) -> int:
         inserted = self._inner.insert_interactions(interactions, seals)

@@ -39,13 +39,20 @@ from ._feed import Change, ChangePage, FeedStore, Subscription, read_changes
 from ._identity import guess_kind
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
 from ._lifecycle import ConversationChange
-from ._models import Address, Contact, Interaction, InteractionEvent, StatusChange
+from ._models import (
+    Address,
+    Attachment,
+    Contact,
+    Interaction,
+    InteractionEvent,
+    StatusChange,
+)
 from ._outbound import Outgoing, SendResult
 from ._translation import Translation
 from ._vault import Sealer, Vault
 from ._webhooks import Webhooks
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
-from .typing import ChannelAdapter, Headers, Sender, Translator
+from .typing import ChannelAdapter, Headers, Poller, Sender, Translator
 
 if TYPE_CHECKING:
     from ._kpis import KpiReport
@@ -313,6 +320,37 @@ class History:
         return import_path(self, path, channel=channel, batch_size=batch_size,
                            progress=progress)
 
+    def record(
+        self,
+        *,
+        channel: str,
+        direction: str,
+        contact: Contact | Address | str,
+        occurred_at: dt.datetime | None = None,
+        text: str | None = None,
+        subject: str | None = None,
+        duration: dt.timedelta | float | None = None,
+        attachments: Iterable[bytes | str | os.PathLike[str] | Attachment] = (),
+        external_id: str | None = None,
+        **options: Any,
+    ) -> Interaction:
+        """Record a call, video call, letter, fax, visit or note no provider delivers.
+
+        It goes through `receive` like a webhook (identity, threading, chain,
+        encryption, gaps). ``contact`` is an address string, an `Address` or
+        a `Contact`; ``duration`` a timedelta or seconds; ``attachments``
+        bytes, file paths or stored `Attachment` objects (bytes go to ``blobs=``,
+        a `FileBlobStore` under ``./omnicx-media`` by default). The same
+        ``external_id`` twice is a duplicate: the first interaction is
+        returned. ``options``: ``account``, ``kind``, ``name``, ``reply_to``,
+        ``thread``, ``data``, ``blobs`` (see `omnicx._record.record`).
+        """
+        from ._record import record
+
+        return record(self, channel=channel, direction=direction, contact=contact,
+                      occurred_at=occurred_at, text=text, subject=subject, duration=duration,
+                      attachments=attachments, external_id=external_id, **options)
+
     def sync_imap(
         self,
         channel: ChannelAdapter,
@@ -329,6 +367,17 @@ class History:
         from ._mailimport import sync_imap
 
         return sync_imap(self, channel, folders=folders, progress=progress)
+
+    def poll(self, channel: Poller, *, limit: int = 100) -> Receipt:
+        """Fetch what ``channel`` has new (Telegram's ``getUpdates``) and store it.
+
+        The position reached is saved with the payloads in one transaction
+        (see `omnicx._polling`): polling again after a crash fetches and
+        stores nothing twice. For deployments without a public webhook URL.
+        """
+        from ._polling import poll
+
+        return poll(self, channel, limit=limit)
 
     def cursor(self, name: str) -> str | None:
         """The value last saved with ``receive_batch(..., cursor=(name, value))``."""
@@ -796,6 +845,24 @@ def _mark_failed(tx: Transaction, sealer: Sealer, interaction: Interaction, exc:
 
 def _mark_sent(tx: Transaction, sealer: Sealer, interaction: Interaction,
                result: SendResult) -> Interaction:
+    channel, account = interaction.channel.value, interaction.account
+    echo = tx.interaction_refs(channel, account, [result.external_id]).get(result.external_id)
+    if echo is not None and echo.id != interaction.id:
+        # The provider's echo of this very message (a webhook) was stored before the
+        # API's answer reached us, under the provider's id. That row keeps the id;
+        # this one records that it was sent and where the message is stored.
+        (event_id,) = tx.new_ids("events", 1)
+        at = result.occurred_at or _now()
+        record_events(tx, sealer, [EventRecord(
+            id=event_id, interaction_id=interaction.id, channel=channel, account=account,
+            external_id=interaction.external_id, event_id=f"status:{result.status.value}",
+            kind="status", status=result.status, occurred_at=at, received_at=at,
+            data={**_sent_data(result), "stored_as": echo.id})], interaction.contact_id)
+        tx.advance_status(interaction.id, result.status.value, status_rank(result.status))
+        sealer.flush()
+        stored = tx.interaction(interaction.id)
+        assert stored is not None
+        return stored
     tx.assign_external_id(interaction.id, result.external_id)
     (event_id,) = tx.new_ids("events", 1)
     at = result.occurred_at or _now()
