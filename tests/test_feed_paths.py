@@ -263,3 +263,31 @@ def test_the_feed_mirrors_the_history_for_any_arrival_order(ops: list[tuple[str,
         assert len(set(opened)) == len(opened) and len(set(closed)) == len(closed)
         assert set(closed) <= set(opened)
         assert {g.id for g in history.gaps()} == set(opened) - set(closed)
+
+
+def test_a_watermark_moves_each_status_it_covers_in_the_feed() -> None:
+    """Messenger's "read up to T": one status change per message behind the mark."""
+    from omnicx import Address, MessageEvent, WatermarkEvent
+    from test_watermarks import Replay
+
+    channel = Replay()
+    customer = (Address(kind="messenger", value="1254459154682919"),)
+    for n in range(3):
+        channel.events[f"m{n}".encode()] = [MessageEvent(
+            channel="messenger", account=channel.account, external_id=f"m{n}",
+            direction="outbound", contact=customer, occurred_at=T0 + dt.timedelta(minutes=n),
+            status=omnicx.Status.SENT, thread_key="page", watermarked=True)]
+    channel.events[b"mark"] = [WatermarkEvent(
+        channel="messenger", account=channel.account, contact=customer,
+        status=omnicx.Status.READ, up_to=T0 + dt.timedelta(minutes=1, seconds=30),
+        occurred_at=T0 + dt.timedelta(minutes=5))]
+    with omnicx.History(MemoryStore()) as history:
+        stored = [history.receive(channel, body=f"m{n}".encode()).interactions[0]
+                  for n in range(3)]
+        cursor = history.changes().next_cursor
+        history.receive(channel, body=b"mark")
+        moved = history.changes(after=cursor).items
+    assert sorted((c.kind, c.interaction_id, c.data["status"]) for c in moved) == [
+        ("interaction.status_changed", stored[0].id, "read"),
+        ("interaction.status_changed", stored[1].id, "read")]
+    assert {c.contact_id for c in moved} == {stored[0].contact_id}
