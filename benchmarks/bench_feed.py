@@ -37,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import standardwebhooks
@@ -58,6 +59,29 @@ def fill(history: omnicx.History, size: int, url: str) -> None:
                          batch_size=500)
 
 
+def walkers(history: omnicx.History, raw_page: Callable[[int], list[Any]]
+            ) -> tuple[Callable[[], None], Callable[[], None]]:
+    """Two readers of the whole feed: raw pages after an id, and `History.changes`."""
+
+    def raw() -> None:
+        last = 0
+        while True:
+            rows = raw_page(last)
+            if not rows:
+                return
+            last = rows[-1][0]
+
+    def ours() -> None:
+        cursor: str | None = None
+        while True:
+            page = history.changes(after=cursor, limit=PAGE)
+            if not page.items:
+                return
+            cursor = page.next_cursor
+
+    return raw, ours
+
+
 def postgres_feed(url: str, size: int, repeat: int) -> None:
     """The feed read on PostgreSQL: `History.changes` against raw psycopg paging."""
     import uuid
@@ -73,24 +97,9 @@ def postgres_feed(url: str, size: int, repeat: int) -> None:
         raw.execute(f"SET search_path TO {schema}")
         (feed_size,) = raw.execute("SELECT count(*) FROM changes").fetchone() or (0,)
 
-        def ours() -> None:
-            cursor: str | None = None
-            while True:
-                page = history.changes(after=cursor, limit=PAGE)
-                if not page.items:
-                    return
-                cursor = page.next_cursor
-
-        def raw_pages() -> None:
-            last = 0
-            while True:
-                rows = raw.execute(
-                    "SELECT id, kind, at, contact_id, interaction_id, data FROM changes"
-                    " WHERE id > %s ORDER BY id LIMIT %s", (last, PAGE)).fetchall()
-                if not rows:
-                    return
-                last = rows[-1][0]
-
+        raw_pages, ours = walkers(history, lambda last: raw.execute(
+            "SELECT id, kind, at, contact_id, interaction_id, data FROM changes"
+            " WHERE id > %s ORDER BY id LIMIT %s", (last, PAGE)).fetchall())
         (raw_t, _), (ours_t, _) = median_latencies([raw_pages, ours], repeat * 2)
         print(f"PostgreSQL feed of {feed_size:,} changes, pages of {PAGE}")
         report("feed read, PostgreSQL (changes/s)", feed_size / ours_t, feed_size / raw_t,
@@ -124,24 +133,9 @@ def main() -> None:
         raw = sqlite3.connect(path, isolation_level=None)
         feed_size = raw.execute("SELECT count(*) FROM changes").fetchone()[0]
 
-        def ours_feed() -> None:
-            cursor: str | None = None
-            while True:
-                page = history.changes(after=cursor, limit=PAGE)
-                if not page.items:
-                    return
-                cursor = page.next_cursor
-
-        def raw_feed() -> None:
-            last = 0
-            while True:
-                rows = raw.execute(
-                    "SELECT id, kind, at, contact_id, interaction_id, data FROM changes"
-                    " WHERE id > ? ORDER BY id LIMIT ?", (last, PAGE)).fetchall()
-                if not rows:
-                    return
-                last = rows[-1][0]
-
+        raw_feed, ours_feed = walkers(history, lambda last: raw.execute(
+            "SELECT id, kind, at, contact_id, interaction_id, data FROM changes"
+            " WHERE id > ? ORDER BY id LIMIT ?", (last, PAGE)).fetchall())
         (raw_t, _), (ours_t, _) = median_latencies([raw_feed, ours_feed], args.repeat * 2)
         print(f"feed of {feed_size:,} changes, pages of {PAGE}")
         report("feed read (changes/s)", feed_size / ours_t, feed_size / raw_t, "/s", True,

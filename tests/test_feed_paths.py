@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import attrs
 import pytest
@@ -29,12 +27,6 @@ from webhook_receiver import Receiver
 
 CHAT = WebChatPayloads()
 T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def history(tmp_path: Path) -> Iterator[omnicx.History]:
-    with omnicx.open(tmp_path / "history.db") as opened:
-        yield opened
 
 
 def kinds(history: omnicx.History, after: str | None = None) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,6 @@ from webhook_receiver import Receiver, free_port
 
 CHAT = WebChatPayloads()
 T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def history(tmp_path: Path) -> Iterator[omnicx.History]:
-    with omnicx.open(tmp_path / "history.db") as opened:
-        yield opened
 
 
 def receive_messages(history: omnicx.History, count: int, visitors: int = 3) -> None:
