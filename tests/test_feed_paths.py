@@ -283,3 +283,22 @@ def test_a_watermark_moves_each_status_it_covers_in_the_feed() -> None:
         ("interaction.status_changed", stored[0].id, "read"),
         ("interaction.status_changed", stored[1].id, "read")]
     assert {c.contact_id for c in moved} == {stored[0].contact_id}
+
+
+def test_record_change_notes_what_no_store_write_reports(history: omnicx.History) -> None:
+    from omnicx._feed import record_change
+
+    def work(tx: omnicx.storage.Transaction) -> None:
+        record_change(tx, "conversation.state_changed", contact_id=None,
+                      data={"conversation_id": 7, "action": "resolve"})
+
+    history.store.atomic(work)
+    (change,) = history.changes().items
+    assert (change.kind, dict(change.data)) == (
+        "conversation.state_changed", {"conversation_id": 7, "action": "resolve"})
+    with pytest.raises(omnicx.ConfigurationError):
+        history.store.atomic(lambda tx: record_change(tx, "no.such.kind"))
+    bare = MemoryStore()
+    bare.atomic(work)  # not a History's transaction: nothing to note, nothing raised
+    with bare.reading() as tx:
+        assert tx.last_change() == 0

@@ -32,7 +32,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar, cast
 
@@ -432,14 +432,3 @@ def record_change(tx: Transaction, kind: ChangeKind | str, *, contact_id: int | 
         raise ConfigurationError(f"unknown change kind: {kind}")
     if isinstance(tx, FeedTransaction):
         tx.note(kind, contact_id=contact_id, interaction_id=interaction_id, data=data)
-
-
-def iter_changes(store: Store, after: int) -> Iterator[Change]:
-    """Every change above ``after``, read a page at a time (for the CLI and tests)."""
-    while True:
-        with store.reading(snapshot=False) as tx:
-            page = tx.changes(after, 1000)
-        if not page:
-            return
-        yield from page
-        after = page[-1].id
