@@ -265,10 +265,11 @@ class Webhooks:
         threads (each contact's still in order): worth it for a receiver far
         away, where each request waits for the network; on a near one,
         threads only contend (see ``benchmarks/bench_feed.py``). ``timeout``
-        bounds each request. A delivery is leased while
-        it is sent, so several workers (processes) may run at once; one that
-        dies mid-pass leaves its lease to expire and the delivery is sent
-        again (at least once).
+        bounds each request. Claimed deliveries are leased for the pass (at
+        least a minute), so several workers (processes) may run at once; a
+        pass stops starting sends before its lease ends and gives the rest
+        back; a worker that dies mid-pass leaves its lease to expire and the
+        delivery is sent again (at least once).
         """
         at = now or _now()
         # A read first: an idle worker must not take the write lock every pass.
@@ -276,7 +277,9 @@ class Webhooks:
             due = tx.next_delivery_at()
         if due is None or due > at:
             return DeliveryReport()
-        lease = dt.timedelta(seconds=timeout * 2 + 30)
+        lease = dt.timedelta(seconds=max(60.0, timeout * 3 + 30))
+        # Stop starting sends while a send started before the lease ends could still run.
+        stop_at = time.monotonic() + lease.total_seconds() - timeout - 5
         claimed, changes, hooks = self._store.atomic(lambda tx: self._claim(tx, at, limit, lease))
         if not claimed:
             return DeliveryReport()
@@ -292,7 +295,8 @@ class Webhooks:
                 done: list[tuple[DeliveryRecord, _Outcome | None]] = []
                 failed = False
                 for delivery in queue:
-                    if failed:  # held back behind the failure, in order
+                    # Held back behind a failure (in order), or past the lease: given back.
+                    if failed or time.monotonic() > stop_at:
                         done.append((delivery, None))
                         continue
                     outcome = self._send(http, hooks[delivery.webhook_id],
