@@ -187,3 +187,24 @@ def test_the_worker_thread_delivers_until_stopped(history: omnicx.History) -> No
                 if b["data"]["contact_id"] == contact_id]
         assert mine == sorted(mine)
     assert json.loads(json.dumps(receiver.received[0]))["type"] == "contact.created"
+
+
+def test_a_pass_gives_back_what_it_cannot_send_within_its_lease(
+        history: omnicx.History, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    receiver = Receiver(secret)
+    try:
+        history.webhooks.add(receiver.url, secret=secret, events={"interaction.created"})
+        receive_messages(history, 3, visitors=1)
+        # The pass starts and its first send starts in time; then the lease is nearly over.
+        clock = iter([0.0, 0.0])
+        monkeypatch.setattr(omnicx._webhooks, "_clock", lambda: next(clock, 1_000.0))
+        report = history.deliver_webhooks()
+        assert (report.attempted, report.delivered) == (1, 1)
+        pending = history.webhooks.deliveries(state="pending")
+        assert len(pending) == 2 and all(d.attempts == 0 for d in pending)
+        monkeypatch.undo()
+        assert history.deliver_webhooks().delivered == 2  # given back: due again at once
+    finally:
+        receiver.close()
+    assert len(receiver.received) == 3
