@@ -129,6 +129,11 @@ def test_dead_letters_are_listed_and_resent(history: omnicx.History) -> None:
         assert history.webhooks.deliveries(state="pending") == []
         assert len({b["data"]["change_id"] for b in receiver.received}) == 2
         assert {b["type"] for b in receiver.received} == {"interaction.created"}
+        # Delivered rows and their log can go; the cut-off is when they were delivered.
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        assert history.webhooks.prune(older_than=dt.timedelta(days=1), now=later) == 0
+        assert history.webhooks.prune(older_than=later) == 2
+        assert history.webhooks.deliveries() == []
     finally:
         receiver.close()
 

@@ -256,6 +256,14 @@ class Webhooks:
         at = now or _now()
         return self._store.atomic(lambda tx: tx.requeue_deliveries(ids, at))
 
+    def prune(self, *, older_than: dt.timedelta | dt.datetime,
+              now: dt.datetime | None = None) -> int:
+        """Forget deliveries delivered longer ago than ``older_than`` (an age, or a
+        cut-off time), with their log; pending and dead ones stay. Returns how many."""
+        at = now or _now()
+        before = at - older_than if isinstance(older_than, dt.timedelta) else older_than
+        return self._store.atomic(lambda tx: tx.prune_deliveries(before))
+
     # -- the worker --------------------------------------------------------------------------------
     def deliver(self, *, now: dt.datetime | None = None, limit: int = 500,
                 timeout: float = 10.0, concurrency: int = 1,
