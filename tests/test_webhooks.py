@@ -213,3 +213,32 @@ def test_a_pass_gives_back_what_it_cannot_send_within_its_lease(
     finally:
         receiver.close()
     assert len(receiver.received) == 3
+
+
+def test_the_worker_survives_a_failing_pass(history: omnicx.History,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    receiver = Receiver(secret)
+    real = history.webhooks.deliver
+    calls = []
+
+    def flaky(**options: object) -> omnicx.DeliveryReport:
+        calls.append(options)
+        if len(calls) == 1:
+            raise omnicx.StorageError("the database went away for a moment")
+        return real(**options)  # type: ignore[arg-type]
+
+    try:
+        history.webhooks.add(receiver.url, secret=secret, events={"interaction.created"})
+        receive_messages(history, 2)
+        history.webhooks.deliver = flaky  # type: ignore[method-assign]
+        with caplog.at_level("ERROR", logger="omnicx.webhooks"):
+            worker = omnicx.DeliveryWorker(history, interval=0.05).start()
+            deadline = time.monotonic() + 10
+            while len(receiver.received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            worker.stop(timeout=5)
+    finally:
+        receiver.close()
+    assert "webhook delivery pass failed" in caplog.text
+    assert len(receiver.received) == 2 and len(calls) >= 2
