@@ -22,6 +22,7 @@ from ._errors import (
     SendError,
     SignatureError,
     StorageError,
+    TamperedError,
     TranslationError,
     WindowClosedError,
 )
@@ -111,6 +112,7 @@ __all__ = [
     "StorageError",
     "StreamPosition",
     "Subscription",
+    "TamperedError",
     "Translated",
     "Translation",
     "TranslationError",
