@@ -65,6 +65,14 @@ def view(history: History) -> dict[str, Any]:
     lines = [json.loads(line) for line in exported.getvalue().splitlines()]
     # Every exported contact names this history's tenant; the rest must be equal.
     assert {line.pop("tenant") for line in lines if line["type"] == "contact"} <= {history.tenant}
+    changes, cursor = [], None
+    while True:
+        page = history.changes(after=cursor, limit=50)
+        changes += [(c.id, c.kind, c.contact_id, c.interaction_id, _without_times(dict(c.data)))
+                    for c in page.items]
+        if not page.items:
+            break
+        cursor = page.next_cursor
     report = history.kpis(since=_T0 - dt.timedelta(days=1), until=_T0 + dt.timedelta(days=1),
                           by="channel")
     return {
@@ -76,6 +84,10 @@ def view(history: History) -> dict[str, Any]:
         "counts": history.report(),
         "kpis": report.to_dict(),
         "verified": history.verify().ok,
+        "changes": changes,
+        "webhooks": [(w.id, w.url, w.events, w.active) for w in history.webhooks.all()],
+        "deliveries": [(d.id, d.webhook_id, d.change_id, d.contact_id, d.state)
+                       for d in history.webhooks.deliveries(limit=1000)],
         "export": [_without_times(line) for line in lines],
     }
 
@@ -183,7 +195,9 @@ class TenancyConformance:
         pair = st.tuples(st.sampled_from(["merge", "unmerge"]), st.integers(0, 1), people,
                          people)
         single = st.tuples(st.sampled_from(["link", "erase"]), st.integers(0, 1), people)
-        operations = st.lists(st.one_of(message, message, pair, single), min_size=4, max_size=16)
+        webhook = st.tuples(st.just("webhook"), st.integers(0, 1))
+        operations = st.lists(st.one_of(message, message, pair, single, webhook), min_size=4,
+                              max_size=16)
 
         def check(ops: list[tuple[Any, ...]]) -> None:
             n = next(_examples)
@@ -256,6 +270,8 @@ def _apply(history: History, op: tuple[Any, ...], chat: Any) -> Any:
                                          at=_T0 + dt.timedelta(minutes=minute))
             receipt = history.receive(chat.channel, body=body, headers=headers)
             return receipt.stored, receipt.duplicates, receipt.gaps_opened
+        if kind == "webhook":  # deliveries of later changes go to the outbox of this tenant
+            return history.webhooks.add("https://crm.example.ch/omnicx").id
         maybe = [history.contacts.find(_visitor(name)) for name in op[2:]]
         found = [c for c in maybe if c is not None]
         if len(found) < len(maybe):
