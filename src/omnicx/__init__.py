@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from ._api import api_app
 from ._blobs import FileBlobStore, MemoryBlobStore
 from ._business import SLA, BusinessHours
 from ._chain import Problem, VerifyReport
@@ -121,6 +122,7 @@ __all__ = [
     "Webhooks",
     "WindowClosedError",
     "__version__",
+    "api_app",
     "detect_language",
     "open",
     "webhook_app",
