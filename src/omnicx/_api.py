@@ -55,10 +55,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from . import _apijson as js
-from ._enums import Channel
+from ._enums import AddressKind, Channel
 from ._errors import ConfigurationError, NotFoundError, OmnicxError, StorageError
 from ._feed import KINDS, decode_cursor
 from ._history import History, _decode_cursor
+from ._models import Address
 from ._openapi import openapi
 from ._server import ASGIApp, Receive, Scope, Send
 
@@ -72,6 +73,7 @@ MIN_TOKEN_LENGTH = 16
 _MAX_LIMIT = 500
 _MAX_CHANGES = 1000
 _CHANNELS = frozenset(c.value for c in Channel)
+_ADDRESS_KINDS = frozenset(k.value for k in AddressKind)
 _PUBLIC = frozenset({"/openapi.json", "/healthz", "/readyz"})
 
 
@@ -195,12 +197,24 @@ def _find_contact(history: History, query: Query, _: str) -> Any:
     address, crm_id = query.one("address"), query.one("crm_id")
     if (address is None) == (crm_id is None):
         raise Problem(400, "bad-parameter", "give exactly one of address and crm_id")
-    found = (history.contacts.find(address) if address is not None
+    found = (history.contacts.find(_address(address)) if address is not None
              else history.contacts.by_crm_id(crm_id or ""))
     if found is None:
         raise Problem(404, "not-found", "no contact has this address" if address is not None
                       else "no contact is linked to this CRM id")
     return js.contact(found)
+
+
+def _address(text: str) -> Address | str:
+    """``kind:value`` (``webchat:site/visitor-7``) as an `Address`; else the text, whose kind
+    `Contacts.find` tells (a phone number, an email)."""
+    kind, colon, value = text.partition(":")
+    if colon and kind in _ADDRESS_KINDS and value:
+        try:
+            return Address(kind=kind, value=value)
+        except (OmnicxError, ValueError) as exc:
+            raise Problem(400, "bad-parameter", f"not a {kind} address: {exc}") from None
+    return text
 
 
 def _contact(history: History, _: Query, ident: str) -> Any:
@@ -395,24 +409,14 @@ def api_app(history: History, *, tokens: str | Iterable[str]) -> ASGIApp:
         head = method == "HEAD"
         path = _relative(scope)
         try:
-            if method not in ("GET", "HEAD"):
-                raise Problem(405, "method-not-allowed", "the read API only reads: use GET",
-                              ((b"allow", b"GET, HEAD"),))
-            if path == "/openapi.json":
+            if path == "/openapi.json" and method in ("GET", "HEAD"):
                 await _send(send, 200, document(scope.get("root_path", "")), b"application/json",
                             head)
                 return
-            if path == "/healthz":
+            if path == "/healthz" and method in ("GET", "HEAD"):
                 await _json(send, 200, {"status": "ok"}, head)
                 return
-            headers = dict(scope["headers"])
-            if path not in _PUBLIC and not authorised(headers):
-                sent = b"authorization" in headers
-                raise Problem(401, "unauthorized",
-                              "the bearer token is not valid" if sent else
-                              "this API needs an Authorization: Bearer token",
-                              ((b"www-authenticate", b'Bearer realm="omnicx"'
-                                + (b', error="invalid_token"' if sent else b"")),))
+            _admit(method, path, dict(scope["headers"]), authorised)
             handler, allowed, ident = _route(path)
             query = Query(scope.get("query_string", b""), allowed)
             body = await asyncio.to_thread(_call, handler, history, query, ident)
@@ -427,6 +431,21 @@ def api_app(history: History, *, tokens: str | Iterable[str]) -> ASGIApp:
         await _json(send, 200, body, head)
 
     return app
+
+
+def _admit(method: str, path: str, headers: Mapping[bytes, bytes],
+           authorised: Callable[[Mapping[bytes, bytes]], bool]) -> None:
+    """Raise the `Problem` that stops this request before routing, if any."""
+    if method not in ("GET", "HEAD"):
+        raise Problem(405, "method-not-allowed", "the read API only reads: use GET",
+                      ((b"allow", b"GET, HEAD"),))
+    if path not in _PUBLIC and not authorised(headers):
+        sent = b"authorization" in headers
+        raise Problem(401, "unauthorized",
+                      "the bearer token is not valid" if sent else
+                      "this API needs an Authorization: Bearer token",
+                      ((b"www-authenticate", b'Bearer realm="omnicx"'
+                        + (b', error="invalid_token"' if sent else b"")),))
 
 
 def _relative(scope: Scope) -> str:

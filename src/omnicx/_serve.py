@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import channels as channel_module
-from ._enums import Channel
 from ._api import api_app, api_tokens
+from ._enums import Channel
 from ._errors import ConfigurationError
 from ._history import History
 from ._open import open as open_history
@@ -82,7 +82,7 @@ def serve(history: History, *, channels: str, host: str, port: int, workers: int
     of its own (`DeliveryWorker`), while the server runs.
     """
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  (missing: say so before anything else)
     except ImportError as exc:
         raise ConfigurationError("serve needs the server extra: pip install 'omnicx[server]'"
                                  ) from exc
