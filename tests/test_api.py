@@ -245,8 +245,11 @@ def test_changes_resume_by_cursor_and_equal_the_python_feed(
     merged = conforms(client.get("/changes", params={"kind": "contact.merged"}), 200,
                       "ChangePage")["items"]
     assert [c["kind"] for c in merged] == ["contact.merged"]
-    for bad in ({"after": "bm9wZQ"}, {"kind": "contact.exploded"}, {"limit": "1001"}):
+    for bad in ({"after": "bm9wZQ"}, {"kind": "contact.exploded"}, {"limit": "1001"},
+                {"kind": ""}, {"limit": ""}):
         conforms(client.get("/changes", params=bad), 400, "Problem")
+    # An empty cursor, as a form or a naive client sends it, is the start.
+    assert client.get("/changes", params={"after": ""}).json() == client.get("/changes").json()
 
 
 # -- search --------------------------------------------------------------------------------------

@@ -114,6 +114,7 @@ class Query:
                           f" {', '.join(sorted(allowed)) or 'none'}")
 
     def one(self, name: str) -> str | None:
+        """The parameter's value; ``None`` when absent."""
         values = self._values.get(name)
         if not values:
             return None
@@ -121,8 +122,16 @@ class Query:
             raise Problem(400, "bad-parameter", f"{name} is given more than once")
         return values[0]
 
+    def cursor(self, name: str) -> str | None:
+        """A cursor parameter; empty (``?after=``, as forms send it) is the same as absent."""
+        return self.one(name) or None
+
     def many(self, name: str) -> list[str]:
-        return [v for value in self._values.get(name, []) for v in value.split(",") if v]
+        """Every value of a repeated parameter; commas split too (``a,b``: ``a`` and ``b``)."""
+        found = [v for value in self._values.get(name, []) for v in value.split(",")]
+        if "" in found:
+            raise Problem(400, "bad-parameter", f"{name} has an empty value")
+        return found
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         text = self.one(name)
@@ -185,7 +194,7 @@ Handler = Callable[[History, Query, str], Any]
 
 def _contacts(history: History, query: Query, _: str) -> Any:
     limit = query.integer("limit", 100, 1, _MAX_LIMIT)
-    after = _after_contact(query.one("after"))
+    after = _after_contact(query.cursor("after"))
     with history.store.reading() as tx:
         found = list(islice(tx.contacts(after), limit + 1))
     items = found[:limit]
@@ -223,7 +232,7 @@ def _contact(history: History, _: Query, ident: str) -> Any:
 
 def _timeline(history: History, query: Query, ident: str) -> Any:
     contact_id = _path_id(ident)
-    before = query.one("before")
+    before = query.cursor("before")
     if before is not None:
         try:
             _decode_cursor(before)
@@ -262,7 +271,7 @@ def _search(history: History, query: Query, _: str) -> Any:
 
 
 def _changes(history: History, query: Query, _: str) -> Any:
-    after = query.one("after")
+    after = query.cursor("after")
     try:
         decode_cursor(after)
     except NotFoundError:

@@ -211,14 +211,15 @@ def openapi() -> JSON:
         "/readyz": _get("Readiness: the store answers a read", "Health", [], public=True,
                         errors=(503,)),
         "/contacts": _get("Unmerged contacts, by id", "ContactPage", [
-            _param("after", "query", _STR, "next_cursor of the previous page"),
+            _param("after", "query", _STR, "next_cursor of the previous page (empty: absent)"),
             _limit(100, 500)], errors=(400,),
             description="A listing, not a feed: to follow new and changed contacts use"
                         " /changes (contact.created, contact.merged...)."),
         "/contacts/find": _get("The contact of an address or a CRM id", "Contact", [
-            _param("address", "query", _STR, "a phone number (any common format), email,"
-                   " or kind:value"),
-            _param("crm_id", "query", _STR, "the CRM id linked with history.contacts.link")],
+            _param("address", "query", {"type": "string", "minLength": 1},
+                   "a phone number (any common format), email, or kind:value"),
+            _param("crm_id", "query", {"type": "string", "minLength": 1},
+                   "the CRM id linked with history.contacts.link")],
             errors=(400, 404), description="Give exactly one of address and crm_id. A merged"
             " contact's address finds the contact it was merged into."),
         "/contacts/{id}": _get("One contact with its addresses", "Contact", [_id("contact")],
@@ -226,7 +227,7 @@ def openapi() -> JSON:
         "/contacts/{id}/timeline": _get(
             "A contact's interactions, newest first", "TimelinePage", [
                 _id("contact"),
-                _param("before", "query", _STR, "next_cursor of the previous page"),
+                _param("before", "query", _STR, "next_cursor of the previous page (empty: absent)"),
                 _limit(50, 500), _CHANNEL, _SINCE, _UNTIL], errors=(400, 404),
             description="Includes the interactions of contacts merged into this one. Keyset"
                         " pages: items arriving meanwhile never make a page repeat or skip."),
@@ -244,7 +245,7 @@ def openapi() -> JSON:
                         description="Stemmed in English, French, German and Italian; ranked."
                                     " 501 when this omnicx has no search."),
         "/changes": _get("The change feed after a cursor, oldest first", "ChangePage", [
-            _param("after", "query", _STR, "next_cursor of the previous page (absent: from"
+            _param("after", "query", _STR, "next_cursor of the previous page (absent or empty: from"
                    " the start)"),
             _param("kind", "query", {"type": "array", "items": {"type": "string"}},
                    "only these change kinds (repeat, or separate with commas)", explode=True),
