@@ -38,6 +38,22 @@ def running(app: Any, *, http: str = "auto", loop: str = "auto") -> Iterator[str
         thread.join(timeout=20)
 
 
+def wait_ready(base_url: str, server: Any, log: Any, timeout: float = 60) -> None:
+    """Wait until ``base_url/readyz`` answers 200; fail with the server's log if it never does.
+
+    ``server`` is the `subprocess.Popen` running it, ``log`` the `Path` of its log.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

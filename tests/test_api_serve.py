@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from api_support import AUTH, TOKEN, conforms, populate
 from faulty_store import FaultyStore
 from omnicx._api import Problem, Query, _after_contact, _contact_cursor
 from omnicx.storage import SQLiteStore
-from server_support import free_port, running
+from server_support import free_port, running, wait_ready
 from webchat_payloads import CHANNEL, message, signed
 
 
@@ -45,15 +44,7 @@ def _serve(tmp_path: Path, db: list[str], config: str, env: dict[str, str],
             env={**{k: v for k, v in os.environ.items() if k != "OMNICX_API_TOKEN"},
                  "PYTHONPATH": os.pathsep.join(sys.path), **env})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}", server, log)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.send_signal(signal.SIGTERM)
