@@ -77,7 +77,7 @@ _ADDRESS_KINDS = frozenset(k.value for k in AddressKind)
 _PUBLIC = frozenset({"/openapi.json", "/healthz", "/readyz"})
 
 
-class Problem(Exception):
+class Problem(OmnicxError):
     """An answer other than 200: its status, a short type, a human detail (never escapes)."""
 
     def __init__(self, status: int, kind: str, detail: str,
