@@ -7,6 +7,7 @@ every page is compared with what the Python API returns for the same query.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,18 +17,29 @@ from openapi_spec_validator import validate
 
 import omnicx
 from api_support import AUTH, T0, TOKEN, conforms, populate
+from conftest import drop_schema, require_postgres
 from omnicx._openapi import openapi
 from server_support import running
 
 HAS_SEARCH = hasattr(omnicx.History, "search")
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[omnicx.History]:
-    opened = omnicx.open(str(tmp_path_factory.mktemp("api") / "history.db"))
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def history(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[omnicx.History]:
+    """One populated history per backend, shared by the module's read-only tests."""
+    if request.param == "sqlite":
+        opened = omnicx.open(str(tmp_path_factory.mktemp("api") / "history.db"))
+        schema = None
+    else:
+        url = require_postgres()
+        schema = f"omnicx_test_{uuid.uuid4().hex[:12]}"
+        opened = omnicx.open(url, schema=schema)
     populate(opened)
     yield opened
     opened.close()
+    if schema is not None:
+        drop_schema(url, schema)
 
 
 @pytest.fixture(scope="module")
