@@ -24,6 +24,7 @@ from ._errors import (
     SendError,
     SignatureError,
     StorageError,
+    TamperedError,
     TranslationError,
     WindowClosedError,
 )
@@ -113,6 +114,7 @@ __all__ = [
     "StorageError",
     "StreamPosition",
     "Subscription",
+    "TamperedError",
     "Translated",
     "Translation",
     "TranslationError",

@@ -172,13 +172,24 @@ _V2 = [
         ON conversations (contact_id, channel, account, thread_key)""",
 ]
 
+# The status an interaction was stored with, chained with it (``""``: none), so
+# that verify() can check the mutable ``status`` against it and the chained
+# status events. NULL on rows stored before: they keep their original hash.
+_V3 = [
+    "ALTER TABLE interactions ADD COLUMN origin_status TEXT",
+    # The person a raw payload is about, once known: erasing them empties it.
+    "ALTER TABLE raw_payloads ADD COLUMN contact_id {int}",
+    "CREATE INDEX raw_payloads_contact ON raw_payloads (contact_id)"
+    " WHERE contact_id IS NOT NULL",
+]
+
 # The change feed and outbound webhooks (see `omnicx._feed`, `omnicx._webhooks`).
 # ``changes.id`` is a commit-ordered position, not a sequence value: each
 # writing transaction takes its block of positions from ``change_clock`` as
 # its last statement, holding the row's lock until it commits, so positions
 # become visible in order and a reader resuming after position N never
 # skips a change that commits later (docs/storage.md, "The change feed").
-_V3 = [
+_V4 = [
     # ``webhooks``: how many are active, read with the clock, so that a history
     # without webhooks spends no statement on the outbox.
     """CREATE TABLE change_clock (
@@ -233,5 +244,5 @@ _V3 = [
     "CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id)",
 ]
 
-MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2), (3, _V3))
+MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
