@@ -68,6 +68,8 @@ def test_openapi_document_is_valid_3_1_and_served_without_a_token(
     assert served["openapi"] == "3.1.0"
     assert served["servers"] == [{"url": "/api"}]  # where it is mounted, from root_path
     validate(served)
+    operations = [p["get"] for p in served["paths"].values()]
+    assert len({o["operationId"] for o in operations}) == len(operations)  # for client generators
     assert {p.split("/")[1] for p in served["paths"]} >= {
         "contacts", "interactions", "conversations", "search", "changes", "healthz", "readyz"}
 

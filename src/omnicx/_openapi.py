@@ -193,12 +193,25 @@ def _get(summary: str, result: str, parameters: list[JSON], *, errors: tuple[int
             responses[str(status)] = _problem(texts[status])
     if not public:
         responses["401"] = _problem("no or a wrong bearer token")
+        responses["503"] = _problem(texts[503])
+    responses["405"] = _problem("a method other than GET or HEAD")
+    responses["default"] = _problem("an unexpected error (500); the server log says what")
     operation: JSON = {"summary": summary, "parameters": parameters, "responses": responses}
     if description:
         operation["description"] = description
     if public:
         operation["security"] = []
     return {"get": operation}
+
+
+# Names for generated clients (``client.getTimeline(...)``).
+_OPERATION_IDS = {
+    "/healthz": "health", "/readyz": "ready", "/contacts": "listContacts",
+    "/contacts/find": "findContact", "/contacts/{id}": "getContact",
+    "/contacts/{id}/timeline": "getTimeline", "/interactions/{id}": "getInteraction",
+    "/conversations/{id}": "getConversation", "/search": "search", "/changes": "listChanges",
+    "/openapi.json": "getOpenAPI",
+}
 
 
 def openapi() -> JSON:
@@ -254,6 +267,8 @@ def openapi() -> JSON:
                         " repeats a change, however many processes write."),
         "/openapi.json": _get("This document", "openapi", [], public=True),
     }
+    for path, operation_id in _OPERATION_IDS.items():
+        paths[path]["get"]["operationId"] = operation_id
     return {
         "openapi": "3.1.0",
         "info": {"title": "omnicx read API", "version": __version__,
