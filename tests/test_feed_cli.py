@@ -96,6 +96,10 @@ def test_webhooks_and_deliver_commands(tmp_path: Path,
         assert json.loads(output) == []
         code, output = run("--db", str(db), "webhooks", "resend", "all")
         assert output.strip() == "resent 0"
+        code, output = run("--db", str(db), "webhooks", "prune", "--older-than-days", "1")
+        assert output.strip() == "pruned 0"  # delivered just now
+        code, output = run("--db", str(db), "webhooks", "prune", "--older-than-days", "-1")
+        assert output.strip() == "pruned 2"
         code, output = run("--db", str(db), "webhooks", "disable", str(added["id"]))
         assert code == 0
         code, output = run("--db", str(db), "webhooks", "list", "--json")

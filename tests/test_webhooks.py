@@ -129,6 +129,11 @@ def test_dead_letters_are_listed_and_resent(history: omnicx.History) -> None:
         assert history.webhooks.deliveries(state="pending") == []
         assert len({b["data"]["change_id"] for b in receiver.received}) == 2
         assert {b["type"] for b in receiver.received} == {"interaction.created"}
+        # Delivered rows and their log can go; the cut-off is when they were delivered.
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        assert history.webhooks.prune(older_than=dt.timedelta(days=1), now=later) == 0
+        assert history.webhooks.prune(older_than=later) == 2
+        assert history.webhooks.deliveries() == []
     finally:
         receiver.close()
 
@@ -208,3 +213,32 @@ def test_a_pass_gives_back_what_it_cannot_send_within_its_lease(
     finally:
         receiver.close()
     assert len(receiver.received) == 3
+
+
+def test_the_worker_survives_a_failing_pass(history: omnicx.History,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    receiver = Receiver(secret)
+    real = history.webhooks.deliver
+    calls = []
+
+    def flaky(**options: object) -> omnicx.DeliveryReport:
+        calls.append(options)
+        if len(calls) == 1:
+            raise omnicx.StorageError("the database went away for a moment")
+        return real(**options)  # type: ignore[arg-type]
+
+    try:
+        history.webhooks.add(receiver.url, secret=secret, events={"interaction.created"})
+        receive_messages(history, 2)
+        history.webhooks.deliver = flaky  # type: ignore[method-assign]
+        with caplog.at_level("ERROR", logger="omnicx.webhooks"):
+            worker = omnicx.DeliveryWorker(history, interval=0.05).start()
+            deadline = time.monotonic() + 10
+            while len(receiver.received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            worker.stop(timeout=5)
+    finally:
+        receiver.close()
+    assert "webhook delivery pass failed" in caplog.text
+    assert len(receiver.received) == 2 and len(calls) >= 2

@@ -231,9 +231,14 @@ def cmd_export(history: History, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_serve(history: History, args: argparse.Namespace, out: TextIO) -> int:
-    serve(history, channels=args.channels, host=args.host, port=args.port,
-          workers=args.workers, db=args.db, schema=args.schema, out=out,
-          deliver=not args.no_deliver)
+    # Outbound webhooks go out from this (the main) process, on a thread of their own.
+    worker = None if args.no_deliver else DeliveryWorker(history).start()
+    try:
+        serve(history, channels=args.channels, host=args.host, port=args.port,
+              workers=args.workers, db=args.db, schema=args.schema, out=out)
+    finally:
+        if worker is not None:
+            worker.stop(timeout=15)
     return 0
 
 
@@ -342,6 +347,8 @@ def cmd_webhooks(history: History, args: argparse.Namespace, out: TextIO) -> int
         result = {"disabled": _number(args.url)}
     elif args.action == "dead":
         result = [attrs.asdict(d) for d in hooks.dead(limit=args.limit)]
+    elif args.action == "prune":
+        result = {"pruned": hooks.prune(older_than=dt.timedelta(days=args.older_than_days))}
     else:  # resend
         ids = [d.id for d in hooks.dead(limit=args.limit)] if args.url in (None, "all") \
             else [_number(args.url)]
@@ -502,11 +509,14 @@ def _parser() -> argparse.ArgumentParser:
                                  help="seconds a receiver has to answer")
             command.add_argument("--quiet", action="store_true", help="no progress on stderr")
         elif name == "webhooks":
-            command.add_argument("action", choices=("add", "list", "disable", "dead", "resend"))
+            command.add_argument("action",
+                                 choices=("add", "list", "disable", "dead", "resend", "prune"))
             command.add_argument("url", nargs="?",
                                  help="add: the URL; disable/resend: an id (resend: or all)")
             command.add_argument("--event", action="append",
                                  help="add: only these change kinds (default: all)")
+            command.add_argument("--older-than-days", type=float, default=30,
+                                 help="prune: forget deliveries delivered this long ago")
             command.add_argument("--limit", type=int, default=100)
         elif name == "record":
             command.add_argument("--channel", required=True,

@@ -289,6 +289,15 @@ class FeedConformance:
                                      limit=1)
         assert again.id == dead.id and again.next_attempt_at == _at(20)
 
+        # Pruning forgets what was delivered before the cut-off, with its log, only.
+        assert store.atomic(lambda tx: tx.prune_deliveries(_at(1))) == 0
+        assert store.atomic(lambda tx: tx.prune_deliveries(_at(2))) == 2
+        with store.reading() as tx:
+            left = tx.deliveries(state=None, webhook_id=hook, after=0, limit=10)
+            assert tx.attempts(pending[2].id) == []
+            assert len(tx.attempts(dead.id)) == 2
+        assert sorted(d.change_id for d in left) == [1, 3]
+
     def test_change_data_hold_no_personal_content_with_a_key(
             self, store: Store, chat: WebChatPayloads) -> None:
         history = History(store, key=b"k" * 32)

@@ -29,7 +29,6 @@ from ._errors import ConfigurationError
 from ._history import History
 from ._open import open as open_history
 from ._server import ASGIApp, webhook_app
-from ._webhooks import DeliveryWorker
 from .channels import Authenticated
 from .typing import ChannelAdapter
 
@@ -74,15 +73,10 @@ def load_channels(path: str | Path) -> list[ChannelAdapter]:
 
 
 def serve(history: History, *, channels: str, host: str, port: int, workers: int = 1,
-          db: str | None = None, schema: str | None = None, out: TextIO | None = None,
-          deliver: bool = True) -> None:
-    """Check the channels in the config file ``channels``, then run uvicorn until stopped.
-
-    With ``deliver`` outbound webhooks go out from this process, on a thread
-    of its own (`DeliveryWorker`), while the server runs.
-    """
+          db: str | None = None, schema: str | None = None, out: TextIO | None = None) -> None:
+    """Check the channels in the config file ``channels``, then run uvicorn until stopped."""
     try:
-        import uvicorn  # noqa: F401  (missing: say so before anything else)
+        import uvicorn
     except ImportError as exc:
         raise ConfigurationError("serve needs the server extra: pip install 'omnicx[server]'"
                                  ) from exc
@@ -103,19 +97,6 @@ def serve(history: History, *, channels: str, host: str, port: int, workers: int
     _log_to_stderr()
     # uvicorn's access log would print query strings (a WhatsApp verify token):
     # the app logs one line per request itself, without them.
-    worker = DeliveryWorker(history).start() if deliver else None
-    try:
-        _run(app, host=host, port=port, workers=workers, db=db, schema=schema,
-             channels=channels)
-    finally:
-        if worker is not None:
-            worker.stop(timeout=15)
-
-
-def _run(app: ASGIApp, *, host: str, port: int, workers: int, db: str | None,
-         schema: str | None, channels: str) -> None:
-    import uvicorn
-
     if workers > 1:
         os.environ[_WORKER_ENV] = json.dumps({"db": db, "schema": schema,
                                               "channels": str(Path(channels).resolve())})

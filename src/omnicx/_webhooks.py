@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import logging
 import os
 import random
 import threading
@@ -43,7 +44,7 @@ import httpx
 
 from ._crypto import Keyring
 from ._errors import ConfigurationError, NotFoundError
-from ._feed import KINDS, _iso, _kinds
+from ._feed import _iso, _kinds
 from .storage._base import Store, Transaction
 from .storage._feedrows import AttemptRecord, Change, DeliveryRecord, WebhookRecord
 
@@ -64,6 +65,7 @@ Delivery = DeliveryRecord
 DeliveryAttempt = AttemptRecord
 
 _USER_AGENT = "omnicx-webhooks"
+_log = logging.getLogger("omnicx.webhooks")
 _clock = time.monotonic  # a pass's lease deadline (a name of its own, for tests)
 
 
@@ -256,6 +258,14 @@ class Webhooks:
         at = now or _now()
         return self._store.atomic(lambda tx: tx.requeue_deliveries(ids, at))
 
+    def prune(self, *, older_than: dt.timedelta | dt.datetime,
+              now: dt.datetime | None = None) -> int:
+        """Forget deliveries delivered longer ago than ``older_than`` (an age, or a
+        cut-off time), with their log; pending and dead ones stay. Returns how many."""
+        at = now or _now()
+        before = at - older_than if isinstance(older_than, dt.timedelta) else older_than
+        return self._store.atomic(lambda tx: tx.prune_deliveries(before))
+
     # -- the worker --------------------------------------------------------------------------------
     def deliver(self, *, now: dt.datetime | None = None, limit: int = 500,
                 timeout: float = 10.0, concurrency: int = 1,
@@ -419,9 +429,6 @@ class DeliveryWorker:
 
     def run(self) -> None:
         """Deliver until `stop` is called (blocks the calling thread)."""
-        import logging
-
-        log = logging.getLogger("omnicx.webhooks")
         webhooks = self._history.webhooks
         with httpx.Client(timeout=self._timeout, headers={"user-agent": _USER_AGENT}) as http:
             while not self._stopping.is_set():
@@ -429,7 +436,7 @@ class DeliveryWorker:
                     report = webhooks.deliver(limit=self._limit, timeout=self._timeout,
                                               concurrency=self._concurrency, client=http)
                 except Exception:
-                    log.exception("webhook delivery pass failed; retrying")
+                    _log.exception("webhook delivery pass failed; retrying")
                     report = DeliveryReport()
                 self.total += report
                 if self._on_pass is not None and report.attempted:
@@ -451,6 +458,3 @@ class DeliveryWorker:
         if self._thread is not None:
             self._thread.join(timeout)
 
-
-# Kinds a webhook may subscribe to: the feed's.
-EVENT_TYPES = KINDS

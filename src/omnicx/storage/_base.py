@@ -500,6 +500,10 @@ class Transaction(Protocol):
     def requeue_deliveries(self, delivery_ids: Sequence[int], at: dt.datetime) -> int:
         """Make dead deliveries pending again, due at ``at``; returns how many."""
         ...
+    def prune_deliveries(self, before: dt.datetime) -> int:
+        """Delete deliveries delivered before ``before``, and their attempts; returns
+        how many deliveries. Pending and dead ones stay."""
+        ...
     def attempts(self, delivery_id: int) -> list[AttemptRecord]: ...
 
 

@@ -207,6 +207,17 @@ class FeedMemory:
                 requeued += 1
         return requeued
 
+    def prune_deliveries(self, before: dt.datetime) -> int:
+        feed = self._t.feed
+        gone = {d.id for d in feed.deliveries.values() if d.state == "delivered"
+                and d.delivered_at is not None and d.delivered_at < before}
+        for attempt_id, attempt in list(feed.attempts.items()):
+            if attempt.delivery_id in gone:
+                self._t.remove(feed.attempts, attempt_id)
+        for delivery_id in gone:
+            self._t.remove(feed.deliveries, delivery_id)
+        return len(gone)
+
     def attempts(self, delivery_id: int) -> list[AttemptRecord]:
         return [a for _, a in sorted(self._t.feed.attempts.items())
                 if a.delivery_id == delivery_id]

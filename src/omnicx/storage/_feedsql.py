@@ -260,6 +260,15 @@ class FeedSql:
             requeued += int(cursor.rowcount)
         return requeued
 
+    def prune_deliveries(self, before: dt.datetime) -> int:
+        cutoff = _us(before)
+        self._execute(
+            "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM"
+            " webhook_deliveries WHERE state = 'delivered' AND delivered_at < ?)", (cutoff,))
+        cursor = self._execute("DELETE FROM webhook_deliveries WHERE state = 'delivered'"
+                               " AND delivered_at < ?", (cutoff,))
+        return int(cursor.rowcount)
+
     def attempts(self, delivery_id: int) -> list[AttemptRecord]:
         rows = self._all(
             "SELECT delivery_id, attempted_at, status_code, error, duration_us"

@@ -244,5 +244,6 @@ _V4 = [
     "CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id)",
 ]
 
-MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4))
+MIGRATIONS: tuple[tuple[int, list[str]], ...] = (
+    (1, _V1), (2, _V2), (3, _V3), (4, _V4))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
