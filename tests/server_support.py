@@ -6,12 +6,13 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import httpx
 import uvicorn
 
+from omnicx import Channel, ChannelEvent, ConfigurationError, SignatureError
 from webchat_payloads import message, signed
 
 CLIENTS = 16
@@ -86,3 +87,18 @@ def deliver(port: int, numbers: list[int], acked: set[int], stop: threading.Even
         thread.start()
     for thread in threads:
         thread.join()
+
+
+class Misconfigured:
+    """An adapter whose verify breaks only on real requests (its start-up probe passed)."""
+
+    channel: ClassVar[Channel] = Channel.WEBFORM
+    account = "site"
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        if not headers:
+            raise SignatureError("missing signature")
+        raise ConfigurationError("the signing key file is unreadable")
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[ChannelEvent]:
+        return []

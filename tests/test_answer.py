@@ -8,33 +8,16 @@ the store down then back, a channel whose verify fails on its configuration).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
 import omnicx
 from faulty_store import FaultyStore
-from omnicx import Channel, ChannelEvent, ConfigurationError, SignatureError
 from omnicx.storage import SQLiteStore
-from server_support import running
+from server_support import Misconfigured, running
 from webchat_payloads import CHANNEL, message, signed
-
-
-class _Misconfigured:
-    """Its verify breaks on a real request (a key file it cannot read)."""
-
-    channel: ClassVar[Channel] = Channel.WEBFORM
-    account = "site"
-
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        if not headers:
-            raise SignatureError("missing signature")
-        raise ConfigurationError("the signing key file is unreadable")
-
-    def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[ChannelEvent]:
-        return []
 
 
 def _requests() -> list[tuple[Any, bytes, dict[str, str], bool]]:
@@ -49,7 +32,7 @@ def _requests() -> list[tuple[Any, bytes, dict[str, str], bool]]:
         (CHANNEL, broken, CHANNEL.sign(broken), False),
         (CHANNEL, later, later_headers, True),  # the database is down
         (CHANNEL, later, later_headers, False),  # the provider's retry
-        (_Misconfigured(), b"{}", {"X-Sig": "x"}, False),
+        (Misconfigured(), b"{}", {"X-Sig": "x"}, False),
     ]
 
 
@@ -58,7 +41,7 @@ def test_answer_webhook_matches_omnicx_serve(tmp_path: Path) -> None:
     direct_store = FaultyStore(SQLiteStore(str(tmp_path / "direct.db")))
     served, direct = omnicx.open(served_store), omnicx.open(direct_store)
     answers: list[tuple[int, object]] = []
-    with running(omnicx.webhook_app(served, [CHANNEL, _Misconfigured()])) as url:
+    with running(omnicx.webhook_app(served, [CHANNEL, Misconfigured()])) as url:
         for channel, body, headers, down in _requests():
             served_store.down = direct_store.down = down
             over_http = httpx.post(f"{url}/{channel.channel}/{channel.account}", content=body,
