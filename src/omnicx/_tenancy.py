@@ -196,6 +196,7 @@ class _TenantTransaction:
         found = self._inner.contact(contact_id)
         return None if found is None else attrs.evolve(found, tenant=self._tenant)
 
-    def contacts(self) -> Iterator[Contact]:
-        for found in self._inner.contacts():
+    def contacts(self, *args: Any, **kwargs: Any) -> Iterator[Contact]:
+        # Forwarded as given: the stamp must not depend on the protocol's arguments.
+        for found in self._inner.contacts(*args, **kwargs):
             yield attrs.evolve(found, tenant=self._tenant)
