@@ -35,7 +35,7 @@ from omnicx._tenancy import check_tenant
 from omnicx.storage import MemoryStore, SQLiteStore, Store, Transaction
 from omnicx.storage._schema import SCHEMA_VERSION
 from omnicx.testing import WebChatPayloads
-from server_support import deliver, free_port
+from server_support import deliver, free_port, running
 from test_concurrency import MESSAGES, check_history, deliver_all
 from webchat_payloads import CHANNEL
 
@@ -276,3 +276,25 @@ def test_serve_workers_receive_into_the_tenant_serve_was_started_with(
         assert contact is not None
         assert len(brand_a.timeline(contact, limit=100).items) == 40
         assert list(default.contacts) == []
+
+
+def test_the_read_api_of_a_tenant_shows_that_tenant_only(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    token = "tenant-token-0123456789"
+    with omnicx.open(path, tenant="brand-a") as a, omnicx.open(path, tenant="brand-b") as b:
+        _receive(a, "m1", "Paket kaputt")
+        _receive(b, "m1", "Rechnung falsch")
+        _receive(b, "m2", "Noch da?")
+        app = omnicx.webhook_app(a, [CHAT.channel],
+                                 mount={"/api": omnicx.api_app(a, tokens=token)})
+        with running(app) as url, httpx.Client(
+                base_url=f"{url}/api", headers={"Authorization": f"Bearer {token}"}) as http:
+            found = http.get("/contacts/find", params={"address": "anna@example.ch"})
+            assert found.status_code == 200, found.text
+            contact_id = found.json()["id"]
+            timeline = http.get(f"/contacts/{contact_id}/timeline").json()
+            assert [item["text"] for item in timeline["items"]] == ["Paket kaputt"]
+            assert len(http.get("/contacts").json()["items"]) == 1
+            changes = http.get("/changes").json()["items"]
+            assert {c["kind"] for c in changes} >= {"interaction.created"}
+            assert len([c for c in changes if c["kind"] == "interaction.created"]) == 1
