@@ -134,6 +134,7 @@ def test_a_stored_row_decodes_to_the_interaction_that_was_stored() -> None:
     row = interaction_row(item, RowSeal(columns=content_columns(item)))[:25]
     decoded = interaction_from_row(row)
     assert decoded == item
+    assert type(decoded) is omnicx.Interaction
     assert repr(decoded) == repr(item)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         decoded.text = "changed"  # type: ignore[misc]
