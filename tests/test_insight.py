@@ -304,3 +304,25 @@ def test_properties(script: list[tuple[int, str]]) -> None:
         assert all(n >= 0 for _, n in report.backlog)
         assert total.reopened <= total.conversations
         assert total.resolved + total.unresolved == total.conversations
+
+
+@given(rows=st.lists(st.tuples(
+    st.integers(min_value=0, max_value=10_000),
+    st.sampled_from(["inbound", "outbound", "internal", "unknown"]),
+    st.sampled_from(["message", "system", "call"]),
+    st.sampled_from([None, "text", "auto_reply"])), max_size=30),
+    until=st.none() | st.integers(min_value=0, max_value=10_000))
+def test_the_unattended_fold_is_the_general_fold_without_changes(
+        rows: list[tuple[int, str, str, str | None]], until: int | None) -> None:
+    from omnicx._lifecycle import Fold, fold
+
+    rows.sort(key=lambda r: r[0])
+    # The general path, one `interaction` at a time (what `fold` does with changes).
+    general = Fold()
+    for row in rows:
+        if until is not None and row[0] >= until:
+            break
+        general.interaction(*row)
+    general.finish(until)
+    fast = fold(rows, [], until_us=until)
+    assert vars(fast) == vars(general)

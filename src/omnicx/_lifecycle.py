@@ -264,6 +264,58 @@ class Fold:
                 self.resolved_at = at
             self._moved(at)
 
+    def unattended(self, interactions: Iterable[tuple[int, str, str, str | None]],
+                   until_us: int | None) -> Fold:
+        """`interaction` for each, then `finish`, on a fresh fold with no changes at all.
+
+        Most conversations have no recorded change, and KPIs fold millions of
+        interactions, so this is `interaction` with what cannot happen without
+        a change taken out: nobody is assigned (so no bot answers), nothing is
+        snoozed or resolved (so nothing wakes, reopens or closes a backlog
+        span). tests/test_insight.py checks it against `interaction` on random
+        conversations.
+        """
+        assert self.state is None and self.assignee is None
+        state: Lifecycle | None = None
+        inbound = outbound = 0
+        first_inbound = waiting_since = first_response = None
+        next_responses = self.next_responses
+        automatic_kinds, automatic_types = _AUTOMATIC_KINDS, AUTOMATIC_TYPES
+        for at, direction, kind, message_type in interactions:
+            if until_us is not None and at >= until_us:
+                break
+            automatic = kind in automatic_kinds or message_type in automatic_types
+            if direction == "inbound":
+                if automatic:
+                    if state is None:
+                        state = Lifecycle.PENDING
+                    continue
+                inbound += 1
+                state = Lifecycle.OPEN
+                if first_inbound is None:
+                    first_inbound = at
+                if waiting_since is None:
+                    waiting_since = at
+            elif direction == "outbound":
+                outbound += 1
+                if state is None:
+                    state = Lifecycle.PENDING
+                if automatic or waiting_since is None:
+                    continue
+                if first_response is None and first_inbound is not None:
+                    first_response = at - first_inbound
+                else:
+                    next_responses.append(at - waiting_since)
+                waiting_since = None
+            elif state is None:
+                state = Lifecycle.OPEN
+        self.state, self.inbound, self.outbound = state, inbound, outbound
+        self.first_inbound, self.waiting_since = first_inbound, waiting_since
+        self.first_response = first_response
+        if first_inbound is not None:  # open from the first message on, never resolved
+            self.spans.append((first_inbound, None))
+        return self
+
     def finish(self, until_us: int | None) -> Fold:
         if until_us is not None:
             self._wake(until_us)
@@ -296,6 +348,8 @@ def fold(
     happened before ``until_us`` counts.
     """
     machine = Fold()
+    if not changes:
+        return machine.unattended(interactions, until_us)
     pending = list(changes)
     index, count = 0, len(pending)
     next_change = _us(pending[0].occurred_at) if pending else None

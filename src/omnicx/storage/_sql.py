@@ -273,7 +273,8 @@ ROW_FIELDS = (
     "kind", "message_type", "occurred_at", "received_at", "sender", "recipients", "subject",
     "text", "html", "attachments", "reply_to", "status", "data", "raw_id", "erased",
 )
-_InteractionRow: Any = type("_InteractionRow", (), {"__slots__": Interaction.__slots__})
+_InteractionRow: Any = type("_InteractionRow", (),
+                             {"__slots__": getattr(Interaction, "__slots__")})  # noqa: B009
 # Swap once at import, so a layout that stopped matching (a new attrs option)
 # fails here, loudly, and never inside the decoder, where a TypeError means
 # a tampered row.
@@ -288,7 +289,7 @@ def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
     channels, directions, kinds, statuses = _CHANNELS, _DIRECTIONS, _KINDS, _STATUSES
     timestamp, received_at, address, recipients_of, attachments_of, loads = (
         from_us, _received_at, stored_address, _recipients, _attachments, _json_loads)
-    items = []
+    items: list[Interaction] = []
     append = items.append
     iid: Any = "?"
     try:
@@ -902,9 +903,8 @@ class SqlTransaction:
             " i.direction, i.kind, i.message_type, i.occurred_at FROM interactions i"
             f" JOIN contacts c ON c.id = i.contact_id WHERE {' AND '.join(where)}"
             " ORDER BY i.conversation_id, i.occurred_at, i.id", params)
-        make = ActivityRow._make
         while rows := cursor.fetchmany(2000):
-            yield from map(make, rows)
+            yield from rows
 
     def conversation_events(self) -> list[tuple[int, EventRecord]]:
         rows = self._all(
