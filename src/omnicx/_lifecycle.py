@@ -197,44 +197,72 @@ class Fold:
             self.state, self.until_us = Lifecycle.OPEN, None
 
     def interaction(self, at: int, direction: str, kind: str, message_type: str | None) -> None:
-        self._wake(at)
-        automatic = kind in _AUTOMATIC_KINDS or message_type in AUTOMATIC_TYPES
-        if direction == "inbound":
+        self.interactions(((at, direction, kind, message_type),))
+
+    def interactions(self, rows: Iterable[tuple[int, str, str, str | None]]) -> None:
+        """Feed a run of interactions with no change between them, in time order.
+
+        The rules for what customers and agents do live here, once. KPIs fold
+        millions of interactions, so the fold's fields are held in locals for
+        the run and written back at its end (the assignee, and so whether a
+        bot answers, can only move with a change, which ends a run).
+        """
+        state, until_us, reopened = self.state, self.until_us, self.reopened
+        inbound, outbound = self.inbound, self.outbound
+        first_inbound, waiting_since = self.first_inbound, self.waiting_since
+        first_response, first_responder = self.first_response, self.first_responder
+        next_responses, open_since, bot = self.next_responses, self._open_since, self.bot
+        bot_answers = is_bot(self.assignee)
+        automatic_kinds, automatic_types = _AUTOMATIC_KINDS, AUTOMATIC_TYPES
+        opened, pending, snoozed, resolved = (Lifecycle.OPEN, Lifecycle.PENDING,
+                                              Lifecycle.SNOOZED, Lifecycle.RESOLVED)
+        for at, direction, kind, message_type in rows:
+            if state is snoozed and until_us is not None and at >= until_us:
+                state, until_us = opened, None  # the snooze's time has come
+            automatic = kind in automatic_kinds or message_type in automatic_types
+            if direction == "inbound":
+                if automatic:
+                    if state is None:
+                        state = pending
+                    continue
+                inbound += 1
+                if state is resolved:
+                    reopened += 1
+                state = opened
+                if first_inbound is None:
+                    first_inbound = at
+                if waiting_since is None:
+                    waiting_since = at
+                if open_since is None:  # backlog: unresolved since the customer wrote
+                    open_since = at
+                continue
+            if direction != "outbound":
+                if state is None:
+                    state = opened
+                continue
+            outbound += 1
+            if state is None:
+                state = pending
             if automatic:
-                if self.state is None:
-                    self.state = Lifecycle.PENDING
-                return
-            self.inbound += 1
-            if self.state is Lifecycle.RESOLVED:
-                self.reopened += 1
-            self.state = Lifecycle.OPEN
-            if self.first_inbound is None:
-                self.first_inbound = at
-            if self.waiting_since is None:
-                self.waiting_since = at
-            self._moved(at)
-            return
-        if direction != "outbound":
-            if self.state is None:
-                self.state = Lifecycle.OPEN
-            return
-        self.outbound += 1
-        if self.state is None:
-            self.state = Lifecycle.PENDING
-        if automatic:
-            return
-        if is_bot(self.assignee):
-            self.bot = True
-            return  # a bot's answer: the customer still waits for a person
-        if self.waiting_since is not None:
-            if self.first_response is None and self.first_inbound is not None:
-                # From the customer's first message, even when a resolution without an
-                # answer came between (a conversation closed unanswered is not answered).
-                self.first_response = at - self.first_inbound
-                self.first_responder = (self.assignee, self.team)
-            else:
-                self.next_responses.append(at - self.waiting_since)
-            self.waiting_since = None
+                continue
+            if bot_answers:
+                bot = True
+                continue  # a bot's answer: the customer still waits for a person
+            if waiting_since is not None:
+                if first_response is None and first_inbound is not None:
+                    # From the customer's first message, even when a resolution without
+                    # an answer came between (a conversation closed unanswered is not
+                    # answered).
+                    first_response = at - first_inbound
+                    first_responder = (self.assignee, self.team)
+                else:
+                    next_responses.append(at - waiting_since)
+                waiting_since = None
+        self.state, self.until_us, self.reopened = state, until_us, reopened
+        self.inbound, self.outbound = inbound, outbound
+        self.first_inbound, self.waiting_since = first_inbound, waiting_since
+        self.first_response, self.first_responder = first_response, first_responder
+        self._open_since, self.bot = open_since, bot
 
     def change(self, change: ConversationChange) -> None:
         at = _us(change.occurred_at)
@@ -263,58 +291,6 @@ class Fold:
                 self.waiting_since = None
                 self.resolved_at = at
             self._moved(at)
-
-    def unattended(self, interactions: Iterable[tuple[int, str, str, str | None]],
-                   until_us: int | None) -> Fold:
-        """`interaction` for each, then `finish`, on a fresh fold with no changes at all.
-
-        Most conversations have no recorded change, and KPIs fold millions of
-        interactions, so this is `interaction` with what cannot happen without
-        a change taken out: nobody is assigned (so no bot answers), nothing is
-        snoozed or resolved (so nothing wakes, reopens or closes a backlog
-        span). tests/test_insight.py checks it against `interaction` on random
-        conversations.
-        """
-        assert self.state is None and self.assignee is None
-        state: Lifecycle | None = None
-        inbound = outbound = 0
-        first_inbound = waiting_since = first_response = None
-        next_responses = self.next_responses
-        automatic_kinds, automatic_types = _AUTOMATIC_KINDS, AUTOMATIC_TYPES
-        for at, direction, kind, message_type in interactions:
-            if until_us is not None and at >= until_us:
-                break
-            automatic = kind in automatic_kinds or message_type in automatic_types
-            if direction == "inbound":
-                if automatic:
-                    if state is None:
-                        state = Lifecycle.PENDING
-                    continue
-                inbound += 1
-                state = Lifecycle.OPEN
-                if first_inbound is None:
-                    first_inbound = at
-                if waiting_since is None:
-                    waiting_since = at
-            elif direction == "outbound":
-                outbound += 1
-                if state is None:
-                    state = Lifecycle.PENDING
-                if automatic or waiting_since is None:
-                    continue
-                if first_response is None and first_inbound is not None:
-                    first_response = at - first_inbound
-                else:
-                    next_responses.append(at - waiting_since)
-                waiting_since = None
-            elif state is None:
-                state = Lifecycle.OPEN
-        self.state, self.inbound, self.outbound = state, inbound, outbound
-        self.first_inbound, self.waiting_since = first_inbound, waiting_since
-        self.first_response = first_response
-        if first_inbound is not None:  # open from the first message on, never resolved
-            self.spans.append((first_inbound, None))
-        return self
 
     def finish(self, until_us: int | None) -> Fold:
         if until_us is not None:
@@ -348,21 +324,22 @@ def fold(
     happened before ``until_us`` counts.
     """
     machine = Fold()
-    if not changes:
-        return machine.unattended(interactions, until_us)
-    pending = list(changes)
-    index, count = 0, len(pending)
-    next_change = _us(pending[0].occurred_at) if pending else None
-    for at, direction, kind, message_type in interactions:
+    rows = interactions if isinstance(interactions, list) else list(interactions)
+    end = len(rows)
+    if until_us is not None:  # only what happened before until_us
+        end = next((n for n, row in enumerate(rows) if row[0] >= until_us), end)
+    start = 0
+    for change in changes:
+        at = _us(change.occurred_at)
         if until_us is not None and at >= until_us:
             break
-        while next_change is not None and next_change < at:
-            machine.change(pending[index])
-            index += 1
-            next_change = _us(pending[index].occurred_at) if index < count else None
-        machine.interaction(at, direction, kind, message_type)
-    for change in pending[index:]:
-        if until_us is not None and _us(change.occurred_at) >= until_us:
-            break
+        stop = start
+        while stop < end and rows[stop][0] <= at:  # on a tie the interaction comes first
+            stop += 1
+        if stop > start:
+            machine.interactions(rows[start:stop])
+            start = stop
         machine.change(change)
+    if start < end:
+        machine.interactions(rows[start:end] if start or end < len(rows) else rows)
     return machine.finish(until_us)
