@@ -375,6 +375,8 @@ def test_the_fold_by_runs_equals_the_fold_one_interaction_at_a_time(
         return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
 
     rows.sort(key=lambda r: r[0])
+    activity = [(n, 1, 1, "webchat", direction, kind, message_type, at)
+                for n, (at, direction, kind, message_type) in enumerate(rows)]
     recorded = [ConversationChange(
         id=n, conversation_id=1,
         action="handover" if handover and _CHANGE_KINDS[kind][1] else "change",
@@ -394,4 +396,4 @@ def test_the_fold_by_runs_equals_the_fold_one_interaction_at_a_time(
             break
         reference.change(change)
     reference.finish(until)
-    assert vars(fold(rows, recorded, until_us=until)) == vars(reference)
+    assert vars(fold(activity, recorded, until_us=until)) == vars(reference)

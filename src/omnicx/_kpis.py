@@ -275,9 +275,7 @@ def _breach(cid: int, channel: str, target: str, limit: dt.timedelta | None, sla
 
 def _measure(cid: int, rows: list[ActivityRow], changes: Sequence[ConversationChange],
              until_us: int, sla: SLA | None) -> _Outcome:
-    machine = fold([(at, direction, kind, message_type)
-                    for _, _, _, _, direction, kind, message_type, at in rows],
-                   changes, until_us=until_us)
+    machine = fold(rows, changes, until_us=until_us)
     _, _, _, channel, direction, _, _, started = rows[0]
     resolved = machine.state is Lifecycle.RESOLVED
     start = machine.first_inbound

@@ -40,7 +40,7 @@ from ._errors import PayloadError
 from ._models import utc
 
 if TYPE_CHECKING:
-    from .storage._base import EventRecord
+    from .storage._base import ActivityRow, EventRecord
 
 __all__ = [
     "AUTOMATIC_TYPES",
@@ -196,10 +196,7 @@ class Fold:
         if self.state is Lifecycle.SNOOZED and woke is not None and at >= woke:
             self.state, self.until_us = Lifecycle.OPEN, None
 
-    def interaction(self, at: int, direction: str, kind: str, message_type: str | None) -> None:
-        self.interactions(((at, direction, kind, message_type),))
-
-    def interactions(self, rows: Iterable[tuple[int, str, str, str | None]]) -> None:
+    def interactions(self, rows: Iterable[ActivityRow]) -> None:
         """Feed a run of interactions with no change between them, in time order.
 
         The rules for what customers and agents do live here, once. KPIs fold
@@ -216,7 +213,7 @@ class Fold:
         automatic_kinds, automatic_types = _AUTOMATIC_KINDS, AUTOMATIC_TYPES
         opened, pending, snoozed, resolved = (Lifecycle.OPEN, Lifecycle.PENDING,
                                               Lifecycle.SNOOZED, Lifecycle.RESOLVED)
-        for at, direction, kind, message_type in rows:
+        for _, _, _, _, direction, kind, message_type, at in rows:
             if state is snoozed and until_us is not None and at >= until_us:
                 state, until_us = opened, None  # the snooze's time has come
             automatic = kind in automatic_kinds or message_type in automatic_types
@@ -310,14 +307,15 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def fold(
-    interactions: Iterable[tuple[int, str, str, str | None]],
+    interactions: Iterable[ActivityRow],
     changes: Sequence[ConversationChange],
     *,
     until_us: int | None = None,
 ) -> Fold:
     """Run a conversation's interactions and changes through the rules, in time order.
 
-    ``interactions`` are ``(occurred µs, direction, kind, message_type)`` in
+    ``interactions`` are a conversation's rows as `Transaction.activity` reads
+    them (the fold uses direction, kind, message type and time), in
     provider order; ``changes`` are in provider order too. On a
     tie the interaction comes first: an agent resolving at the same
     microsecond as the customer's message has seen that message. Only what
@@ -327,14 +325,14 @@ def fold(
     rows = interactions if isinstance(interactions, list) else list(interactions)
     end = len(rows)
     if until_us is not None:  # only what happened before until_us
-        end = next((n for n, row in enumerate(rows) if row[0] >= until_us), end)
+        end = next((n for n, row in enumerate(rows) if row[7] >= until_us), end)
     start = 0
     for change in changes:
         at = _us(change.occurred_at)
         if until_us is not None and at >= until_us:
             break
         stop = start
-        while stop < end and rows[stop][0] <= at:  # on a tie the interaction comes first
+        while stop < end and rows[stop][7] <= at:  # on a tie the interaction comes first
             stop += 1
         if stop > start:
             machine.interactions(rows[start:stop])
