@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -304,6 +305,7 @@ def _us(at: dt.datetime) -> int:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_occurred = itemgetter(7)  # an ActivityRow's provider time
 
 
 def fold(
@@ -324,8 +326,10 @@ def fold(
     machine = Fold()
     rows = interactions if isinstance(interactions, list) else list(interactions)
     end = len(rows)
-    if until_us is not None:  # only what happened before until_us
-        end = next((n for n, row in enumerate(rows) if row[7] >= until_us), end)
+    # Only what happened before until_us. KPIs read only rows before it, so the
+    # search for the first later row runs only when max() (in C) says there is one.
+    if until_us is not None and rows and max(map(_occurred, rows)) >= until_us:
+        end = next(n for n, row in enumerate(rows) if row[7] >= until_us)
     start = 0
     for change in changes:
         at = _us(change.occurred_at)
