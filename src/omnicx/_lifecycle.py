@@ -31,7 +31,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -305,7 +304,6 @@ def _us(at: dt.datetime) -> int:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_occurred = itemgetter(7)  # an ActivityRow's provider time
 
 
 def fold(
@@ -317,8 +315,8 @@ def fold(
     """Run a conversation's interactions and changes through the rules, in time order.
 
     ``interactions`` are a conversation's rows as `Transaction.activity` reads
-    them (the fold uses direction, kind, message type and time), in
-    provider order; ``changes`` are in provider order too. On a
+    them (the fold uses direction, kind, message type and time), in time
+    order; ``changes`` are in time order too. On a
     tie the interaction comes first: an agent resolving at the same
     microsecond as the customer's message has seen that message. Only what
     happened before ``until_us`` counts.
@@ -326,9 +324,9 @@ def fold(
     machine = Fold()
     rows = interactions if isinstance(interactions, list) else list(interactions)
     end = len(rows)
-    # Only what happened before until_us. KPIs read only rows before it, so the
-    # search for the first later row runs only when max() (in C) says there is one.
-    if until_us is not None and rows and max(map(_occurred, rows)) >= until_us:
+    # Only what happened before until_us. The rows are in time order, so the
+    # last one says whether any is later (KPIs read only earlier rows).
+    if until_us is not None and rows and rows[-1][7] >= until_us:
         end = next(n for n, row in enumerate(rows) if row[7] >= until_us)
     start = 0
     for change in changes:
