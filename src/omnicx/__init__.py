@@ -40,6 +40,7 @@ from ._models import (
 )
 from ._open import open
 from ._outbound import Outgoing, SendResult
+from ._search import SearchHit
 from ._server import webhook_app
 from ._translation import DeepL, LibreTranslate, Translated, Translation, detect_language
 from .storage._base import Gap, RawPayload
@@ -84,6 +85,7 @@ __all__ = [
     "RawPayload",
     "Receipt",
     "SLA",
+    "SearchHit",
     "SendError",
     "SendResult",
     "SignatureError",
