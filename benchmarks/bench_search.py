@@ -138,11 +138,14 @@ def fill_postgres(url: str, schema: str, size: int) -> None:
                 copy.write_row((c, c, "webchat", "bench", "k", at, at))
         with conn.cursor() as cur:
             cur.execute("CREATE TEMP TABLE terms_in (interaction_id BIGINT, terms TEXT)")
-            with cur.copy(f"COPY interactions ({_INTERACTION_COLUMNS}) FROM STDIN") as copy, \
-                    conn.cursor().copy("COPY terms_in FROM STDIN") as terms_copy:
+            index: list[tuple[int, str]] = []
+            with cur.copy(f"COPY interactions ({_INTERACTION_COLUMNS}) FROM STDIN") as copy:
                 for row, terms in rows(size):
                     copy.write_row(row)
-                    terms_copy.write_row((row[0], terms))
+                    index.append((row[0], terms))
+            with cur.copy("COPY terms_in FROM STDIN") as copy:
+                for pair in index:
+                    copy.write_row(pair)
             cur.execute("INSERT INTO search_index SELECT interaction_id,"
                         " to_tsvector('simple', terms) FROM terms_in")
             cur.execute("ANALYZE")
