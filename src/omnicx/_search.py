@@ -78,8 +78,10 @@ def _stemmers() -> list[snowballstemmer.Stemmer]:  # type: ignore[name-defined]
 
 def _fold(word: str) -> str:
     """Drop diacritics: "café" and "cafe", "Übergabe" and "Ubergabe" meet."""
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    # NFKD also splits compatibility forms ("¼" is "1⁄4"): keep letters and digits only,
+    # so a term is always one word to FTS5 and to PostgreSQL's parser.
+    decomposed = unicodedata.normalize("NFKD", word).casefold()
+    return "".join(c for c in decomposed if c.isalnum())
 
 
 @lru_cache(maxsize=131072)
@@ -90,7 +92,10 @@ def word_stems(word: str) -> tuple[str, ...]:
     ('pak', 'paket')
     """
     lowered = word.casefold()
-    return tuple(sorted({_fold(s.stemWord(lowered)) for s in _stemmers()}))
+    # The stemmers treat accented letters as their own, so a word is also stemmed
+    # without its accents: then "cafe" typed for "café" still shares its stems.
+    forms = {lowered, _fold(lowered)} - {""}
+    return tuple(sorted({f for s in _stemmers() for w in forms if (f := _fold(s.stemWord(w)))}))
 
 
 def search_key(index_key: bytes) -> bytes:
