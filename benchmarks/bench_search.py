@@ -45,15 +45,16 @@ from omnicx.storage._sql import _INTERACTION_COLUMNS
 EPOCH_US = 1_735_689_600_000_000  # 2025-01-01
 PER_CONTACT = 50
 VOCABULARY = (
-    "bitte danke paket kaputt lieferung rechnung bestellung rückgabe ersatz adresse"
-    " kundendienst zahlung mahnung termin warten heute morgen leider schnell problem"
-    " merci livraison colis commande facture retard remboursement adresse paiement"
-    " rendez-vous aujourd'hui demain malheureusement problème bonjour"
-    " grazie spedizione pacco ordine fattura ritardo rimborso pagamento indirizzo"
-    " oggi domani purtroppo problema buongiorno"
-    " thanks delivery parcel order invoice late refund payment address today tomorrow"
-    " broken replacement tracking number customer service please hello support"
-).split()
+    "bitte", "danke", "paket", "kaputt", "lieferung", "rechnung", "bestellung", "rückgabe",
+    "ersatz", "adresse", "kundendienst", "zahlung", "mahnung", "termin", "warten", "heute",
+    "morgen", "leider", "schnell", "problem", "merci", "livraison", "colis", "commande",
+    "facture", "retard", "remboursement", "adresse", "paiement", "rendez-vous", "aujourd'hui",
+    "demain", "malheureusement", "problème", "bonjour", "grazie", "spedizione", "pacco",
+    "ordine", "fattura", "ritardo", "rimborso", "pagamento", "indirizzo", "oggi", "domani",
+    "purtroppo", "problema", "buongiorno", "thanks", "delivery", "parcel", "order", "invoice",
+    "late", "refund", "payment", "address", "today", "tomorrow", "broken", "replacement",
+    "tracking", "number", "customer", "service", "please", "hello", "support"
+)
 QUERIES = ("remboursement", "spedizioni", "Pakete kaputt", "deliveries late",
            "Rechnung", "thanks")
 

@@ -23,9 +23,12 @@ from omnicx.storage import SearchQuery
 
 KEY = base64.b64encode(b"k" * 32).decode()
 T0 = dt.datetime(2026, 2, 1, 8, 0, tzinfo=dt.UTC)
-VOCABULARY = ("Paket Pakete kaputt kaputte Lieferung Lieferungen livraison livraisons colis"
-              " spedizione spedizioni pacco delivery deliveries parcel parcels Rechnung"
-              " Übergabe Ubergabe café cafe refund refunds").split()
+VOCABULARY = (
+    "Paket", "Pakete", "kaputt", "kaputte", "Lieferung", "Lieferungen", "livraison",
+    "livraisons", "colis", "spedizione", "spedizioni", "pacco", "delivery", "deliveries",
+    "parcel", "parcels", "Rechnung", "Übergabe", "Ubergabe", "café", "cafe", "refund",
+    "refunds"
+)
 
 words = st.text(alphabet=st.characters(categories=("L", "N")), min_size=2, max_size=12)
 texts = st.lists(st.one_of(st.sampled_from(VOCABULARY), words), min_size=1, max_size=12).map(
@@ -46,7 +49,7 @@ def test_every_word_of_a_text_finds_it(text: str) -> None:
 
 @given(words)
 def test_case_and_accents_do_not_matter(word: str) -> None:
-    if word.upper().casefold() == word.casefold():  # not so for "ı", whose capital is "I"
+    if word.upper().casefold() == word.casefold():  # not so for a dotless i (U+0131)
         assert word_stems(word.upper()) == word_stems(word)
     decomposed = "".join(c for c in unicodedata.normalize("NFD", word)
                          if not unicodedata.combining(c))

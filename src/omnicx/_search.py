@@ -35,6 +35,7 @@ import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import attrs
 import snowballstemmer
@@ -68,9 +69,8 @@ _Opener = Callable[[Transaction, Sequence[Interaction]], list[Interaction]]
 _local = threading.local()  # PyStemmer's stemmers are not thread-safe: one set a thread
 
 
-def _stemmers() -> list[snowballstemmer.Stemmer]:  # type: ignore[name-defined]
-    found: list[snowballstemmer.Stemmer] | None = getattr(  # type: ignore[name-defined]
-        _local, "stemmers", None)
+def _stemmers() -> list[Any]:
+    found: list[Any] | None = getattr(_local, "stemmers", None)
     if found is None:
         found = _local.stemmers = [snowballstemmer.stemmer(name) for name in LANGUAGES]
     return found
@@ -78,8 +78,9 @@ def _stemmers() -> list[snowballstemmer.Stemmer]:  # type: ignore[name-defined]
 
 def _fold(word: str) -> str:
     """Drop diacritics: "café" and "cafe", "Übergabe" and "Ubergabe" meet."""
-    # NFKD also splits compatibility forms ("¼" is "1⁄4"): keep letters and digits only,
-    # so a term is always one word to FTS5 and to PostgreSQL's parser.
+    # NFKD also splits compatibility forms (a vulgar fraction becomes digits and a
+    # fraction slash): keep letters and digits only, so that a term is always one
+    # word to FTS5 and to PostgreSQL's parser.
     decomposed = unicodedata.normalize("NFKD", word).casefold()
     return "".join(c for c in decomposed if c.isalnum())
 
@@ -168,10 +169,10 @@ def snippet(item: Interaction, wanted: Iterable[str]) -> tuple[str, tuple[tuple[
     ``wanted``, and the positions of those words in the excerpt."""
     wanted = set(wanted)
     fallback: tuple[str, tuple[tuple[int, int], ...]] = ("", ())
-    for part in (item.text, item.subject):
-        if not part:
+    for field in (item.text, item.subject):
+        if not field:
             continue
-        part = unicodedata.normalize("NFC", part)
+        part = unicodedata.normalize("NFC", field)
         words = _words(part)
         hits = [i for i, m in enumerate(words) if wanted.intersection(word_stems(m.group()))]
         if not hits:
@@ -242,7 +243,7 @@ def search(
     """
     if limit < 1:
         raise ConfigurationError("limit must be at least 1")
-    if since is not None and since.tzinfo is None or until is not None and until.tzinfo is None:
+    if (since is not None and since.tzinfo is None) or (until is not None and until.tzinfo is None):
         raise ConfigurationError("since and until must be timezone-aware")
     groups = query_terms(query)
     if not groups:

@@ -804,15 +804,15 @@ class StoreConformance:
         assert found((("rechnung",),)) == []
 
     def test_search_forgets_erased_interactions(self, store: Store) -> None:
-        def work(tx: Transaction) -> tuple[int, int, int]:
+        def work(tx: Transaction) -> tuple[int, int]:
             (a, b), conv = self.seed(tx, 2)
             first = self.interaction(tx, a, conv, "m1", _at(1))
             second = self.interaction(tx, b, conv, "m2", _at(2))
             tx.insert_interactions([first, second])
             tx.index_terms([(first.id, ["geheim"]), (second.id, ["geheim"])])
-            return a, first.id, second.id
+            return a, second.id
 
-        a, first, second = store.atomic(work)
+        a, second = store.atomic(work)
         assert store.atomic(lambda tx: tx.unindex_erased([a])) == 0  # nothing erased yet
 
         def erase(tx: Transaction) -> int:

@@ -491,9 +491,9 @@ class _MemoryTransaction:
                 continue
             row = self._t.interactions[iid]
             at = row[_OCCURRED_AT]
-            if (row[_ERASED_AT] is not None or contacts and row[1] not in contacts
-                    or query.channels and row[3] not in query.channels
-                    or since is not None and at < since or until is not None and at >= until):
+            if (row[_ERASED_AT] is not None or (contacts and row[1] not in contacts)
+                    or (query.channels and row[3] not in query.channels)
+                    or (since is not None and at < since) or (until is not None and at >= until)):
                 continue
             found.append((_bm25(terms, present, frequency, count, average), row))
         found.sort(key=lambda f: (-f[0], -f[1][_OCCURRED_AT], -f[1][0]))

@@ -56,8 +56,8 @@ from psycopg import errors, sql
 
 from .._errors import ConfigurationError, ConflictError, StorageError
 from ._base import Capabilities, Transaction
-from ._schema import MIGRATIONS
 from ._fulltext import POSTGRES_DDL, PostgresFullText
+from ._schema import MIGRATIONS
 from ._sql import SqlTransaction
 
 __all__ = ["PostgresStore"]
