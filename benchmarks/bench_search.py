@@ -1,8 +1,9 @@
 """Search latency: `History.search` against the raw full-text query, same run.
 
 The database is filled with ``--size`` interactions (default 1,000,000) of
-8 to 24 words drawn (Zipf-like) from a German, French, Italian and English
-support vocabulary, written straight into omnicx's schema with
+8 to 24 words: made-up words of a Zipf-like vocabulary of 50,000, and one in
+fifteen drawn (Zipf-like too) from a German, French, Italian and English
+support vocabulary, so a query word is in 0.1% to 5% of the rows; written straight into omnicx's schema with
 ``executemany``, index terms included (filling is not what is measured).
 Then, in the same run, for each query:
 
@@ -31,6 +32,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from omnicx.storage._sql import _INTERACTION_COLUMNS
 
 EPOCH_US = 1_735_689_600_000_000  # 2025-01-01
 PER_CONTACT = 50
+FILLER = 50_000
 VOCABULARY = (
     "bitte", "danke", "paket", "kaputt", "lieferung", "rechnung", "bestellung", "rückgabe",
     "ersatz", "adresse", "kundendienst", "zahlung", "mahnung", "termin", "warten", "heute",
@@ -60,9 +63,15 @@ QUERIES = ("remboursement", "spedizioni", "Pakete kaputt", "deliveries late",
 
 
 def _words(rng: random.Random) -> Iterator[str]:
-    weights = [1 / (rank + 1) for rank in range(len(VOCABULARY))]
+    """Words of a Zipf-like vocabulary of ``FILLER`` made-up words, with a word of
+    `VOCABULARY` (each in roughly one row of 20 to 100) now and then."""
+    letters = "abcdefghijklmnopqrstuvwxyzäöüéè"
+    filler = ["".join(rng.choices(letters, k=rng.randrange(3, 11))) for _ in range(FILLER)]
+    weights = list(accumulate(1 / (rank + 1) for rank in range(FILLER)))
+    support = list(accumulate(1 / (rank + 1) for rank in range(len(VOCABULARY))))
     while True:
-        yield from rng.choices(VOCABULARY, weights, k=64)
+        yield from rng.choices(filler, cum_weights=weights, k=14)
+        yield from rng.choices(VOCABULARY, cum_weights=support, k=1)
 
 
 def rows(size: int) -> Iterator[tuple[tuple[Any, ...], str]]:
