@@ -92,6 +92,8 @@ def word_stems(word: str) -> tuple[str, ...]:
     >>> word_stems("Pakete")
     ('pak', 'paket')
     """
+    if word.isascii() and word.isdigit():  # order and phone numbers: no stem to find
+        return (word,)
     lowered = word.casefold()
     # The stemmers treat accented letters as their own, so a word is also stemmed
     # without its accents: then "cafe" typed for "café" still shares its stems.

@@ -129,9 +129,8 @@ class SqliteFullText:
                             for group in words)
 
     def index(self, cursor: Any, rows: Sequence[tuple[int, str]]) -> None:
-        ids = [(iid,) for iid, _ in rows]
-        cursor.executemany("DELETE FROM search_index WHERE rowid = ?", ids)
-        cursor.executemany("INSERT INTO search_index (rowid, terms) VALUES (?, ?)", rows)
+        cursor.executemany("INSERT OR REPLACE INTO search_index (rowid, terms) VALUES (?, ?)",
+                           rows)
 
     def unindex(self, cursor: Any, where: str, params: Sequence[Any]) -> int:
         if self.secure_delete:
