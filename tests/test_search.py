@@ -227,14 +227,3 @@ def test_cli_search(tmp_path: Path) -> None:
     assert all(h["highlights"] for h in found)
     assert main(["--db", db, "search", "nirgendwo"], out=io.StringIO()) == 1
 
-
-def test_search_bench_smoke() -> None:
-    import subprocess
-    import sys
-
-    bench = Path(__file__).parent.parent / "benchmarks" / "bench_search.py"
-    result = subprocess.run([sys.executable, str(bench), "--smoke"], check=False,
-                            capture_output=True, text=True, timeout=300, cwd=bench.parent,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
-    assert result.returncode == 0, result.stderr
-    assert re.search(r"sqlite 'Pakete kaputt' \(\d+ hits\) p50", result.stdout)
