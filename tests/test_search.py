@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
-import os
 import re
 import unicodedata
 from collections.abc import Iterator
