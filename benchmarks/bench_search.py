@@ -4,7 +4,8 @@ The database is filled with ``--size`` interactions (default 1,000,000) of
 8 to 24 words: made-up words of a Zipf-like vocabulary of 50,000, and one in
 fifteen drawn (Zipf-like too) from a German, French, Italian and English
 support vocabulary, so a query word is in 0.1% to 5% of the rows; written
-straight into omnicx's schema with ``executemany``, index terms included (filling is not what is measured).
+straight into omnicx's schema with ``executemany``, index terms included
+(filling is not what is measured).
 Then, in the same run, for each query:
 
 - raw: the FTS query alone, ``SELECT rowid FROM search_index WHERE
