@@ -226,3 +226,22 @@ def test_cli_search(tmp_path: Path) -> None:
     assert all(h["highlights"] for h in found)
     assert main(["--db", db, "search", "nirgendwo"], out=io.StringIO()) == 1
 
+
+
+@pytest.mark.parametrize("keyed", [False, True], ids=["clear", "keyed"])
+def test_reindex_fills_an_index_that_predates_search(tmp_path: Path, keyed: bool) -> None:
+    path = tmp_path / "h.db"
+    history = _keyed(path) if keyed else omnicx.open(path)
+    with history:
+        for n, who in enumerate(("+41791234567", "+41790000000", "+41791111111")):
+            history.record(channel="note", direction="internal", contact=who,
+                           text=f"Beschwerde Nummer {n}", external_id=f"n{n}")
+        history.contacts.merge(*list(history.contacts)[:2])
+        history.erase(list(history.contacts)[-1])
+        # As a history written by an omnicx without search: an empty index.
+        history.store.db.execute("DELETE FROM search_index")  # type: ignore[attr-defined]
+        assert history.search("Beschwerden") == []
+        assert history.reindex_search() == 2
+        assert history.reindex_search() == 2  # again: replaces, never doubles
+        assert sorted(h.interaction.external_id for h in history.search("Beschwerden")
+                      ) == ["n0", "n1"]

@@ -526,6 +526,18 @@ class History:
                               contact=contact, channels=channels, since=since, until=until,
                               limit=limit)
 
+    def reindex_search(self) -> int:
+        """Build the search index of every unerased interaction again; return how many.
+
+        Interactions stored before search existed (a history created by an
+        older omnicx) are found only after this; new ones are indexed as they
+        are stored. Safe to re-run, and to run while others write.
+        """
+        if self._vault.encrypted_store and self._vault.keyring is None:
+            raise ConfigurationError(
+                "this history is encrypted: open it with key= (or OMNICX_KEY) to index it")
+        return _search.reindex(self._store, self._vault.open_interactions)
+
     def interaction(self, interaction_id: int) -> Interaction:
         with self._store.reading() as tx:
             found = tx.interaction(interaction_id)

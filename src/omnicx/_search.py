@@ -34,7 +34,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import attrs
@@ -42,7 +42,7 @@ import snowballstemmer
 
 from ._errors import ConfigurationError, NotFoundError
 from ._models import Contact, Interaction
-from .storage._base import Store, Transaction
+from .storage._base import Store, TimelineQuery, Transaction
 from .storage._fulltext import SearchQuery
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "blind_term",
     "document_terms",
     "query_terms",
+    "reindex",
     "search",
     "search_key",
     "word_stems",
@@ -269,3 +270,32 @@ def search(
         text, spans = snippet(item, wanted)
         hits.append(SearchHit(interaction=item, score=score, snippet=text, highlights=spans))
     return hits
+
+
+def _index(batch: Sequence[tuple[int, Sequence[str]]], tx: Transaction) -> None:
+    tx.index_terms(batch)
+
+
+def reindex(store: Store, open_interactions: _Opener, *, page: int = 500) -> int:
+    """Index every unerased interaction again, one contact group and page at a time;
+    return how many were indexed. For a history whose interactions predate search
+    (the migration adds an empty index) or whose index was lost; safe to re-run and
+    to run while others write (each page is its own transaction)."""
+    with store.reading() as tx:
+        roots = [c.id for c in tx.contacts()]
+    indexed = 0
+    for root in roots:
+        before: tuple[dt.datetime, int] | None = None
+        while True:
+            with store.reading() as tx:
+                rows = tx.timeline(TimelineQuery(group_of=root, limit=page, before=before))
+                items = open_interactions(tx, [i for i in rows if not i.erased])
+            batch = [(i.id, terms) for i in items if not i.erased
+                     and (terms := document_terms(i.subject, i.text))]
+            if batch:
+                store.atomic(partial(_index, batch))
+                indexed += len(batch)
+            if len(rows) < page:
+                break
+            before = (rows[-1].occurred_at, rows[-1].id)
+    return indexed
