@@ -245,3 +245,29 @@ def test_reindex_fills_an_index_that_predates_search(tmp_path: Path, keyed: bool
         assert history.reindex_search() == 2  # again: replaces, never doubles
         assert sorted(h.interaction.external_id for h in history.search("Beschwerden")
                       ) == ["n0", "n1"]
+
+
+def _write_concurrently(history: omnicx.History, writers: int, each: int) -> None:
+    import threading
+
+    def write(w: int) -> None:
+        for n in range(each):
+            history.record(channel="note", direction="internal", contact=f"+4179{w:07d}",
+                           text=f"Störung Nummer {w}-{n}", external_id=f"w{w}-{n}")
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+@pytest.mark.postgres
+def test_concurrent_writers_on_postgres_are_all_searchable(
+        postgres_history: omnicx.History) -> None:
+    # The index is written in the ingest transaction: a row is searchable exactly
+    # when it is committed, whatever order concurrent writers commit in.
+    _write_concurrently(postgres_history, 4, 15)
+    found = postgres_history.search("Störungen", limit=1000)
+    assert sorted(h.interaction.external_id for h in found) == sorted(
+        f"w{w}-{n}" for w in range(4) for n in range(15))
