@@ -33,6 +33,7 @@ import hmac
 import re
 import threading
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache, partial
 from typing import Any
@@ -63,6 +64,7 @@ LANGUAGES = ("english", "french", "german", "italian")
 # A word: a run of letters and digits (no underscore). Apostrophes split
 # ("l'envoi" is "l" and "envoi"), as do hyphens ("E-Mail" is "e" and "mail").
 _WORD = re.compile(r"[^\W_]+")
+_SPACE = re.compile(r"\s+")
 # Longer runs are not words (base64, hashes, URLs glued together).
 _MAX_WORD = 40
 _SNIPPET_WORDS = 24
@@ -211,22 +213,29 @@ def _excerpt(part: str, words: Sequence[re.Match[str]], first: int) -> str:
 
 def _squash(text: str, spans: tuple[tuple[int, int], ...]
             ) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """Collapse runs of whitespace (line breaks of an email) to one space, moving spans."""
+    """Collapse runs of whitespace (line breaks of an email) to one space, moving spans
+    (which start and end at words, never inside a run)."""
     out: list[str] = []
-    moved: list[int] = []  # moved[i]: where character i of ``text`` lands
-    space = False
-    for ch in text:
-        moved.append(len(out))
-        if ch.isspace():
-            if not space:
-                out.append(" ")
-            space = True
-        else:
-            out.append(ch)
-            space = False
-    moved.append(len(out))
-    return "".join(out), tuple((moved[a], moved[b]) for a, b in spans)
+    ends: list[int] = []  # the end of each collapsed run in ``text``...
+    removed: list[int] = []  # ...and how many characters were dropped up to it
+    last = dropped = 0
+    for run in _SPACE.finditer(text):
+        if run.group() == " ":
+            continue
+        out += [text[last:run.start()], " "]
+        dropped += len(run.group()) - 1
+        ends.append(run.end())
+        removed.append(dropped)
+        last = run.end()
+    if not ends:
+        return text, spans
+    out.append(text[last:])
 
+    def moved(at: int) -> int:
+        index = bisect_right(ends, at) - 1
+        return at - (removed[index] if index >= 0 else 0)
+
+    return "".join(out), tuple((moved(a), moved(b)) for a, b in spans)
 
 def search(
     store: Store,
