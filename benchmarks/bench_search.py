@@ -179,54 +179,62 @@ def measure(name: str, history: omnicx.History, raw: Callable[[str], object],
         report(f"{name} {query!r} p99 (ms)", our_p99 * 1e3, raw_p99 * 1e3, "ms", False, "-")
 
 
+def sqlite_run(path: Path, size: int, repeat: int) -> None:
+    start = time.perf_counter()
+    fill_sqlite(path, size)
+    print(f"SQLite: filled {size:,} interactions in {time.perf_counter() - start:.0f}s")
+    history = omnicx.open(path)
+    conn = sqlite3.connect(path)
+    fts = SqliteFullText()
+
+    def raw_sqlite(query: str) -> object:
+        return conn.execute(
+            "SELECT rowid FROM search_index WHERE search_index MATCH ?"
+            " ORDER BY rank LIMIT 50", (fts.match(query_terms(query)),)).fetchall()
+
+    measure("sqlite", history, raw_sqlite, repeat)
+    history.close()
+    conn.close()
+
+
+def postgres_run(url: str, schema: str, size: int, repeat: int) -> None:
+    import psycopg
+
+    start = time.perf_counter()
+    fill_postgres(url, schema, size)
+    print(f"PostgreSQL: filled {size:,} interactions in {time.perf_counter() - start:.0f}s")
+    history = omnicx.open(url, schema=schema)
+    pg = psycopg.connect(url, autocommit=True)
+    pg.execute(f"SET search_path TO {schema}")
+    tsq = PostgresFullText()
+
+    def raw_postgres(query: str) -> object:
+        return pg.execute(
+            "SELECT interaction_id FROM search_index, to_tsquery('simple', %s) q"
+            " WHERE terms @@ q ORDER BY ts_rank(terms, q, 1) DESC LIMIT 50",
+            (tsq.match(query_terms(query)),)).fetchall()
+
+    measure("postgres", history, raw_postgres, repeat)
+    history.close()
+    pg.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=50, help="timed runs of each query")
     parser.add_argument("--postgres", help="also measure PostgreSQL at this URL")
     parser.add_argument("--schema", default="omnicx_bench_search")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--smoke", action="store_true", help="a tiny size, once")
     args = parser.parse_args()
     if args.smoke:
         args.size, args.repeat = 2_000, 3
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "search.db"
-        start = time.perf_counter()
-        fill_sqlite(path, args.size)
-        print(f"SQLite: filled {args.size:,} interactions in {time.perf_counter() - start:.0f}s")
-        history = omnicx.open(path)
-        conn = sqlite3.connect(path)
-        fts = SqliteFullText()
-
-        def raw_sqlite(query: str) -> object:
-            return conn.execute(
-                "SELECT rowid FROM search_index WHERE search_index MATCH ?"
-                " ORDER BY rank LIMIT 50", (fts.match(query_terms(query)),)).fetchall()
-
-        measure("sqlite", history, raw_sqlite, args.repeat)
-        history.close()
-        conn.close()
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            sqlite_run(Path(tmp) / "search.db", args.size, args.repeat)
     if args.postgres:
-        import psycopg
-
-        start = time.perf_counter()
-        fill_postgres(args.postgres, args.schema, args.size)
-        print(f"PostgreSQL: filled {args.size:,} interactions in"
-              f" {time.perf_counter() - start:.0f}s")
-        history = omnicx.open(args.postgres, schema=args.schema)
-        pg = psycopg.connect(args.postgres, autocommit=True)
-        pg.execute(f"SET search_path TO {args.schema}")
-        tsq = PostgresFullText()
-
-        def raw_postgres(query: str) -> object:
-            return pg.execute(
-                "SELECT interaction_id FROM search_index, to_tsquery('simple', %s) q"
-                " WHERE terms @@ q ORDER BY ts_rank(terms, q, 1) DESC LIMIT 50",
-                (tsq.match(query_terms(query)),)).fetchall()
-
-        measure("postgres", history, raw_postgres, args.repeat)
-        history.close()
-        pg.close()
+        postgres_run(args.postgres, args.schema, args.size, args.repeat)
     print(json.dumps({"size": args.size, "repeat": args.repeat}))
 
 
