@@ -22,6 +22,8 @@ def check_upgrade(open_store: Callable[[], Store], module: object,
                   monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patch:  # what omnicx's first release created
         patch.setattr(module, "MIGRATIONS", MIGRATIONS[:1])
+        # ...and wrote: it had no search index to write to.
+        patch.setattr("omnicx._ingest.document_terms", lambda subject, text: [])
         with omnicx.History(open_store()) as old:
             body, headers = CHAT.message("m1", at=AT)
             first = old.receive(CHAT.channel, body=body, headers=headers)
@@ -34,6 +36,10 @@ def check_upgrade(open_store: Callable[[], Store], module: object,
         (before,), (after,) = first.interactions, later.interactions
         assert after.conversation_id == before.conversation_id  # the session goes on
         assert [i.external_id for i in history.timeline(before.contact_id).items] == ["m2", "m1"]
+        # Search finds what came after the upgrade, and the rest once reindexed.
+        assert [h.interaction.external_id for h in history.search("text")] == ["m2"]
+        assert history.reindex_search() == 2
+        assert [h.interaction.external_id for h in history.search("text")] == ["m2", "m1"]
 
 
 def test_a_version_1_sqlite_file_migrates(tmp_path: Path,
