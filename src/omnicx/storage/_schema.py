@@ -173,11 +173,22 @@ _V2 = [
         ON conversations (contact_id, channel, account, thread_key)""",
 ]
 
+# The status an interaction was stored with, chained with it (``""``: none), so
+# that verify() can check the mutable ``status`` against it and the chained
+# status events. NULL on rows stored before: they keep their original hash.
+_V3 = [
+    "ALTER TABLE interactions ADD COLUMN origin_status TEXT",
+    # The person a raw payload is about, once known: erasing them empties it.
+    "ALTER TABLE raw_payloads ADD COLUMN contact_id {int}",
+    "CREATE INDEX raw_payloads_contact ON raw_payloads (contact_id)"
+    " WHERE contact_id IS NOT NULL",
+]
+
 # Full-text search (omnicx._search): one row of index terms per interaction with
 # content. The table is the dialect's own (``{search_index}``: an FTS5 table on
 # SQLite, a tsvector column with a GIN index on PostgreSQL; see
 # omnicx.storage._fulltext).
-_V3 = ["{search_index}"]
+_V4 = ["{search_index}"]
 
-MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2), (3, _V3))
+MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2), (3, _V3), (4, _V4))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
