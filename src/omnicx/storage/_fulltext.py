@@ -50,7 +50,8 @@ class SearchQuery:
     ``words``: one tuple of terms a query word (any of them matches the word;
     every word must match). ``contact_ids``: only these contacts' interactions
     (empty: everyone's). Erased interactions are never found. Results are
-    ordered by score, then newest first.
+    ordered by score, then newest first. (Filters are joined on the
+    ``interactions`` row, so a tenant filter is one more condition here.)
     """
 
     words: tuple[tuple[str, ...], ...]
