@@ -798,6 +798,11 @@ class StoreConformance:
         assert found((paket,), contact_ids=(ids["a"], ids["b"]), channels=frozenset({"email"})
                      ) == ["other"]
         assert found((paket,), since=_at(2), until=_at(3)) == ["once"]
+        # Equal scores: the most recently stored first, filtered or not.
+        fillers = [f"filler{n}" for n in reversed(range(6))]
+        assert found((("anderes",),)) == fillers
+        assert found((("anderes",),), channels=frozenset({"email"})) == fillers
+        assert found((("anderes",),), limit=2) == fillers[:2]
         # Re-indexing a row replaces its terms.
         store.atomic(lambda tx: tx.index_terms([(ids["unrelated"], ["paket"])]))
         assert "unrelated" in found((paket,))

@@ -329,7 +329,7 @@ class Transaction(Protocol):
         ...
     def search(self, query: SearchQuery) -> list[tuple[Interaction, float]]:
         """The unerased interactions matching ``query`` with their scores, best first,
-        then newest first (ties by id)."""
+        then the most recently stored (highest id) first."""
         ...
     def outbound_behind(
         self, contact_ids: Sequence[int], channel: str, account: str, until: dt.datetime,

@@ -50,8 +50,11 @@ class SearchQuery:
     ``words``: one tuple of terms a query word (any of them matches the word;
     every word must match). ``contact_ids``: only these contacts' interactions
     (empty: everyone's). Erased interactions are never found. Results are
-    ordered by score, then newest first. (Filters are joined on the
-    ``interactions`` row, so a tenant filter is one more condition here.)
+    ordered by score, then the most recently stored (highest id) first.
+    (Filters are joined on the ``interactions`` row, so a tenant filter is
+    one more condition here.) Without filters, the index ranks alone and
+    only the page's rows are read: erasure removes index rows in the same
+    transaction, so none of them is an erased row.
     """
 
     words: tuple[tuple[str, ...], ...]
@@ -149,10 +152,15 @@ class SqliteFullText:
         params: list[Any] = [self.match(query.words)]
         where = _filters(query, params, to_us)
         params.append(query.limit)
+        if not where:  # rank in the index alone, then read only the rows of the page
+            return (f"SELECT {_prefixed(columns)}, -t.rank AS score FROM (SELECT rowid AS id,"
+                    " bm25(search_index) AS rank FROM search_index WHERE search_index MATCH ?"
+                    " ORDER BY rank, rowid DESC LIMIT ?) t JOIN interactions i ON i.id = t.id"
+                    " WHERE i.erased_at IS NULL ORDER BY t.rank, i.id DESC", params)
         return (f"SELECT {_prefixed(columns)}, -bm25(search_index) AS score"
                 " FROM search_index JOIN interactions i ON i.id = search_index.rowid"
                 f" WHERE search_index MATCH ? AND i.erased_at IS NULL{where}"
-                " ORDER BY bm25(search_index), i.occurred_at DESC, i.id DESC LIMIT ?", params)
+                " ORDER BY bm25(search_index), i.id DESC LIMIT ?", params)
 
 
 class PostgresFullText:
@@ -178,8 +186,14 @@ class PostgresFullText:
         params: list[Any] = [self.match(query.words)]
         where = _filters(query, params, to_us)
         params.append(query.limit)
+        if not where:  # rank in the index alone, then read only the rows of the page
+            return (f"SELECT {_prefixed(columns)}, t.score FROM (SELECT interaction_id,"
+                    " ts_rank(terms, q, 1) AS score FROM to_tsquery('simple', ?) q, search_index"
+                    " WHERE terms @@ q ORDER BY score DESC, interaction_id DESC LIMIT ?) t"
+                    " JOIN interactions i ON i.id = t.interaction_id"
+                    " WHERE i.erased_at IS NULL ORDER BY t.score DESC, i.id DESC", params)
         return (f"SELECT {_prefixed(columns)}, ts_rank(s.terms, q, 1) AS score"
                 " FROM to_tsquery('simple', ?) q, search_index s"
                 " JOIN interactions i ON i.id = s.interaction_id"
                 f" WHERE s.terms @@ q AND i.erased_at IS NULL{where}"
-                " ORDER BY score DESC, i.occurred_at DESC, i.id DESC LIMIT ?", params)
+                " ORDER BY score DESC, i.id DESC LIMIT ?", params)

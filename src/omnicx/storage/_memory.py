@@ -496,7 +496,7 @@ class _MemoryTransaction:
                     or (since is not None and at < since) or (until is not None and at >= until)):
                 continue
             found.append((_bm25(terms, present, frequency, count, average), row))
-        found.sort(key=lambda f: (-f[0], -f[1][_OCCURRED_AT], -f[1][0]))
+        found.sort(key=lambda f: (-f[0], -f[1][0]))
         return [(interaction_from_row(row), score) for score, row in found[: query.limit]]
 
     def last_inbound(
