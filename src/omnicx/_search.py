@@ -182,7 +182,7 @@ def snippet(item: Interaction, wanted: Iterable[str]) -> tuple[str, tuple[tuple[
         hits = [i for i, m in enumerate(words) if wanted.intersection(word_stems(m.group()))]
         if not hits:
             if not fallback[0]:
-                fallback = (_excerpt(part, words, 0), ())
+                fallback = (_excerpt(part, words), ())
             continue
         # The window of words that holds the most matches, starting a little before one.
         best, first = -1, 0
@@ -205,7 +205,8 @@ def snippet(item: Interaction, wanted: Iterable[str]) -> tuple[str, tuple[tuple[
     return fallback
 
 
-def _excerpt(part: str, words: Sequence[re.Match[str]], first: int) -> str:
+def _excerpt(part: str, words: Sequence[re.Match[str]]) -> str:
+    """The start of a text no query word is in (a hit matched by its other field)."""
     if len(words) <= _SNIPPET_WORDS:
         return " ".join(part.split())
     return " ".join(part[: words[_SNIPPET_WORDS - 1].end()].split()) + "…"
