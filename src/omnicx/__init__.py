@@ -27,6 +27,7 @@ from ._errors import (
     WindowClosedError,
 )
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
+from ._feed import Change, ChangeKind, ChangePage, Subscription
 from ._history import History, Page, Receipt
 from ._kpis import Durations, KpiGroup, KpiReport, SlaBreach
 from ._lifecycle import ConversationChange, ConversationState, Lifecycle
@@ -44,6 +45,15 @@ from ._outbound import Outgoing, SendResult
 from ._search import SearchHit
 from ._server import webhook_app
 from ._translation import DeepL, LibreTranslate, Translated, Translation, detect_language
+from ._webhooks import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryReport,
+    DeliveryWorker,
+    RetryPolicy,
+    Webhook,
+    Webhooks,
+)
 from .storage._base import Gap, RawPayload
 
 __version__ = "0.1.0"
@@ -53,6 +63,9 @@ __all__ = [
     "AddressKind",
     "Attachment",
     "BusinessHours",
+    "Change",
+    "ChangeKind",
+    "ChangePage",
     "Channel",
     "ChannelEvent",
     "ConfigurationError",
@@ -62,6 +75,10 @@ __all__ = [
     "ConversationChange",
     "ConversationState",
     "DeepL",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryReport",
+    "DeliveryWorker",
     "Direction",
     "Durations",
     "EventKind",
@@ -85,6 +102,7 @@ __all__ = [
     "Problem",
     "RawPayload",
     "Receipt",
+    "RetryPolicy",
     "SLA",
     "SearchHit",
     "SendError",
@@ -95,6 +113,7 @@ __all__ = [
     "StatusChange",
     "StorageError",
     "StreamPosition",
+    "Subscription",
     "TamperedError",
     "Translated",
     "Translation",
@@ -102,6 +121,8 @@ __all__ = [
     "UpdateEvent",
     "VerifyReport",
     "WatermarkEvent",
+    "Webhook",
+    "Webhooks",
     "WindowClosedError",
     "__version__",
     "detect_language",

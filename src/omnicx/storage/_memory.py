@@ -44,6 +44,7 @@ from ._base import (
     TimelineQuery,
     Transaction,
 )
+from ._feedmemory import FeedMemory, FeedTables
 from ._sql import from_us, interaction_from_row, interaction_row, stored_address, to_us
 
 __all__ = ["MemoryStore"]
@@ -117,6 +118,7 @@ class _Tables:
         self.erasures: dict[int, tuple[Any, ...]] = {}
         self.address_seals: dict[tuple[str, str], bytes] = {}
         self.search_terms: dict[int, tuple[str, ...]] = {}
+        self.feed = FeedTables()
         self.undo: list[Callable[[], object]] | None = None
 
     def put(self, table: dict[K, V], key: K, value: V) -> None:
@@ -178,7 +180,7 @@ def _bm25(terms: Sequence[str], present: set[str], frequency: Mapping[str, int],
     return score
 
 
-class _MemoryTransaction:
+class _MemoryTransaction(FeedMemory):
     """`Transaction` over `_Tables`; writes go through the undo log."""
 
     def __init__(self, tables: _Tables) -> None:
