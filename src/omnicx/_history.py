@@ -543,7 +543,7 @@ class History:
                 "this history is encrypted: open it with key= (or OMNICX_KEY) to search it")
         return _search.search(self._store, self._vault.open_interactions, query,
                               contact=contact, channels=channels, since=since, until=until,
-                              limit=limit)
+                              limit=limit, snapshot=self._vault.encrypted_store)
 
     def reindex_search(self) -> int:
         """Build the search index of every unerased interaction again; return how many.

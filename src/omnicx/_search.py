@@ -248,11 +248,15 @@ def search(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 50,
+    snapshot: bool = True,
 ) -> list[SearchHit]:
     """The interactions whose subject or text holds every word of ``query``, best first.
 
     ``open_interactions`` decrypts the matched rows (`omnicx._vault.Vault`).
-    A query without a word finds nothing.
+    A query without a word finds nothing. ``snapshot=False`` reads without a
+    transaction of its own (see `Store.reading`): the hits are one statement,
+    and the contact group looked up before it can only grow (contacts are
+    never deleted), so only decrypting, which reads keys too, needs one.
     """
     if limit < 1:
         raise ConfigurationError("limit must be at least 1")
@@ -262,7 +266,7 @@ def search(
     if not groups:
         return []
     wanted = {term for group in groups for term in group}
-    with store.reading(snapshot=True) as tx:
+    with store.reading(snapshot=snapshot) as tx:
         contact_ids: tuple[int, ...] = ()
         if contact is not None:
             contact_id = contact.id if isinstance(contact, Contact) else int(contact)
