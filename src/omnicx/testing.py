@@ -622,11 +622,11 @@ class StoreConformance(FeedConformance):
             assert tx.first_interaction(conv) == ids[1]
             assert tx.first_interaction(conv + 1000) is None
             rows = list(tx.activity(None))
-            assert [r.interaction_id for r in rows] == [ids[1], ids[2], ids[0]]
-            assert {(r.conversation_id, r.root_id, r.channel, r.direction, r.kind)
-                    for r in rows} == {(conv, a, "webchat", "inbound", "message")}
-            assert rows[0].occurred_us == int(_at(1).timestamp() * 1_000_000)
-            assert [r.interaction_id for r in tx.activity(_at(3))] == [ids[1], ids[2]]
+            assert [r[0] for r in rows] == [ids[1], ids[2], ids[0]]
+            assert {r[1:6] for r in rows} == {(conv, a, "webchat", "inbound", "message")}
+            assert rows[0][7] == int(_at(1).timestamp() * 1_000_000)
+            assert all(type(r) is tuple and len(r) == 8 for r in rows)
+            assert [r[0] for r in tx.activity(_at(3))] == [ids[1], ids[2]]
             assert list(tx.activity(None, conversation_id=conv + 1000)) == []
             ((contact_id, event),) = tx.conversation_events()
             assert (contact_id, event.id, event.event_id) == (b, eid, "conversation:x")

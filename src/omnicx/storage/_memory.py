@@ -582,9 +582,9 @@ class _MemoryTransaction(FeedMemory):
             if conversation_id is not None and row[2] != conversation_id:
                 continue
             contact = self._t.contacts[row[1]]
-            rows.append(ActivityRow(iid, row[2], contact.merged_into or contact.id, row[3],
-                                    row[6], row[7], row[8], row[_OCCURRED_AT]))
-        rows.sort(key=lambda r: (r.conversation_id, r.occurred_us, r.interaction_id))
+            rows.append((iid, row[2], contact.merged_into or contact.id, row[3],
+                         row[6], row[7], row[8], row[_OCCURRED_AT]))
+        rows.sort(key=lambda r: (r[1], r[7], r[0]))
         return iter(rows)
 
     def conversation_events(self) -> list[tuple[int, EventRecord]]:
