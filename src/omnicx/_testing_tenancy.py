@@ -84,6 +84,8 @@ def view(history: History) -> dict[str, Any]:
         "counts": history.report(),
         "kpis": report.to_dict(),
         "verified": history.verify().ok,
+        "search": sorted((h.interaction.id, h.interaction.external_id, h.interaction.text)
+                         for h in history.search("says", limit=1000)),
         "changes": changes,
         "webhooks": [(w.id, w.url, w.events, w.active) for w in history.webhooks.all()],
         "deliveries": [(d.id, d.webhook_id, d.change_id, d.contact_id, d.state)
@@ -152,6 +154,11 @@ class TenancyConformance:
         assert stored["brand-a"] and not stored["brand-a"] & stored["brand-b"]
         assert "anna@example.ch" not in stored["brand-a"] | stored["brand-b"]
         assert a.verify().ok and b.verify().ok
+        # Search indexes are per tenant too (with a key: keyed hashes under each tenant's key).
+        assert [h.interaction.text for h in a.search("parcel")] == ["parcel from brand A?"]
+        assert a.search("invoice") == [] and default.search("parcel") == []
+        with pytest.raises(TenantError):
+            a.search("invoice", contact=found_b)
 
     def test_nothing_crosses_a_tenant(self, store: Store, chat: Any) -> None:
         _tenants(store)
