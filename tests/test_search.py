@@ -52,7 +52,7 @@ def test_case_and_accents_do_not_matter(word: str) -> None:
     if word.upper().casefold() == word.casefold():  # not so for a dotless i (U+0131)
         assert word_stems(word.upper()) == word_stems(word)
     # Accents go; the Greek iota subscript (U+0345) is no accent but a letter that
-    # case folding writes as ι ("ᾀ" folds to "ἀι"), so it stays.
+    # case folding writes as an iota (U+1F80 folds to U+1F00 U+03B9), so it stays.
     decomposed = "".join(c for c in unicodedata.normalize("NFD", word)
                          if not unicodedata.combining(c) or c == "\u0345")
     if decomposed.isalnum():
