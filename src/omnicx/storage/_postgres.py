@@ -30,8 +30,11 @@ Install with ``pip install 'omnicx[postgres]'``; open with
   caller see `ConflictError`.
 - Advisory locks live in the server's shared lock table
   (``max_locks_per_transaction`` x ``max_connections`` entries, 6,400 by
-  default): a batch holds about one per payload, so keep ``batch_size``
-  times the concurrent writers well below it, or raise the setting.
+  default). A transaction locks its first `omnicx.storage._sql.FINE_LOCKS`
+  names one by one (plus a shared lock on each name's bucket, one of 256);
+  past that it locks whole buckets exclusively, so that a payload or batch of
+  any size holds at most about 1,000 locks (a webhook with 100,000 events is
+  stored; one lock per event ran out of lock table space at ~12,000).
 - Reads run in a ``REPEATABLE READ READ ONLY`` transaction: one snapshot;
   a read that is one statement (``reading(snapshot=False)``, the timeline)
   runs in autocommit instead, one round trip where the transaction took three.
@@ -45,6 +48,7 @@ import logging
 import random
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -75,6 +79,10 @@ _TRANSIENT = (
     errors.UniqueViolation,
     errors.LockNotAvailable,
 )
+# Advisory locks on buckets of names use the (int, int) key space, which never
+# meets the bigint one of the locks on single names; the first int is "ocx1".
+_LOCK_SPACE = 0x6F637831
+_BUCKETS = 256
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
@@ -119,10 +127,26 @@ class _PostgresDialect:
                      ) -> Iterator[Sequence[Sequence[Any]]] | None:
         return None  # json_build_array's spacing differs from the chain's encoding
 
-    def lock_keys(self, cursor: Any, keys: Sequence[str]) -> None:
-        if keys:  # one round trip; unnest keeps the (sorted) order
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
-                           " FROM unnest(%s::text[]) AS k", (list(keys),))
+    def lock_keys(self, cursor: Any, keys: Sequence[str], *, coarse: bool) -> None:
+        if not keys:
+            return
+        # Two levels, so that a batch of any size holds a bounded number of
+        # locks and still excludes every writer of one of its names: a name
+        # lies in one of _BUCKETS buckets. A writer of a few names takes its
+        # buckets in SHARE mode (writers of different names never wait for
+        # each other) and then each name exclusively; a writer of very many
+        # names takes their buckets exclusively, which waits for, and holds
+        # off, every writer of a name in them. One round trip; unnest keeps
+        # the sorted order, buckets before names.
+        buckets = sorted({zlib.crc32(k.encode()) % _BUCKETS for k in keys})
+        if coarse:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, b) FROM unnest(%s::int[]) AS b",
+                           (_LOCK_SPACE, buckets))
+            return
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock_shared(%s, b) FROM unnest(%s::int[]) AS b"
+            " UNION ALL SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
+            " FROM unnest(%s::text[]) AS k", (_LOCK_SPACE, buckets, list(keys)))
 
     @property
     def for_update(self) -> str:

@@ -38,10 +38,13 @@ try:  # the `fast` extra; rows are our own compact JSON, which both decode alike
 except ImportError:  # pragma: no cover - depends on the environment
     pass
 
-__all__ = ["Dialect", "SqlTransaction", "from_us", "to_us"]
+__all__ = ["FINE_LOCKS", "Dialect", "SqlTransaction", "from_us", "to_us"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CHUNK = 500  # rows per IN (...) list: far below every backend's parameter limit
+# Names a write transaction locks one by one before it switches to buckets of
+# names (`Dialect.lock_keys`); a webhook of a few hundred events stays below.
+FINE_LOCKS = 512
 
 
 def to_us(value: dt.datetime) -> int:
@@ -89,12 +92,16 @@ class Dialect(Protocol):
         """`Transaction.chain_inputs` in this database's SQL, or ``None``."""
         ...
 
-    def lock_keys(self, cursor: Any, keys: Sequence[str]) -> None:
+    def lock_keys(self, cursor: Any, keys: Sequence[str], *, coarse: bool) -> None:
         """Hold an exclusive lock on each of these names until the transaction ends.
 
         Called by write transactions before they read what the names stand
         for, always with the names sorted; a no-op where writers are
-        serialised anyway.
+        serialised anyway. ``coarse`` asks for a bounded number of locks
+        however many names there are (a transaction that has locked many
+        names already, e.g. a webhook with 100,000 events): the dialect then
+        locks a bucket of names per lock, in a way that still excludes any
+        writer holding one of the names (see `omnicx.storage._postgres`).
         """
         ...
 
@@ -403,10 +410,19 @@ class SqlTransaction:
         self._cursor = cursor
         self._dialect = dialect
         self._locking = locking
+        self._named_locks = 0  # names locked one by one so far in this transaction
 
     def _lock(self, keys: Iterable[str]) -> None:
-        if self._locking:
-            self._dialect.lock_keys(self._cursor, sorted(set(keys)))
+        if not self._locking:
+            return
+        names = sorted(set(keys))
+        # Past FINE_LOCKS names a transaction locks buckets of names instead: a
+        # lock per name would fill the server's shared lock table (a webhook
+        # with ~12,000 events did, on every retry).
+        coarse = self._named_locks + len(names) > FINE_LOCKS
+        if not coarse:
+            self._named_locks += len(names)
+        self._dialect.lock_keys(self._cursor, names, coarse=coarse)
 
     def _for_update(self) -> str:
         return self._dialect.for_update if self._locking else ""

@@ -128,7 +128,7 @@ class _SQLiteDialect:
 
     # Never used: ``BEGIN IMMEDIATE`` makes a write the only writer, so SQLite's
     # transactions are not `locking` (see `SqlTransaction`).
-    def lock_keys(self, cursor: Any, keys: Sequence[str]) -> None:
+    def lock_keys(self, cursor: Any, keys: Sequence[str], *, coarse: bool) -> None:
         """Nothing to lock."""
 
     @property
