@@ -38,6 +38,7 @@ from ._enums import EventKind, status_rank
 from ._errors import ConflictError
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
 from ._models import Address, Contact, Conversation, Interaction
+from ._scrub import scrub_event, scrub_raw
 from ._vault import Sealer
 from .storage._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, Transaction
 
@@ -248,11 +249,13 @@ def _mentioned(events: Iterable[ChannelEvent]) -> dict[AccountKey, set[str]]:
 def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer: Sealer
            ) -> IngestResult:
     """Store every event of ``batch``; see the module docstring for the steps."""
-    to_archive = [sealer.raw(p.raw) for p in batch if p.archive and p.raw is not None]
+    to_archive = [sealer.raw(scrub_raw(p.raw)) for p in batch
+                  if p.archive and p.raw is not None]
     if to_archive:
         tx.archive(to_archive)
     state = _Batch(tx, now, sealer)
-    events = [(p.raw.id if p.raw else None, e) for p in batch for e in p.events]
+    # The NUL rule (omnicx._scrub): every backend stores the same values.
+    events = [(p.raw.id if p.raw else None, scrub_event(e)) for p in batch for e in p.events]
     for key, ids in _mentioned(e for _, e in events).items():
         state.known[key] = tx.interaction_refs(key[0], key[1], ids)
     state.owners = tx.owners(

@@ -805,6 +805,48 @@ class StoreConformance:
         again = history.receive(broken, body=body, headers=headers)
         assert (again.stored, again.duplicates) == (0, 1)
 
+    def test_nul_characters_are_stored_alike(self, store: Store, history: History,
+                                             chat: WebChatPayloads) -> None:
+        """U+0000 anywhere in a payload: stored, the same on every backend (``omnicx._scrub``).
+
+        Text columns get U+FFFD in its place; the provider's ``data`` keeps it
+        (stored as JSON); the raw archive keeps the bytes as they arrived.
+        """
+        nul, fffd = "\x00", "\ufffd"
+        agent = chat.message_event(f"a{nul}1", visitor=f"v{nul}1", session=f"s{nul}1",
+                                   sender="agent", text=f"hello{nul}there", at=_at(1))
+        agent["agent"] = {"id": f"agent{nul}7", "name": f"Bo{nul}b"}
+        agent["page"] = f"/p{nul}q"
+        agent["visitor"]["name"] = f"An{nul}na"
+        agent["attachments"] = [{"filename": f"a{nul}.pdf", "content_type": "application/pdf"}]
+        reply = chat.message_event(f"m{nul}2", visitor=f"v{nul}1", session=f"s{nul}1",
+                                   text=nul, reply_to=f"a{nul}1", at=_at(2))
+        status = {"type": "message.read", "id": f"read:a{nul}1", "message": f"a{nul}1",
+                  "at": _at(3).isoformat()}
+        body, headers = chat.signed([agent, reply, status])
+        assert b"\\u0000" in body  # JSON carries it escaped, as providers send it
+        receipt = history.receive(chat.channel, body=body, headers=headers)
+        assert (receipt.stored, receipt.updates) == (2, 1)
+        contact = _only_contact(history)
+        assert contact.display_name == f"An{fffd}na"
+        assert [str(a) for a in contact.addresses] == [f"webchat:test-site/v{fffd}1"]
+        second, first = history.timeline(contact).items
+        assert first.external_id == f"a{fffd}1" and first.text == f"hello{fffd}there"
+        assert first.sender is not None and first.sender.value == f"agent{fffd}7"
+        assert first.sender.name == f"Bo{fffd}b"
+        assert first.attachments[0].filename == f"a{fffd}.pdf"
+        assert first.data["page"] == f"/p{nul}q"  # the provider's JSON, verbatim
+        assert first.status == Status.READ
+        assert (second.text, second.reply_to) == (fffd, f"a{fffd}1")
+        assert second.conversation_id == first.conversation_id  # same session key
+        assert history.gaps() == []  # the reply found its parent
+        again = history.receive(chat.channel, body=body, headers=headers)
+        assert (again.stored, again.duplicates) == (0, 3)
+        with store.reading() as tx:
+            raw = tx.raw(receipt.raw_ids[0])
+        assert raw is not None and raw.body == body
+        assert history.verify().ok
+
     def test_cursor_is_saved_with_the_batch_it_covers(self, history: History,
                                                       chat: WebChatPayloads) -> None:
         batch = [chat.message(f"m{n}", at=_at(n)) for n in range(3)]
