@@ -6,6 +6,7 @@
     ├── NotFoundError (LookupError)        unknown contact, interaction, quarantine entry, cursor
     ├── ConfigurationError (ValueError)    bad arguments to open(), a channel, a missing extra
     ├── StorageError                       the database failed underneath us (wraps sqlite3/psycopg)
+    │   │                                  .transient: may a retry succeed? (else: quarantined)
     │   └── ConflictError                  a transient write conflict that retries did not resolve
     └── SendError                          an outbound provider call failed (carries .code)
         └── WindowClosedError              free-form message outside the customer-service window
@@ -73,11 +74,33 @@ class ConfigurationError(OmnicxError, ValueError):
 
 
 class StorageError(OmnicxError):
-    """The storage backend failed; the original exception is the ``__cause__``."""
+    """The storage backend failed; the original exception is the ``__cause__``.
+
+    ``transient`` says whether the same write may succeed later. True (the
+    default) for what is not the data's fault: a lock or serialization
+    conflict, a lock or statement timeout, a lost connection, a full disk,
+    the server shutting down; `omnicx serve` answers 503 and the provider
+    retries. False when the store refused the data itself (a value too large
+    for an index or a column, an encoding or constraint error): the same
+    payload would fail on every retry, so `History.receive`,
+    `History.receive_batch` and `History.replay` quarantine it and raise (or
+    count) a `PayloadError` instead; this error never reaches their callers.
+    """
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
 
 
 class ConflictError(StorageError):
-    """A write conflict (lock, serialization failure) that retries could not resolve."""
+    """A write conflict (lock, serialization failure) that retries could not resolve.
+
+    Always ``transient``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)
 
 
 class SendError(OmnicxError):

@@ -31,12 +31,15 @@ from ._errors import (
     PayloadError,
     SendError,
     SignatureError,
+    StorageError,
 )
 from ._events import ChannelEvent, MessageEvent
 from ._identity import guess_kind
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
 from ._models import Address, Contact, Interaction, InteractionEvent, StatusChange
 from ._outbound import Outgoing, SendResult
+from ._refusals import Prepared, refusal, split
+from ._scrub import scrub, scrub_raw
 from ._vault import Sealer, Vault
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
 from .typing import ChannelAdapter, Headers, Sender
@@ -189,6 +192,11 @@ class History:
             return self._store.atomic(work)
         except PayloadError as exc:
             raise self._quarantine(channel, body, header_map, now, exc) from exc
+        except StorageError as exc:
+            if exc.transient:
+                raise  # the provider's retry may succeed: nothing is kept
+            # Refused on every retry: kept in quarantine, as a payload that cannot be parsed.
+            raise self._quarantine(channel, body, header_map, now, refusal(exc)) from exc
 
     def receive_batch(
         self,
@@ -200,15 +208,17 @@ class History:
         """Store many payloads in one transaction (the import path).
 
         A payload that cannot be parsed is quarantined in the same transaction
-        and counted in ``Receipt.quarantined``; the others are stored. A forged
-        one raises `SignatureError` and nothing of the batch is stored.
+        and counted in ``Receipt.quarantined``; the others are stored. So is a
+        payload the store refuses (a `StorageError` that is not ``transient``):
+        the batch is split until the payload is alone, and only it is
+        quarantined. A forged one raises `SignatureError` and nothing of the
+        batch is stored.
         ``cursor=(name, value)`` is saved in the same transaction, so an import
         that resumes from `History.cursor` never stores anything twice.
         """
         self._register(channel)
         now = _now()
-        prepared: list[tuple[bytes, dict[str, str], Sequence[ChannelEvent] | None, str | None]]
-        prepared = []
+        prepared: list[Prepared] = []
         for payload in payloads:
             body, headers = payload if isinstance(payload, tuple) else (payload, {})
             header_map = dict(headers)
@@ -217,6 +227,17 @@ class History:
                 prepared.append((body, header_map, _parse(channel, body, header_map), None))
             except PayloadError as exc:
                 prepared.append((body, header_map, None, exc.message))
+
+        return self._store_batch(channel, prepared, now, cursor)
+
+    def _store_batch(
+        self,
+        channel: ChannelAdapter,
+        prepared: Sequence[Prepared],
+        now: dt.datetime,
+        cursor: tuple[str, str] | None,
+    ) -> Receipt:
+        """Store prepared payloads in one transaction; see `omnicx._refusals.split`."""
 
         def work(tx: Transaction) -> Receipt:
             ids = tx.new_ids("raw_payloads", len(prepared))
@@ -233,7 +254,7 @@ class History:
                     good.append(Parsed(raw=raw, events=events))
             sealer = self._vault.sealer(tx)
             if bad:
-                tx.archive([sealer.raw(r) for r in bad])
+                tx.archive([sealer.raw(scrub_raw(r)) for r in bad])
             result = ingest(tx, good, now, sealer=sealer)
             if cursor is not None:
                 tx.set_cursor(cursor[0], cursor[1], now)
@@ -241,10 +262,9 @@ class History:
 
         try:
             return self._store.atomic(work)
-        except PayloadError as exc:  # raised while storing: keep the whole batch
-            for body, headers, _, _ in prepared:
-                self._quarantine(channel, body, headers, now, exc)
-            raise
+        except (PayloadError, StorageError) as exc:  # raised while storing
+            return split(exc, prepared, cursor,
+                         lambda part, at: self._store_batch(channel, part, now, at))
 
     def receive_many(
         self, channel: ChannelAdapter, payloads: Iterable[Payload], *, batch_size: int = 500
@@ -341,10 +361,10 @@ class History:
     ) -> PayloadError:
         def work(tx: Transaction) -> int:
             (raw_id,) = tx.new_ids("raw_payloads", 1)
-            tx.archive([self._vault.sealer(tx).raw(RawPayload(
+            tx.archive([self._vault.sealer(tx).raw(scrub_raw(RawPayload(
                 id=raw_id, channel=channel.channel.value, account=channel.account,
                 received_at=now, headers=headers, body=body, state="quarantined",
-                error=exc.message))])
+                error=exc.message)))])
             return raw_id
 
         raw_id = self._store.atomic(work)
@@ -378,9 +398,7 @@ class History:
         try:
             events = _parse(adapter, raw.body, dict(raw.headers))
         except PayloadError as exc:
-            message = exc.message
-            self._store.atomic(lambda tx: tx.set_raw_state(raw.id, "quarantined", message))
-            raise PayloadError(message, channel=raw.channel, quarantine_id=raw.id) from exc
+            raise self._keep_quarantined(raw, exc) from exc
 
         def work(tx: Transaction) -> Receipt:
             result = ingest(tx, [Parsed(raw=raw, events=events, archive=False)], now,
@@ -388,7 +406,18 @@ class History:
             tx.set_raw_state(raw.id, "replayed", None)
             return _to_receipt(result, [raw.id])
 
-        return self._store.atomic(work)
+        try:
+            return self._store.atomic(work)
+        except StorageError as exc:
+            if exc.transient:
+                raise
+            raise self._keep_quarantined(raw, refusal(exc)) from exc
+
+    def _keep_quarantined(self, raw: RawPayload, exc: PayloadError) -> PayloadError:
+        """Leave ``raw`` in quarantine with the new error; the error to raise."""
+        message = scrub(exc.message)
+        self._store.atomic(lambda tx: tx.set_raw_state(raw.id, "quarantined", message))
+        return PayloadError(exc.message, channel=raw.channel, quarantine_id=raw.id)
 
     # -- queries -----------------------------------------------------------------------------
     def timeline(

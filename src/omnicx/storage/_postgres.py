@@ -299,7 +299,7 @@ class PostgresStore:
                     f"PostgreSQL ran out of lock table space ({exc}): lower the batch size"
                     " or raise max_locks_per_transaction") from exc
             except psycopg.Error as exc:
-                raise StorageError(f"PostgreSQL failed: {exc}") from exc
+                raise storage_error(exc) from exc
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
 
@@ -337,6 +337,37 @@ class PostgresStore:
 
     def close(self) -> None:
         self._pool.close()
+
+
+# SQLSTATE classes (and codes) that are not the data's fault: connection,
+# transaction rollback (serialization, deadlock), insufficient resources (disk
+# full, out of memory, too many connections), object not in prerequisite state
+# (lock not available), operator intervention (statement or lock timeout,
+# shutdown), system and internal errors; and lacking privileges, which an
+# administrator fixes. Every other SQLSTATE (data exceptions such as 22021 or
+# 22P05, integrity constraints, program limits such as an index row too large)
+# refuses the data itself, on every retry.
+_ENVIRONMENT_CLASSES = frozenset({"08", "40", "53", "55", "57", "58", "XX", "F0", "HV"})
+_ENVIRONMENT_STATES = frozenset({"42501", "25P03", "25006"})
+
+
+def storage_error(exc: psycopg.Error) -> StorageError:
+    """``exc`` as a `StorageError`, ``transient`` unless PostgreSQL refused the data.
+
+    An error with no SQLSTATE comes from the client: a lost connection
+    (`psycopg.OperationalError`, `psycopg.InterfaceError`) is transient; a
+    value psycopg cannot send (`psycopg.DataError`, e.g. a NUL in text) is not.
+    The message is the server's primary message and SQLSTATE, without the
+    DETAIL, which may quote the refused values.
+    """
+    state = exc.sqlstate
+    if state is None:
+        transient = isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+        message = str(exc)
+    else:
+        transient = state[:2] in _ENVIRONMENT_CLASSES or state in _ENVIRONMENT_STATES
+        message = f"{exc.diag.message_primary or type(exc).__name__} (SQLSTATE {state})"
+    return StorageError(f"PostgreSQL failed: {message}", transient=transient)
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:

@@ -163,10 +163,30 @@ class _SQLiteDialect:
 
 
 def _transient(exc: sqlite3.Error) -> bool:
+    """Whether another writer holds the lock: `SQLiteStore.atomic` tries again."""
     message = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in message or "busy" in message
     )
+
+
+# Result codes that are not the data's fault (the file, the disk, memory, a lock):
+# the same write may succeed later. Every other failure (SQLITE_TOOBIG, _CONSTRAINT,
+# _MISMATCH, _RANGE, a value the driver cannot bind, ...) refuses the data itself,
+# on every retry. Extended result codes carry the primary code in their low byte.
+_ENVIRONMENT = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOLFS, sqlite3.SQLITE_AUTH,
+    sqlite3.SQLITE_NOTADB,
+})
+
+
+def storage_error(exc: sqlite3.Error) -> StorageError:
+    """``exc`` as a `StorageError`, ``transient`` unless SQLite refused the data."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    transient = code is not None and code & 0xFF in _ENVIRONMENT
+    return StorageError(f"SQLite failed: {exc}", transient=transient)
 
 
 class SQLiteStore:
@@ -247,7 +267,7 @@ class SQLiteStore:
                     return self._run(work)
             except sqlite3.Error as exc:
                 if not _transient(exc):
-                    raise StorageError(f"SQLite failed: {exc}") from exc
+                    raise storage_error(exc) from exc
                 if time.monotonic() > deadline:
                     raise ConflictError(f"database stayed locked: {exc}") from exc
             except ConflictError:
