@@ -213,6 +213,18 @@ class Sealer:
                     self._ciphers[contact_id] = self._keyring.unwrap(
                         f"contact:{contact_id}", wrapped)
 
+    def seed(self, contact_id: int, head: bytes | None, *, new: bool) -> None:
+        """Take a chain head known already, instead of reading it in `prefetch`.
+
+        ``new``: a contact created in this transaction (no head, no data key).
+        An existing contact's head (`omnicx.storage.AddressOwner.head`) is
+        taken only without a key: with one, `prefetch` reads its data key too.
+        """
+        if contact_id in self._heads or (not new and self._keyring is not None):
+            return
+        seq, last = unpack_head(head)
+        self._heads[contact_id] = _Head(seq, last)
+
     def _head(self, contact_id: int) -> _Head:
         if contact_id not in self._heads:
             self.prefetch([contact_id])

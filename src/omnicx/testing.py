@@ -557,6 +557,47 @@ class StoreConformance:
             every = {g.reference: g for g in tx.gaps(include_closed=True)}
             assert every["p1"].closed_at == _at(1) and every["p2"].open
 
+    def test_lookup_tells_which_ids_have_an_open_gap(self, store: Store) -> None:
+        def work(tx: Transaction) -> None:
+            (a,), conversation_id = self.seed(tx)
+            tx.insert_interactions([self.interaction(tx, a, conversation_id, "m1", _T0)])
+            gaps = []
+            for kind, reference in (("missing_parent", "p1"), ("status_without_message", "p1"),
+                                    ("missing_parent", "p2"), ("missing_parent", "p3")):
+                (gid,) = tx.new_ids("gaps", 1)
+                gaps.append(Gap(id=gid, kind=kind, channel="webchat", account="a",
+                                reference=reference, opened_at=_T0))
+            tx.open_gaps(gaps)
+            tx.close_gaps("webchat", "a", ["p3"], _at(1))
+
+        store.atomic(work)
+        with store.reading() as tx:
+            refs, gaps = tx.interaction_refs_and_gaps("webchat", "a", ["m1", "p1", "p3", "p9"])
+            assert list(refs) == ["m1"] and refs == tx.interaction_refs("webchat", "a", ["m1"])
+            assert gaps == {"p1"}  # p2 was not asked for, p3 is closed
+            assert tx.interaction_refs_and_gaps("webchat", "b", ["m1", "p1"]) == ({}, set())
+
+    def test_owners_chain_head_is_the_contacts_when_known(self, store: Store) -> None:
+        head = b"\x00" * 7 + b"\x01" + b"h" * 32
+
+        def work(tx: Transaction) -> None:
+            (a, b), _ = self.seed(tx, 2)
+            tx.insert_addresses([("email", "a@example.com", a, None),
+                                 ("email", "b@example.com", b, None)], _T0)
+            tx.set_chain_heads({a: head})
+
+        store.atomic(work)
+
+        def read(tx: Transaction) -> None:
+            owners = tx.owners([("email", "a@example.com"), ("email", "b@example.com")])
+            heads = tx.chain_heads([o.contact_id for o in owners.values()])
+            for owner in owners.values():
+                if owner.head_known:  # a store may leave it to `chain_heads`
+                    assert owner.head == heads[owner.contact_id]
+            assert heads[owners[("email", "a@example.com")].contact_id] == head
+
+        store.atomic(read)  # in a write transaction, as the ingest reads it
+
     def test_cursor_set_and_overwritten(self, store: Store) -> None:
         with store.reading() as tx:
             assert tx.cursor("imap:INBOX") is None

@@ -500,14 +500,18 @@ class SqlTransaction:
                 branches.append(
                     "SELECT found.kind, found.value, found.contact_id, c.merged_into,"
                     " c.display_name IS NOT NULL, EXISTS (SELECT 1 FROM contacts m"
-                    " WHERE m.merged_into = coalesce(c.merged_into, c.id))"
+                    " WHERE m.merged_into = coalesce(c.merged_into, c.id)), c.chain_head"
                     f" FROM {found_rows} JOIN contacts c ON c.id = found.contact_id")
                 params += found_params
-            for kind, value, contact_id, merged_into, named, merged in self._all(
+            # The chain head comes along, which saves the ingest a read, unless heads
+            # must be read under a row lock (parallel writers: see `chain_heads`).
+            known = not self._locking
+            for kind, value, contact_id, merged_into, named, merged, head in self._all(
                     " UNION ALL ".join(branches), params):
                 found[(kind, value)] = AddressOwner(
                     contact_id=contact_id, root_id=merged_into or contact_id,
-                    named=bool(named), merged=bool(merged))
+                    named=bool(named), merged=bool(merged),
+                    head=None if head is None else bytes(head), head_known=known)
         return found
 
     def insert_contacts(self, contacts: Sequence[Contact]) -> None:
@@ -683,20 +687,34 @@ class SqlTransaction:
     def interaction_refs(
         self, channel: str, account: str, external_ids: Iterable[str]
     ) -> dict[str, InteractionRef]:
+        return self.interaction_refs_and_gaps(channel, account, external_ids)[0]
+
+    def interaction_refs_and_gaps(
+        self, channel: str, account: str, external_ids: Iterable[str]
+    ) -> tuple[dict[str, InteractionRef], set[str]]:
         wanted = list(dict.fromkeys(external_ids))
         found: dict[str, InteractionRef] = {}
+        gaps: set[str] = set()
         self._lock(_key("interaction", channel, account, e) for e in wanted)
         for chunk in _chunks(wanted):
             found_rows, params = self._dialect.keyed(
                 "interactions", "external_id, id, contact_id, conversation_id, occurred_at",
                 ("channel = ? AND account = ?", (channel, account)), "external_id", chunk)
+            # One statement: the open gaps (a partial index holds only those) ride
+            # along with the lookup, as rows whose id is NULL.
             for ext, iid, contact_id, conversation_id, occurred in self._all(
-                f"SELECT found.* FROM {found_rows}", params
+                f"SELECT found.* FROM {found_rows} UNION ALL"
+                " SELECT reference, NULL, NULL, NULL, NULL FROM gaps WHERE channel = ?"
+                f" AND account = ? AND reference IN ({_marks(len(chunk))})"
+                " AND closed_at IS NULL", (*params, channel, account, *chunk)
             ):
-                found[ext] = InteractionRef(id=iid, contact_id=contact_id,
-                                            conversation_id=conversation_id,
-                                            occurred_at=from_us(occurred))
-        return found
+                if iid is None:
+                    gaps.add(ext)
+                else:
+                    found[ext] = InteractionRef(id=iid, contact_id=contact_id,
+                                                conversation_id=conversation_id,
+                                                occurred_at=from_us(occurred))
+        return found, gaps
 
     def insert_interactions(
         self, interactions: Sequence[Interaction], seals: Sequence[RowSeal] | None = None
