@@ -81,16 +81,21 @@ def _attachment(item: Attachment) -> Attachment:
 
 
 def _message_dirty(e: MessageEvent) -> bool:
-    return (
-        _has_nul((e.account, e.external_id, e.contact_name, e.message_type, e.subject, e.text,
-                  e.html, e.reply_to, e.thread_key))
-        or any(_address_dirty(a) for a in e.contact)
-        or any(_address_dirty(a) for a in e.recipients)
-        or (e.sender is not None and _address_dirty(e.sender))
-        or any(NUL in ref for ref in e.thread_refs)
-        or any(_attachment_dirty(a) for a in e.attachments)
-        or (e.sequence is not None and NUL in e.sequence.stream)
-    )
+    # One substring test over the fields joined, rather than a test per field:
+    # this runs for every event, and a join is a single C loop.
+    texts = [e.account, e.external_id, e.contact_name, e.message_type, e.subject, e.text,
+             e.html, e.reply_to, e.thread_key, *e.thread_refs]
+    for address in e.contact:
+        texts += (address.value, address.name)
+    for address in e.recipients:
+        texts += (address.value, address.name)
+    if e.sender is not None:
+        texts += (e.sender.value, e.sender.name)
+    for item in e.attachments:
+        texts += (item.filename, item.content_type, item.sha256, item.ref)
+    if e.sequence is not None:
+        texts.append(e.sequence.stream)
+    return NUL in "".join(filter(None, texts))
 
 
 def _message(e: MessageEvent) -> MessageEvent:
