@@ -95,3 +95,23 @@ def test_each_tampered_contact_is_handed_on(postgres_schema: tuple[str, str], vi
     with omnicx.open(url, schema=schema) as history:
         report = history.verify()
     assert {p.contact_id for p in report.problems} == {contact_id}, str(report)
+
+
+def test_a_caller_that_stops_early_keeps_its_transaction(
+        postgres_schema: tuple[str, str]) -> None:
+    """chain_inputs streams; stopping early cancels the statement, not the transaction."""
+    url, schema = postgres_schema
+    _populated(url, None, schema=schema)
+    store = PostgresStore(url, schema=schema)
+    try:
+        for snapshot in (True, False):
+            with store.reading(snapshot=snapshot) as tx:
+                ids = tx.chained_contacts(0, 100)
+                inputs = tx.chain_inputs(ids)
+                assert inputs is not None
+                first = next(iter(inputs))
+                assert len(first) == sum(RECORDS.values())
+                inputs.close()  # type: ignore[attr-defined]
+                assert set(tx.chain_heads(ids)) == set(ids)  # the transaction goes on
+    finally:
+        store.close()
