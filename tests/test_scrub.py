@@ -15,7 +15,7 @@ import attrs
 from hypothesis import given
 from hypothesis import strategies as st
 
-from omnicx._events import MessageEvent, StreamPosition, UpdateEvent
+from omnicx._events import MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
 from omnicx._models import Address, Attachment
 from omnicx._scrub import NUL, REPLACEMENT, scrub, scrub_event, scrub_raw
 from omnicx.storage import RawPayload
@@ -45,6 +45,12 @@ updates = st.builds(
     kind=st.just("status"), status=st.just("read"), error=opt_text,
     contact=st.lists(address, max_size=2).map(tuple), data=st.dictionaries(text, text))
 
+watermarks = st.builds(
+    WatermarkEvent, channel=st.just("messenger"), account=text,
+    contact=st.lists(address, min_size=1, max_size=2).map(tuple), status=st.just("read"),
+    through=text, data=st.dictionaries(text, text, max_size=2))
+events = st.one_of(messages, updates, watermarks)
+
 
 def _strings(value: Any, *, skip_data: bool = True) -> list[str]:
     """Every string inside ``value`` (attrs instances, tuples), ``data`` aside."""
@@ -58,16 +64,17 @@ def _strings(value: Any, *, skip_data: bool = True) -> list[str]:
     return []
 
 
-@given(st.one_of(messages, updates))
-def test_no_nul_survives_in_a_text_field(event: MessageEvent | UpdateEvent) -> None:
+@given(events)
+def test_no_nul_survives_in_a_text_field(
+        event: MessageEvent | UpdateEvent | WatermarkEvent) -> None:
     clean = scrub_event(event)
     assert not any(NUL in s for s in _strings(clean))
     assert clean.data == event.data  # the provider's JSON, verbatim
     assert type(clean) is type(event)
 
 
-@given(st.one_of(messages, updates))
-def test_only_nul_changes(event: MessageEvent | UpdateEvent) -> None:
+@given(events)
+def test_only_nul_changes(event: MessageEvent | UpdateEvent | WatermarkEvent) -> None:
     before, after = _strings(event), _strings(scrub_event(event))
     assert after == [s.replace(NUL, REPLACEMENT) for s in before]
     if not any(NUL in s for s in before):

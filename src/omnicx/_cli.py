@@ -11,8 +11,10 @@ variable (never from an argument, which other users could see).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Callable, Sequence
@@ -112,7 +114,36 @@ def cmd_quarantine(history: History, args: argparse.Namespace, out: TextIO) -> i
     return 0
 
 
+def _when(text: str | None) -> dt.datetime | None:
+    """An ISO 8601 date or time from the command line; naive means UTC."""
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"not an ISO 8601 date or time: {text!r}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 def cmd_report(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Lifetime counts; with --kpis, --html or a period, the service KPIs."""
+    since, until = _when(args.since), _when(args.until)
+    if args.html or args.kpis or since or until:
+        report = history.kpis(since=since, until=until, by=args.by, bucket=args.bucket)
+        if args.html:
+            from ._report import render_html
+
+            Path(args.html).write_text(render_html(report), encoding="utf-8")
+            print(f"wrote {args.html}", file=out)
+        if args.json:
+            _dump(report.to_dict(), out)
+        elif not args.html:
+            for group in (report.total, *report.groups):
+                print(f"{group.key:<20} conversations {group.conversations:>7,}"
+                      f"  first response {_median(group.first_response)}"
+                      f"  resolution {_median(group.resolution)}"
+                      f"  unresolved {group.unresolved:,}", file=out)
+        return 0
     counts = history.report()
     if args.json:
         _dump(counts, out)
@@ -121,6 +152,39 @@ def cmd_report(history: History, args: argparse.Namespace, out: TextIO) -> int:
         print(f"{section}:", file=out)
         for key, count in values.items():
             print(f"  {key:<40} {count:>10,}", file=out)
+    return 0
+
+
+def _median(durations: Any) -> str:
+    median = durations.median
+    return "-" if median is None else str(median).split(".")[0]
+
+
+def cmd_conversation(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Show or change a conversation's state: resolve, reopen, pending, snooze, assign,
+    handover."""
+    conversations = history.conversations
+    if args.action != "show":
+        kwargs: dict[str, Any] = {"by": args.by}
+        if args.action in ("assign", "handover"):
+            if args.action == "assign" and not args.to:
+                raise ConfigurationError("assign needs --to")
+            kwargs.update(to=args.to or "human", team=args.team)
+        if args.action in ("handover", "resolve", "reopen", "pending", "snooze"):
+            kwargs["reason"] = args.reason
+        if args.action == "snooze":
+            until = _when(args.until)
+            if until is None:
+                raise ConfigurationError("snooze needs --until")
+            kwargs["until"] = until
+        getattr(conversations, args.action)(args.id, **kwargs)
+    state = conversations.state(args.id)
+    if args.json:
+        _dump(state, out)
+    else:
+        print(f"conversation #{state.conversation_id}: {state.state}"
+              f" (assignee {state.assignee or '-'}, team {state.team or '-'},"
+              f" reopened {state.reopened}, handovers {state.handovers})", file=out)
     return 0
 
 
@@ -227,6 +291,70 @@ def cmd_import(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _duration(text: str) -> float:
+    """Seconds from ``"420"``, ``"90s"``, ``"7m"``, ``"1h30m"`` or ``"1h2m3s"``."""
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                         r"(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    if not text.strip() or match is None:
+        raise ConfigurationError(f"not a duration: {text!r} (try 420, 7m or 1h30m)")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def cmd_record(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Record a call, letter, fax, visit or note (`History.record`)."""
+    import datetime as dt
+
+    from ._blobs import FileBlobStore
+
+    try:
+        when = dt.datetime.fromisoformat(args.at) if args.at else None
+    except ValueError as exc:
+        raise ConfigurationError(f"--at: not an ISO 8601 time: {args.at!r}") from exc
+    # A contact id names a known contact; an address may also be a new one.
+    contact: Contact | str = args.contact
+    if args.contact.isdigit() and not args.contact.startswith("0") and len(args.contact) < 9:
+        contact = history.contacts.get(int(args.contact))
+    interaction = history.record(
+        channel=args.channel, direction=args.direction, contact=contact, occurred_at=when,
+        text=args.text, subject=args.subject,
+        duration=_duration(args.duration) if args.duration else None,
+        attachments=args.attach or (), external_id=args.external_id, name=args.name,
+        blobs=FileBlobStore(args.media_dir))
+    if args.json:
+        _dump(interaction, out)
+    else:
+        print(f"interaction #{interaction.id} ({interaction.channel} {interaction.direction}"
+              f" {interaction.kind}) for contact #{interaction.contact_id}", file=out)
+    return 0
+
+
+def cmd_poll(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Poll Telegram's getUpdates once (or ``--forever``) and store what came."""
+    token = os.environ.get("OMNICX_TELEGRAM_TOKEN")
+    if not token:
+        raise ConfigurationError(
+            "poll needs the bot token in OMNICX_TELEGRAM_TOKEN (not an argument: other"
+            " users could read it from the process list)")
+    telegram = channel_module.Telegram(bot_token=token, poll_timeout=args.timeout,
+                                       base_url=args.api_url)
+    total = {"stored": 0, "duplicates": 0, "updates": 0, "quarantined": 0}
+    with telegram:
+        while True:
+            receipt = history.poll(telegram, limit=args.limit)
+            for key in total:
+                total[key] += getattr(receipt, key)
+            if not args.forever:
+                break
+            if not args.json:
+                print(", ".join(f"{k} {v}" for k, v in total.items()), file=out, flush=True)
+    if args.json:
+        _dump(total, out)
+    else:
+        print(", ".join(f"{k} {v}" for k, v in total.items()), file=out)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
     "import": (cmd_import, "import mail: an .eml file, an mbox, a Maildir (resumable)"),
     "timeline": (cmd_timeline, "a contact's unified timeline, newest first"),
@@ -236,8 +364,11 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "erase": (cmd_erase, "crypto-shred a person's content (GDPR erasure)"),
     "export": (cmd_export, "a person's complete history as JSON Lines"),
     "quarantine": (cmd_quarantine, "payloads that could not be parsed"),
-    "report": (cmd_report, "counts by channel, direction and status"),
+    "report": (cmd_report, "counts, or the service KPIs (--kpis, --html FILE)"),
+    "conversation": (cmd_conversation, "show, resolve, assign or hand over a conversation"),
     "serve": (cmd_serve, "run the webhook receiver (needs omnicx[server])"),
+    "record": (cmd_record, "record a call, video call, letter, fax, visit or note"),
+    "poll": (cmd_poll, "fetch a Telegram bot's updates with getUpdates (no public URL)"),
 }
 
 
@@ -278,6 +409,48 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--also", action="append", help="an alias of the mailbox")
             command.add_argument("--batch-size", type=int, default=200)
             command.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        elif name == "record":
+            command.add_argument("--channel", required=True,
+                                 help="phone, video, letter, fax, visit, note...")
+            command.add_argument("--direction", required=True,
+                                 choices=["inbound", "outbound", "internal"])
+            command.add_argument("--contact", required=True,
+                                 help="contact id, phone number or email")
+            command.add_argument("--at", help="when, ISO 8601 (default: now)")
+            command.add_argument("--text", help="what was said or written")
+            command.add_argument("--subject")
+            command.add_argument("--duration", help="420, 7m or 1h30m")
+            command.add_argument("--attach", action="append", help="a file (repeatable)")
+            command.add_argument("--external-id", help="makes recording it twice a duplicate")
+            command.add_argument("--name", help="the contact's name")
+            command.add_argument("--media-dir", default="omnicx-media",
+                                 help="where attachment files are stored")
+        elif name == "poll":
+            command.add_argument("channel", choices=["telegram"], help="what to poll")
+            command.add_argument("--timeout", type=int, default=0,
+                                 help="long-polling wait in seconds (e.g. 30 with --forever)")
+            command.add_argument("--limit", type=int, default=100, help="updates per call")
+            command.add_argument("--forever", action="store_true", help="keep polling")
+            command.add_argument("--api-url", default="https://api.telegram.org",
+                                 help="the Bot API server (a local one, a test double)")
+        elif name == "report":
+            command.add_argument("--kpis", action="store_true", help="the service KPIs")
+            command.add_argument("--html", help="write the KPI report as one HTML file")
+            command.add_argument("--since", help="period start (ISO 8601, UTC if naive)")
+            command.add_argument("--until", help="period end (default: now)")
+            command.add_argument("--by", default="channel",
+                                 choices=["channel", "team", "agent", "day", "week"])
+            command.add_argument("--bucket", default="day", choices=["day", "week"])
+        elif name == "conversation":
+            command.add_argument("id", type=int, help="conversation id")
+            command.add_argument("action", nargs="?", default="show",
+                                 choices=["show", "resolve", "reopen", "pending", "snooze",
+                                          "assign", "handover"])
+            command.add_argument("--to", help="assignee: agent:17, team:billing, bot:faq, human")
+            command.add_argument("--team", help="the team it goes to")
+            command.add_argument("--by", help="who makes the change")
+            command.add_argument("--reason", help="why (kept as content)")
+            command.add_argument("--until", help="snooze until (ISO 8601)")
         elif name == "serve":
             command.add_argument("--channels", required=True, help="channel config (TOML)")
             command.add_argument("--host", default="127.0.0.1")

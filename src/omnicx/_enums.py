@@ -60,6 +60,7 @@ class Channel(OpenEnum):
     SMS = "sms"
     TELEGRAM = "telegram"
     MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
     PHONE = "phone"
     VIDEO = "video"
     WEBFORM = "webform"
@@ -95,7 +96,8 @@ class AddressKind(OpenEnum):
     WHATSAPP = "whatsapp"  # WhatsApp business-scoped user id (BSUID)
     WEBCHAT = "webchat"  # a website visitor id
     TELEGRAM = "telegram"
-    MESSENGER = "messenger"
+    MESSENGER = "messenger"  # a Page-scoped id (PSID)
+    INSTAGRAM = "instagram"  # an Instagram-scoped id (IGSID)
     USERNAME = "username"
 
 
@@ -109,6 +111,13 @@ class Status(OpenEnum):
     READ = "read"
     PLAYED = "played"
     RECEIVED = "received"
+    # A call's progress (Twilio Voice and other telephony): ringing, answered, ended.
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    CANCELED = "canceled"
 
 
 class EventKind(OpenEnum):
@@ -119,6 +128,8 @@ class EventKind(OpenEnum):
     REVOKED = "revoked"
     REACTED = "reacted"
     UNREACTED = "unreacted"
+    RECORDED = "recorded"  # a call recording became available
+    TRANSCRIBED = "transcribed"  # a recording's transcription
 
 
 # The current status only moves forward along these ranks: a late "sent"
@@ -134,6 +145,13 @@ _RANKS = {
     Status.RECEIVED: 20,
     Status.READ: 30,
     Status.PLAYED: 40,
+    # A call rings, is answered, ends: ending (however it ends) outranks the rest.
+    Status.RINGING: 5,
+    Status.IN_PROGRESS: 8,
+    Status.COMPLETED: 50,
+    Status.BUSY: 50,
+    Status.NO_ANSWER: 50,
+    Status.CANCELED: 50,
 }
 
 

@@ -19,9 +19,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
-from . import _privacy
+from . import _privacy, _translation
+from ._business import SLA
 from ._chain import VerifyReport
 from ._contacts import Contacts
+from ._conversations import Conversations
 from ._crypto import Keyring, key_from_env, parse_key, warn_clear
 from ._enums import Direction, Kind, Status, status_rank
 from ._errors import (
@@ -36,15 +38,25 @@ from ._errors import (
 from ._events import ChannelEvent, MessageEvent
 from ._identity import guess_kind
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
-from ._models import Address, Contact, Interaction, InteractionEvent, StatusChange
+from ._lifecycle import ConversationChange
+from ._models import (
+    Address,
+    Attachment,
+    Contact,
+    Interaction,
+    InteractionEvent,
+    StatusChange,
+)
 from ._outbound import Outgoing, SendResult
 from ._refusals import Prepared, refusal, split
 from ._scrub import scrub, scrub_raw
+from ._translation import Translation
 from ._vault import Sealer, Vault
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
-from .typing import ChannelAdapter, Headers, Sender
+from .typing import ChannelAdapter, Headers, Poller, Sender, Translator
 
 if TYPE_CHECKING:
+    from ._kpis import KpiReport
     from ._mailimport import ImportProgress
 
 __all__ = ["History", "Page", "Receipt"]
@@ -147,6 +159,7 @@ class History:
         # With a key, every transaction goes through the vault (blind-indexed addresses).
         self._store = store = self._vault.store(store)
         self.contacts = Contacts(store)
+        self.conversations = Conversations(store, self._vault)
 
     @property
     def store(self) -> Store:
@@ -320,6 +333,37 @@ class History:
         return import_path(self, path, channel=channel, batch_size=batch_size,
                            progress=progress)
 
+    def record(
+        self,
+        *,
+        channel: str,
+        direction: str,
+        contact: Contact | Address | str,
+        occurred_at: dt.datetime | None = None,
+        text: str | None = None,
+        subject: str | None = None,
+        duration: dt.timedelta | float | None = None,
+        attachments: Iterable[bytes | str | os.PathLike[str] | Attachment] = (),
+        external_id: str | None = None,
+        **options: Any,
+    ) -> Interaction:
+        """Record a call, video call, letter, fax, visit or note no provider delivers.
+
+        It goes through `receive` like a webhook (identity, threading, chain,
+        encryption, gaps). ``contact`` is an address string, an `Address` or
+        a `Contact`; ``duration`` a timedelta or seconds; ``attachments``
+        bytes, file paths or stored `Attachment` objects (bytes go to ``blobs=``,
+        a `FileBlobStore` under ``./omnicx-media`` by default). The same
+        ``external_id`` twice is a duplicate: the first interaction is
+        returned. ``options``: ``account``, ``kind``, ``name``, ``reply_to``,
+        ``thread``, ``data``, ``blobs`` (see `omnicx._record.record`).
+        """
+        from ._record import record
+
+        return record(self, channel=channel, direction=direction, contact=contact,
+                      occurred_at=occurred_at, text=text, subject=subject, duration=duration,
+                      attachments=attachments, external_id=external_id, **options)
+
     def sync_imap(
         self,
         channel: ChannelAdapter,
@@ -336,6 +380,17 @@ class History:
         from ._mailimport import sync_imap
 
         return sync_imap(self, channel, folders=folders, progress=progress)
+
+    def poll(self, channel: Poller, *, limit: int = 100) -> Receipt:
+        """Fetch what ``channel`` has new (Telegram's ``getUpdates``) and store it.
+
+        The position reached is saved with the payloads in one transaction
+        (see `omnicx._polling`): polling again after a crash fetches and
+        stores nothing twice. For deployments without a public webhook URL.
+        """
+        from ._polling import poll
+
+        return poll(self, channel, limit=limit)
 
     def cursor(self, name: str) -> str | None:
         """The value last saved with ``receive_batch(..., cursor=(name, value))``."""
@@ -486,6 +541,40 @@ class History:
         with self._store.reading() as tx:
             return tx.counts()
 
+    def kpis(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        by: str | None = "channel",
+        bucket: str = "day",
+        sla: SLA | Mapping[str, SLA] | None = None,
+        journey_window: dt.timedelta = dt.timedelta(hours=4),
+    ) -> KpiReport:
+        """Contact-centre KPIs of the conversations started in ``[since, until)``.
+
+        First and next response, resolution, reopen rate, backlog over time,
+        SLA breaches (``sla``: one `SLA`, or one per channel with ``"*"`` for
+        the rest), bot containment and handover rate, channel mix and
+        cross-channel journeys within ``journey_window``; split ``by``
+        ``"channel"``, ``"team"``, ``"agent"``, ``"day"`` or ``"week"``. The
+        definitions are in ``docs/insight.md``.
+        """
+        from ._kpis import compute_kpis
+
+        def open_changes(tx: Transaction, pairs: list[tuple[int, EventRecord]]
+                         ) -> list[ConversationChange]:
+            by_contact: dict[int, list[EventRecord]] = {}
+            for contact_id, record in pairs:
+                by_contact.setdefault(contact_id, []).append(record)
+            opened = [e for contact_id, records in by_contact.items()
+                      for e in self._vault.open_events(tx, contact_id, records)]
+            opened.sort(key=lambda e: (e.occurred_at, e.id))
+            return [ConversationChange.from_event(e) for e in opened]
+
+        return compute_kpis(self._store, open_changes, since=since, until=until or _now(),
+                            by=by, bucket=bucket, sla=sla, journey_window=journey_window)
+
     def gaps(self, *, include_closed: bool = False) -> list[Gap]:
         """What is known to be missing (open gaps), oldest first."""
         with self._store.reading() as tx:
@@ -545,6 +634,58 @@ class History:
             with Path(out).open("w", encoding="utf-8") as handle:
                 return _privacy.export(self._store, self._vault, handle, contact)
         return _privacy.export(self._store, self._vault, out, contact)
+
+    # -- translation ---------------------------------------------------------------------------
+    def translate(self, interaction: Interaction | int, *, to: str,
+                  translator: Translator) -> Translation:
+        """``interaction``'s text in language ``to``, stored beside the original.
+
+        The provider is asked once per interaction and language; later calls
+        return the stored translation. See ``docs/translation.md``.
+        """
+        # Read it again: the caller's copy may predate an erasure.
+        item = self.interaction(interaction.id if isinstance(interaction, Interaction)
+                                else interaction)
+        return _translation.translate(self._store, self._vault, item, to=to,
+                                      translator=translator, at=_now())
+
+    def translations(self, interactions: Interaction | int | Iterable[Interaction | int]
+                     ) -> dict[int, list[Translation]]:
+        """The stored translations of one or many interactions (a timeline page's items),
+        by interaction id."""
+        items = [interactions] if isinstance(interactions, (Interaction, int)) \
+            else list(interactions)
+        ids = [i.id if isinstance(i, Interaction) else int(i) for i in items]
+        return _translation.stored(self._store, self._vault, ids)
+
+    def send_translated(
+        self,
+        channel: Sender,
+        *,
+        to: Contact,
+        text: str,
+        translator: Translator,
+        language: str | None = None,
+        agent_language: str | None = None,
+        **options: Any,
+    ) -> Interaction:
+        """Send ``text`` in the customer's language and keep the agent's words beside it.
+
+        ``language`` defaults to the language of the customer's latest inbound
+        message (detected, see `omnicx.detect_language`). When it equals
+        ``agent_language`` (or cannot be told), ``text`` is sent as written.
+        """
+        target = language or _translation.customer_language(self, to)
+        source = agent_language or _translation.detect_language(text)
+        if target is None or target == source:
+            return self.send(channel, to=to, text=text, **options)
+        (result,) = translator.translate([text], target=target, source=source)
+        sent = self.send(channel, to=to, text=result.text, **options)
+        _translation.record(self._store, self._vault, sent, Translation(
+            interaction_id=sent.id, language=source or result.source_language or "und",
+            text=text, source_language=None, provider=_translation.translator_name(translator),
+            original=True), _now())
+        return sent
 
     # -- outbound ------------------------------------------------------------------------------
     def send(
@@ -697,6 +838,24 @@ def _mark_failed(tx: Transaction, sealer: Sealer, interaction: Interaction, exc:
 
 def _mark_sent(tx: Transaction, sealer: Sealer, interaction: Interaction,
                result: SendResult) -> Interaction:
+    channel, account = interaction.channel.value, interaction.account
+    echo = tx.interaction_refs(channel, account, [result.external_id]).get(result.external_id)
+    if echo is not None and echo.id != interaction.id:
+        # The provider's echo of this very message (a webhook) was stored before the
+        # API's answer reached us, under the provider's id. That row keeps the id;
+        # this one records that it was sent and where the message is stored.
+        (event_id,) = tx.new_ids("events", 1)
+        at = result.occurred_at or _now()
+        record_events(tx, sealer, [EventRecord(
+            id=event_id, interaction_id=interaction.id, channel=channel, account=account,
+            external_id=interaction.external_id, event_id=f"status:{result.status.value}",
+            kind="status", status=result.status, occurred_at=at, received_at=at,
+            data={**_sent_data(result), "stored_as": echo.id})], interaction.contact_id)
+        tx.advance_status(interaction.id, result.status.value, status_rank(result.status))
+        sealer.flush()
+        stored = tx.interaction(interaction.id)
+        assert stored is not None
+        return stored
     tx.assign_external_id(interaction.id, result.external_id)
     (event_id,) = tx.new_ids("events", 1)
     at = result.occurred_at or _now()

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
+from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
 from ._models import Address, Attachment
 from .storage._base import RawPayload
 
@@ -125,11 +125,23 @@ def _update(e: UpdateEvent) -> UpdateEvent:
                         contact=_addresses(e.contact))
 
 
+def _watermark_dirty(e: WatermarkEvent) -> bool:
+    return (_has_nul((e.account, e.through))
+            or any(_address_dirty(a) for a in e.contact))
+
+
+def _watermark(e: WatermarkEvent) -> WatermarkEvent:
+    return attrs.evolve(e, account=scrub(e.account), through=_opt(e.through),
+                        contact=_addresses(e.contact))
+
+
 def scrub_event(event: ChannelEvent) -> ChannelEvent:
     """``event`` under the NUL rule (the same object when it has no U+0000)."""
     if isinstance(event, MessageEvent):
         return _message(event) if _message_dirty(event) else event
-    return _update(event) if _update_dirty(event) else event
+    if isinstance(event, UpdateEvent):
+        return _update(event) if _update_dirty(event) else event
+    return _watermark(event) if _watermark_dirty(event) else event
 
 
 def scrub_events(events: Iterable[ChannelEvent]) -> list[ChannelEvent]:

@@ -4,6 +4,11 @@
   class in `omnicx.channels` implements it; so can yours.
 - `Sender`: a channel that can also send (``History.send``).
 - `BlobStore`: where attachment bytes go (filesystem by default).
+- `Translator`: machine translation (`omnicx.DeepL`, `omnicx.LibreTranslate`).
+- `Bot`: answers customers first and hands over to a human (``omnicx.bots``).
+- `Poller`: a channel that fetches its payloads (Telegram's ``getUpdates``)
+  instead of receiving webhooks (``History.poll``), and `PollBatch`, what
+  one fetch returns.
 
 The storage protocol lives in `omnicx.storage` (`omnicx.storage.Store`),
 next to the backends that implement it.
@@ -14,13 +19,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import attrs
+
 from ._enums import Channel
 from ._events import ChannelEvent
 
 if TYPE_CHECKING:
+    from ._bots import BotContext
+    from ._models import Interaction
     from ._outbound import Outgoing, SendResult
+    from ._translation import Translated
 
-__all__ = ["BlobStore", "ChannelAdapter", "Headers", "Sender"]
+__all__ = [
+    "BlobStore",
+    "Bot",
+    "ChannelAdapter",
+    "Headers",
+    "PollBatch",
+    "Poller",
+    "Sender",
+    "Translator",
+]
 
 Headers = Mapping[str, str]
 
@@ -80,3 +99,55 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes:
         """Return the bytes stored under ``key``; raise `omnicx.NotFoundError`."""
         ...
+
+
+@attrs.frozen(kw_only=True)
+class PollBatch:
+    """What one `Poller.fetch` returned.
+
+    ``payloads`` are stored like webhook bodies, parsed by ``adapter``;
+    ``cursor`` is where the next fetch starts (``None``: where it started),
+    saved in the same transaction as the payloads.
+    """
+
+    payloads: tuple[bytes, ...]
+    cursor: str | None
+    adapter: ChannelAdapter
+
+
+@runtime_checkable
+class Poller(Protocol):
+    """A channel that fetches what is new from the provider (``History.poll``)."""
+
+    @property
+    def poll_cursor(self) -> str:
+        """The name of the cursor that keeps this channel's position."""
+        ...
+
+    def fetch(self, cursor: str | None, *, limit: int = 100) -> PollBatch:
+        """Fetch from ``cursor`` (``None``: from the start) what the provider has."""
+        ...
+
+
+class Translator(Protocol):
+    """Translates texts; ``name`` is recorded with every translation it makes."""
+
+    name: str
+
+    def translate(self, texts: Sequence[str], *, target: str,
+                  source: str | None = None) -> Sequence[Translated]:
+        """``texts`` in ``target`` (ISO 639-1), in order; raise `omnicx.TranslationError`."""
+        ...
+
+
+class Bot(Protocol):
+    """Answers customers before a person does (see ``omnicx.bots.BotRunner``).
+
+    ``name`` makes its assignee ``"bot:<name>"``. ``answer`` returns the reply
+    to ``message``, or ``None`` when it cannot help (counted as a failure; the
+    runner's rules decide when failures mean a handover to a human).
+    """
+
+    name: str
+
+    def answer(self, message: Interaction, context: BotContext) -> str | None: ...

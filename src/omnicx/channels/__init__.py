@@ -1,7 +1,7 @@
 """Channel adapters, each a `omnicx.typing.ChannelAdapter`.
 
-One subpackage per provider family (``email/``, ``meta/`` for WhatsApp and
-Meta's other platforms), one module for a single-adapter provider
+One subpackage per provider family (``email/``, ``meta/`` for WhatsApp,
+Messenger and Instagram, ``telegram/``), one module for a single-adapter provider
 (``webchat``). Parsing is a pure function of (headers, body), so adapters
 are fast, fuzzable and need no server. ``omnicx.channels._common`` has what
 families share (signatures, JSON, timestamps) and keeps provider quirks from
@@ -11,7 +11,21 @@ leaking third-party exceptions. The public names are importable from here.
 from __future__ import annotations
 
 from .email import Email, IMAPSettings, SMTPSettings
-from .meta import WhatsApp
+from .forms import WebForm
+from .meta import Instagram, Messenger, WhatsApp
+from .telegram import Telegram
+from .twilio import Twilio
 from .webchat import WebChat
 
-__all__ = ["Email", "IMAPSettings", "SMTPSettings", "WebChat", "WhatsApp"]
+__all__ = [
+    "Email",
+    "IMAPSettings",
+    "Instagram",
+    "Messenger",
+    "SMTPSettings",
+    "Telegram",
+    "Twilio",
+    "WebChat",
+    "WebForm",
+    "WhatsApp",
+]

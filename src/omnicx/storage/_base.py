@@ -28,6 +28,7 @@ from .._errors import ConfigurationError
 from .._models import Contact, Conversation, Interaction, utc
 
 __all__ = [
+    "ActivityRow",
     "AddressOwner",
     "Capabilities",
     "ChainRows",
@@ -181,6 +182,23 @@ class InteractionRef:
     occurred_at: dt.datetime
 
 
+class ActivityRow(NamedTuple):
+    """The skeleton of one interaction, as service KPIs read it (no content, no key).
+
+    ``root_id`` is the contact's root after merges; ``occurred_us`` the provider
+    time in microseconds since the epoch (a plain int: KPIs read millions).
+    """
+
+    interaction_id: int
+    conversation_id: int
+    root_id: int
+    channel: str
+    direction: str
+    kind: str
+    message_type: str | None
+    occurred_us: int
+
+
 @attrs.frozen(kw_only=True)
 class AddressOwner:
     """Who owns an address: the contact it was first seen with, and that contact's root.
@@ -311,6 +329,14 @@ class Transaction(Protocol):
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str
     ) -> dt.datetime | None: ...
+    def outbound_behind(
+        self, contact_ids: Sequence[int], channel: str, account: str, until: dt.datetime,
+        rank: int,
+    ) -> list[tuple[int, str, int]]:
+        """Outbound interactions of these contacts on ``channel``/``account`` that
+        occurred at or before ``until`` and whose status ranks below ``rank``, as
+        (id, external_id, contact_id), oldest first (a watermark's targets)."""
+        ...
 
     # -- events ----------------------------------------------------------------------------
     def insert_events(self, events: Sequence[EventRecord],
@@ -388,6 +414,23 @@ class Transaction(Protocol):
         self, channel: str, account: str, references: Iterable[str], at: dt.datetime
     ) -> int: ...
     def gaps(self, *, include_closed: bool) -> list[Gap]: ...
+
+    # -- service insight ---------------------------------------------------------------------
+    def first_interaction(self, conversation_id: int) -> int | None:
+        """The id of the earliest interaction of a conversation (``None``: unknown id)."""
+        ...
+
+    def activity(self, until: dt.datetime | None, *,
+                 conversation_id: int | None = None) -> Iterator[ActivityRow]:
+        """Every interaction before ``until`` (of one conversation, or all) as an
+        `ActivityRow`, ordered by conversation, then provider time, then id
+        (streamed: KPIs read millions)."""
+        ...
+
+    def conversation_events(self) -> list[tuple[int, EventRecord]]:
+        """Every event of kind ``conversation`` (lifecycle changes) with the contact of
+        the interaction it is attached to, in provider order."""
+        ...
 
     # -- reporting ---------------------------------------------------------------------------
     def counts(self) -> dict[str, dict[str, int]]:
