@@ -222,6 +222,10 @@ def verify_postgres(url: str, count: int, body: int, repeat: int) -> None:
               f" {[round(t, 2) for t in timings['walk']]}")
         report(f"PostgreSQL verify(), {body} extra chars/message (records/s)", records / fast,
                records / slow, "/s", True, "> 1x")
+        pairs = sorted(w / c for c, w in zip(timings["chain_inputs"], timings["walk"],
+                                              strict=True))
+        print(f"  chain_inputs vs walk, each round (same-run pairs): "
+              f"{', '.join(f'{r:.2f}x' for r in pairs)}")
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
