@@ -166,3 +166,31 @@ def test_postgres_timeouts_are_transient(postgres_schema: tuple[str, str],
     finally:
         blocker.close()
         history.close()
+
+
+# -- through `omnicx serve` -----------------------------------------------------------------------
+def test_the_server_answers_503_to_transient_and_keeps_what_is_refused(
+        tmp_path: Path, chat: WebChatPayloads) -> None:
+    from test_server import exchange
+
+    path = tmp_path / "history.db"
+    history = omnicx.open(SQLiteStore(path, busy_timeout=0.05, retry_for=0.2))
+    history.store.db.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, LIMIT)  # type: ignore[attr-defined]
+    app = omnicx.webhook_app(history, [chat.channel])
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        refused_body, refused_headers = _refused_by_sqlite(chat, "m1")
+        body, headers = chat.message("m2")
+        other.execute("BEGIN IMMEDIATE")
+        (locked,) = exchange(app, ("POST", "/webchat/test-site", body, headers))
+        other.execute("ROLLBACK")
+        refused, stored = exchange(
+            app, ("POST", "/webchat/test-site", refused_body, refused_headers),
+            ("POST", "/webchat/test-site", body, headers))
+        assert locked.status_code == 503  # the provider retries, and then it is stored:
+        assert (stored.status_code, stored.json()["stored"]) == (200, 1)
+        assert refused.status_code == 200 and refused.json()["quarantined"] is not None
+        assert [q.body for q in history.quarantine()] == [refused_body]
+    finally:
+        other.close()
+        history.close()
