@@ -449,7 +449,7 @@ class PostgresStore:
         except psycopg_pool.PoolTimeout as exc:
             raise StorageError(f"no PostgreSQL connection available: {exc}") from exc
         except psycopg.Error as exc:
-            raise StorageError(f"PostgreSQL failed: {exc}") from exc
+            raise storage_error(exc) from exc
 
     def close(self) -> None:
         self._pool.close()
