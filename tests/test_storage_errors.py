@@ -138,6 +138,25 @@ def test_sqlite_lock_held_elsewhere_is_transient(tmp_path: Path, chat: WebChatPa
         history.close()
 
 
+def test_sqlite_full_database_is_transient(tmp_path: Path, chat: WebChatPayloads) -> None:
+    """A full disk (here: a page limit, which SQLite reports as SQLITE_FULL) may pass."""
+    history = omnicx.open(tmp_path / "history.db")
+    conn = history.store.db.conn  # type: ignore[attr-defined]
+    try:
+        (pages,) = conn.execute("PRAGMA page_count").fetchone()
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        body, headers = chat.message("m1", text="x" * 20_000)
+        with pytest.raises(StorageError) as caught:
+            history.receive(chat.channel, body=body, headers=headers)
+        assert caught.value.transient is True and "full" in str(caught.value)
+        assert not isinstance(caught.value, PayloadError)
+        conn.execute(f"PRAGMA max_page_count = {pages * 1000}")  # space again
+        assert history.quarantine() == []
+        assert history.receive(chat.channel, body=body, headers=headers).stored == 1
+    finally:
+        history.close()
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize(("setting", "error"), [
     ("lock_timeout", ConflictError),  # 55P03, retried until retry_for
