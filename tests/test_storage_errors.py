@@ -213,3 +213,21 @@ def test_the_server_answers_503_to_transient_and_keeps_what_is_refused(
     finally:
         other.close()
         history.close()
+
+
+def test_group_commit_quarantines_the_refused_request_alone(limited: omnicx.History,
+                                                            chat: WebChatPayloads) -> None:
+    """The webhook server's group commit: one refused request, the others stored."""
+    from omnicx._group import receive_group
+    from omnicx._history import Receipt
+
+    requests = [(chat.channel, *chat.message(f"m{n}")) for n in range(4)]
+    requests[2] = (chat.channel, *_refused_by_sqlite(chat, "m2"))
+    outcomes = receive_group(limited, requests)
+    assert [type(o).__name__ for o in outcomes] == ["Receipt", "Receipt", "PayloadError",
+                                                    "Receipt"]
+    refused = outcomes[2]
+    assert isinstance(refused, PayloadError) and refused.quarantine_id is not None
+    assert sum(o.stored for o in outcomes if isinstance(o, Receipt)) == 3
+    (kept,) = limited.quarantine()
+    assert kept.id == refused.quarantine_id and kept.body == requests[2][1]

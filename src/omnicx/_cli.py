@@ -16,7 +16,6 @@ import json
 import os
 import re
 import sys
-import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,9 +28,9 @@ from ._errors import ConfigurationError, OmnicxError
 from ._history import History
 from ._models import Contact
 from ._open import open as open_history
-from .typing import ChannelAdapter
+from ._serve import load_channels, serve
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "load_channels", "main"]
 
 Command = Callable[[History, argparse.Namespace, TextIO], int]
 
@@ -225,44 +224,9 @@ def cmd_export(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def load_channels(path: str | Path) -> list[ChannelAdapter]:
-    """Channels from a TOML file: ``[[channel]]`` tables with ``type`` and arguments."""
-    try:
-        config = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"cannot read channel config {path}: {exc}") from exc
-    by_type = {getattr(channel_module, name).channel.value: getattr(channel_module, name)
-               for name in channel_module.__all__
-               if hasattr(getattr(channel_module, name), "channel")}
-    adapters: list[ChannelAdapter] = []
-    for table in config.get("channel", []):
-        options = dict(table)
-        kind = options.pop("type", None)
-        if kind not in by_type:
-            raise ConfigurationError(f"unknown channel type {kind!r}; known: {sorted(by_type)}")
-        try:
-            adapters.append(by_type[kind](**options))
-        except TypeError as exc:
-            raise ConfigurationError(f"bad options for {kind} channel: {exc}") from exc
-    if not adapters:
-        raise ConfigurationError(f"{path} configures no [[channel]]")
-    return adapters
-
-
 def cmd_serve(history: History, args: argparse.Namespace, out: TextIO) -> int:
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise ConfigurationError("serve needs the server extra: pip install 'omnicx[server]'"
-                                 ) from exc
-    from ._server import webhook_app
-
-    adapters = load_channels(args.channels)
-    for adapter in adapters:
-        print(f"POST http://{args.host}:{args.port}/{adapter.channel}/{adapter.account}",
-              file=out)
-    uvicorn.run(webhook_app(history, adapters), host=args.host, port=args.port,
-                log_level="info")
+    serve(history, channels=args.channels, host=args.host, port=args.port,
+          workers=args.workers, db=args.db, schema=args.schema, out=out)
     return 0
 
 
@@ -455,6 +419,8 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--channels", required=True, help="channel config (TOML)")
             command.add_argument("--host", default="127.0.0.1")
             command.add_argument("--port", type=int, default=8000)
+            command.add_argument("--workers", type=int, default=1,
+                                 help="server processes, each group-committing (PostgreSQL)")
     return parser
 
 

@@ -211,6 +211,24 @@ class History:
             # Refused on every retry: kept in quarantine, as a payload that cannot be parsed.
             raise self._quarantine(channel, body, header_map, now, refusal(exc)) from exc
 
+    def receive_group(
+        self, requests: Sequence[tuple[ChannelAdapter, bytes, Headers | None]]
+    ) -> list[Receipt | OmnicxError]:
+        """Store independent requests ``(channel, body, headers)`` in one transaction.
+
+        Group commit for servers: one commit for all, one outcome per request,
+        in order, as if each had been received alone: its `Receipt`, or the
+        `SignatureError` (nothing stored) or `PayloadError` (quarantined)
+        `receive` would have raised, or a `StorageError`. When the shared
+        transaction fails, each request is stored again alone, so a payload
+        that cannot be stored never fails its neighbours. A status that
+        comes before its message in the same group opens no gap. Returns
+        after the commit. See ``omnicx._group``.
+        """
+        from ._group import receive_group
+
+        return receive_group(self, requests)
+
     def receive_batch(
         self,
         channel: ChannelAdapter,

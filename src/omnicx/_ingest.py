@@ -74,6 +74,18 @@ class IngestResult:
     updates: int = 0
     gaps_opened: int = 0
     gaps_closed: int = 0
+    # Per archived payload (raw id): [duplicates, updates]; lets group commit
+    # (``omnicx._group``) ingest many requests in one call and still answer each.
+    by_raw: dict[int, list[int]] = attrs.Factory(dict)
+
+    def count(self, raw_id: int | None, *, duplicate: bool) -> None:
+        """Count a duplicate (or else an update) of the payload ``raw_id``."""
+        if duplicate:
+            self.duplicates += 1
+        else:
+            self.updates += 1
+        if raw_id:
+            self.by_raw.setdefault(raw_id, [0, 0])[0 if duplicate else 1] += 1
 
 
 AccountKey = tuple[str, str]
@@ -315,7 +327,7 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
 def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interaction | None:
     known = state.known[(str(event.channel), event.account)]
     if event.external_id in known:
-        state.result.duplicates += 1
+        state.result.count(raw_id, duplicate=True)
         return None
     owner = state.resolve(event.contact, event.contact_name,
                           f"linked by {event.channel!s} {event.external_id}")
@@ -417,10 +429,10 @@ def _update(state: _Batch, event: UpdateEvent, raw_id: int | None) -> None:
     contact_id = target.contact_id if target else None
     seal = state.sealer.event(record, contact_id)
     if not state.tx.insert_events([record], [seal]):
-        state.result.duplicates += 1
+        state.result.count(raw_id, duplicate=True)
         return
     state.sealer.commit(contact_id, seal)
-    state.result.updates += 1
+    state.result.count(raw_id, duplicate=False)
     if target is None:
         owner = next((state.owners[(str(a.kind), a.value)] for a in event.contact
                       if (str(a.kind), a.value) in state.owners), None)

@@ -26,7 +26,15 @@ from .._errors import PayloadError
 from .._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
 from .._identity import normalise_phone
 from .._models import Address, Attachment, utc
-from ._common import expect, get_header, hmac_sha256_hex, load_json, parse_epoch, verify_hmac_sha256
+from ._common import (
+    expect,
+    get_header,
+    hmac_sha256_hex,
+    load_json,
+    parse_epoch,
+    require_secret,
+    verify_hmac_sha256,
+)
 
 __all__ = ["WebChat"]
 
@@ -45,7 +53,7 @@ class WebChat:
     visitors type national phone numbers (``"CH"`` reads ``079 123 45 67``).
     """
 
-    secret: str | bytes = attrs.field(repr=False)
+    secret: str | bytes = attrs.field(repr=False, validator=require_secret)
     site: str = "default"
     default_region: str | None = None
     channel: ClassVar[Channel] = Channel.WEBCHAT

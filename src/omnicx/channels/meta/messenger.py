@@ -35,6 +35,7 @@ from ..._enums import Channel, Status
 from ..._errors import PayloadError, SendError
 from ..._events import ChannelEvent
 from ..._outbound import Outgoing, SendResult
+from .._common import require_secret
 from ._graph import GraphAPI, Handshake, answer_handshake, app_key, sign_body, verify_signature
 from ._messaging_parse import INSTAGRAM, MESSENGER, Platform, decode, parse_messaging
 from ._messaging_send import (
@@ -64,8 +65,9 @@ def _utcnow() -> dt.datetime:
 class _MetaMessaging:
     """What Messenger and Instagram share: webhook checks, parsing and the Send API."""
 
-    app_secret: str | bytes | None = attrs.field(default=None, repr=False)
-    verify_token: str | None = attrs.field(default=None, repr=False)
+    app_secret: str | bytes | None = attrs.field(default=None, repr=False,
+                                                 validator=require_secret)
+    verify_token: str | None = attrs.field(default=None, repr=False, validator=require_secret)
     api_version: str = DEFAULT_API_VERSION
     transport: httpx.BaseTransport | None = attrs.field(default=None, repr=False, eq=False)
     timeout: float = 30.0

@@ -37,6 +37,7 @@ from ..._events import ChannelEvent
 from ..._models import Attachment, utc
 from ..._outbound import Outgoing, SendResult
 from ...typing import BlobStore
+from .._common import require_secret
 from ._graph import (
     SIGNATURE_HEADER,
     GraphAPI,
@@ -83,8 +84,9 @@ class WhatsApp:
     """
 
     phone_number_id: str = attrs.field(validator=attrs.validators.min_len(1))
-    app_secret: str | bytes | None = attrs.field(default=None, repr=False)
-    verify_token: str | None = attrs.field(default=None, repr=False)
+    app_secret: str | bytes | None = attrs.field(default=None, repr=False,
+                                                 validator=require_secret)
+    verify_token: str | None = attrs.field(default=None, repr=False, validator=require_secret)
     access_token: str | None = attrs.field(default=None, repr=False)
     api_version: str = DEFAULT_API_VERSION
     base_url: str = "https://graph.facebook.com"

@@ -41,7 +41,7 @@ from ..._events import ChannelEvent
 from ..._models import Attachment, Interaction
 from ..._outbound import Outgoing, SendResult
 from ...typing import BlobStore, PollBatch
-from .._common import get_header, parse_epoch
+from .._common import get_header, parse_epoch, require_secret
 from ._api import BotAPI
 from ._parse import F, decode_update, parse_update
 
@@ -74,7 +74,7 @@ class Telegram:
     """
 
     bot_token: str | None = attrs.field(default=None, repr=False)
-    secret_token: str | None = attrs.field(default=None, repr=False)
+    secret_token: str | None = attrs.field(default=None, repr=False, validator=require_secret)
     bot_id: str | None = None
     base_url: str = "https://api.telegram.org"
     transport: httpx.BaseTransport | None = attrs.field(default=None, repr=False, eq=False)
