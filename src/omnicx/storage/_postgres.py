@@ -33,7 +33,7 @@ Install with ``pip install 'omnicx[postgres]'``; open with
   default). A transaction locks its first `omnicx.storage._sql.FINE_LOCKS`
   names one by one (plus a shared lock on each name's bucket, one of 256);
   past that it locks whole buckets exclusively, so that a payload or batch of
-  any size holds at most about 1,000 locks (a webhook with 100,000 events is
+  any size holds at most about 2,500 locks (a webhook with 100,000 events is
   stored; one lock per event ran out of lock table space at ~12,000).
 - Reads run in a ``REPEATABLE READ READ ONLY`` transaction: one snapshot;
   a read that is one statement (``reading(snapshot=False)``, the timeline)
