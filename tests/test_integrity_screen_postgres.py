@@ -23,7 +23,8 @@ from test_integrity_screen import _WHO, RECORDS, TAMPERING, _populated
 pytestmark = pytest.mark.postgres
 
 # SQLite spellings, in PostgreSQL's; a text where an integer goes cannot be written here.
-_PORTED = {name: (victim, statement.replace("randomblob(32)", "sha256(random()::text::bytea)"))
+_PORTED = {name: (victim, statement.replace("randomblob(32)", "sha256(random()::text::bytea)")
+                   .replace("X'00'", "'\\x00'::bytea"))
            for name, (victim, statement) in TAMPERING.items() if name != "text position"}
 
 

@@ -7,7 +7,8 @@
     ├── ConfigurationError (ValueError)    bad arguments to open(), a channel, a missing extra
     ├── StorageError                       the database failed underneath us (wraps sqlite3/psycopg)
     │   │                                  .transient: may a retry succeed? (else: quarantined)
-    │   └── ConflictError                  a transient write conflict that retries did not resolve
+    │   ├── ConflictError                  a transient write conflict that retries did not resolve
+    │   └── TamperedError                  a cell holds what omnicx never writes (see verify())
     ├── SendError                          an outbound provider call failed (carries .code)
     │   └── WindowClosedError              free-form message outside the customer-service window
     └── TranslationError                   a translation provider failed (carries .code, .retryable)
@@ -29,6 +30,7 @@ __all__ = [
     "SendError",
     "SignatureError",
     "StorageError",
+    "TamperedError",
     "TranslationError",
     "WindowClosedError",
 ]
@@ -103,6 +105,21 @@ class ConflictError(StorageError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, transient=True)
+
+
+class TamperedError(StorageError):
+    """A stored row cannot be read back: a cell holds a value omnicx never writes.
+
+    Raised instead of a decoding error when a row was edited behind the
+    library's back (text where ciphertext belongs, sealed content that does
+    not open, a time that is not a number). The message names the row, never
+    its content; `History.verify` names the problem in detail. Never
+    ``transient``: a write that meets such a row fails on every retry, so the
+    payload it was storing is quarantined until the row is repaired.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False)
 
 
 class SendError(OmnicxError):

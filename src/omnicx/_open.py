@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ._blobs import FileBlobStore, MemoryBlobStore
 from ._errors import ConfigurationError
 from ._history import History
 from .storage._base import Store
-from .typing import ChannelAdapter
+from .typing import BlobStore, ChannelAdapter
 
 __all__ = ["open"]
 
@@ -20,6 +21,7 @@ def open(
     schema: str | None = None,
     channels: Iterable[ChannelAdapter] = (),
     key: bytes | str | None = None,
+    blobs: BlobStore | str | Path | None = None,
     **options: Any,
 ) -> History:
     """Open (creating and migrating as needed) a contact history.
@@ -30,11 +32,15 @@ def open(
     registers adapters up front so `History.replay` can find them. ``key``
     (32 bytes, or their base64 or hex; default: the ``OMNICX_KEY`` environment
     variable) turns on encryption at rest; without one omnicx logs, once, that
-    it stores content in the clear. Other ``options`` go to the store (e.g.
-    ``synchronous="NORMAL"`` for SQLite).
+    it stores content in the clear. ``blobs`` is where attachment bytes go
+    (a `BlobStore` or a directory; by default a directory beside a SQLite
+    file, ``history.db`` -> ``history.blobs``, memory for ``":memory:"``, and
+    none, so metadata only, for PostgreSQL and other stores). Other
+    ``options`` go to the store (e.g. ``synchronous="NORMAL"`` for SQLite).
     """
+    blob_store = FileBlobStore(blobs) if isinstance(blobs, (str, Path)) else blobs
     if not isinstance(target, (str, Path)):
-        return History(target, channels=channels, key=key)
+        return History(target, channels=channels, key=key, blobs=blob_store)
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         try:
@@ -44,9 +50,13 @@ def open(
                 "PostgreSQL needs the postgres extra: pip install 'omnicx[postgres]'"
             ) from exc
         return History(PostgresStore(text, schema=schema or "omnicx", **options),
-                       channels=channels, key=key)
+                       channels=channels, key=key, blobs=blob_store)
     if schema is not None:
         raise ConfigurationError("schema= applies to PostgreSQL only")
     from .storage._sqlite import SQLiteStore
 
-    return History(SQLiteStore(text, **options), channels=channels, key=key)
+    if blob_store is None:
+        blob_store = (MemoryBlobStore() if text == ":memory:"
+                      else FileBlobStore(Path(text).with_suffix(".blobs")))
+    return History(SQLiteStore(text, **options), channels=channels, key=key,
+                   blobs=blob_store)

@@ -62,7 +62,8 @@ from psycopg import errors, sql
 from .._errors import ConfigurationError, ConflictError, StorageError
 from ._base import Capabilities, Transaction
 from ._schema import MIGRATIONS
-from ._sql import SqlTransaction
+from ._sql import SqlTransaction, rank_sql
+from ._sqlite import _PLAINTEXT, _STATUS_OK  # the same checks, in portable SQL
 
 __all__ = ["PostgresStore"]
 
@@ -119,7 +120,7 @@ def _to_format(statement: str) -> str:
 # escapes of \b \f \n \r \t, other controls as lowercase \u00xx, everything else
 # verbatim); an integer column is cast to its digits. Types are enforced by the
 # columns, so chain_seq is an integer or NULL. The checks that are not hashes
-# are those of SQLite's statement.
+# are those of SQLite's statement, with the same SQL fragments.
 _INTEGERS = frozenset({"id", "contact_id", "conversation_id", "interaction_id", "occurred_at",
                        "received_at", "raw_id", "chain_seq", "erased_at", "erased_before"})
 
@@ -134,26 +135,33 @@ def _json_array(*items: str) -> str:
     return "convert_to('[' || " + " || ',' || ".join(items) + " || ']', 'UTF8')"
 
 
-def _material(kind: str, prefix: str, columns: Sequence[str], digest: str | None) -> str:
+def _material(kind: str, prefix: str, columns: Sequence[str], digest: str | None,
+              *extra: str) -> str:
     items = [f"'\"{kind}\"'", *(_json(prefix + c) for c in columns)]
     if digest is not None:
         items.append(_json(f"encode({prefix}{digest}, 'hex')"))
+    items += (_json(prefix + c) for c in extra)
     return (f"coalesce({prefix}prev_hash || '\\x6f637831'::bytea || {_json_array(*items)},"
             " ''::bytea)")
+
+
+_INTERACTION_FIELDS = ("id", "contact_id", "conversation_id", "channel", "account",
+                       "coalesce(origin_id, external_id)", "direction", "kind", "message_type",
+                       "occurred_at", "received_at", "reply_to", "raw_id", "chain_seq")
 
 
 _EMPTY = "'\\xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'::bytea"
 _CHAIN_INPUTS = f"""
 SELECT contact_id, coalesce(chain_seq, -1), prev_hash, hash,
-    {_material("i", "", ("id", "contact_id", "conversation_id", "channel", "account",
-                         "coalesce(origin_id, external_id)", "direction", "kind", "message_type",
-                         "occurred_at", "received_at", "reply_to", "raw_id", "chain_seq"),
-               "digest")},
+    CASE WHEN origin_status IS NULL THEN {_material("i", "", _INTERACTION_FIELDS, "digest")}
+        ELSE {_material("i", "", _INTERACTION_FIELDS, "digest", "origin_status")} END,
     CASE WHEN erased_at IS NULL THEN coalesce(sealed, {_json_array(*(_json(c) for c in (
         "sender_kind", "sender_value", "sender_name", "recipients", "subject", "text", "html",
         "attachments", "data")))}) ELSE ''::bytea END,
     CASE
         WHEN prev_hash IS NULL OR digest IS NULL THEN NULL
+        WHEN NOT {_STATUS_OK} THEN NULL
+        WHEN sealed IS NOT NULL AND {_PLAINTEXT} IS NOT NULL THEN NULL
         WHEN origin_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events c
             WHERE c.interaction_id = interactions.id AND c.hash IS NOT NULL
             AND c.external_id = interactions.external_id) THEN NULL
@@ -172,6 +180,8 @@ SELECT i.contact_id, coalesce(e.chain_seq, -1), e.prev_hash, e.hash,
         ELSE ''::bytea END,
     CASE
         WHEN e.prev_hash IS NULL OR e.hash IS NULL OR e.digest IS NULL THEN NULL
+        WHEN e.kind = 'status' AND NOT coalesce({rank_sql("e.status")} <= i.status_rank, FALSE)
+            THEN NULL
         WHEN e.erased_at IS NULL THEN e.digest
         WHEN i.erased_at IS NOT NULL AND i.digest IS NOT NULL THEN {_EMPTY}
     END
