@@ -257,8 +257,8 @@ class _MemoryTransaction(FeedMemory):
             raise StorageError(f"no contact #{contact_id}")
         return row
 
-    def contacts(self) -> Iterator[Contact]:
-        for contact_id in sorted(self._t.contacts):
+    def contacts(self, after: int = 0) -> Iterator[Contact]:
+        for contact_id in sorted(i for i in self._t.contacts if i > after):
             row = self._t.contacts.get(contact_id)
             if row is not None and row.merged_into is None:
                 yield self._contact(row)
@@ -533,9 +533,9 @@ class _MemoryTransaction(FeedMemory):
             if conversation_id is not None and row[2] != conversation_id:
                 continue
             contact = self._t.contacts[row[1]]
-            rows.append(ActivityRow(iid, row[2], contact.merged_into or contact.id, row[3],
-                                    row[6], row[7], row[8], row[_OCCURRED_AT]))
-        rows.sort(key=lambda r: (r.conversation_id, r.occurred_us, r.interaction_id))
+            rows.append((iid, row[2], contact.merged_into or contact.id, row[3],
+                         row[6], row[7], row[8], row[_OCCURRED_AT]))
+        rows.sort(key=lambda r: (r[1], r[7], r[0]))
         return iter(rows)
 
     def conversation_events(self) -> list[tuple[int, EventRecord]]:
