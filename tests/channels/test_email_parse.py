@@ -157,6 +157,13 @@ def test_no_date_and_no_received_is_missing_not_now() -> None:
     ("Dienstag, 4. März", None),
     ("", None),
     ("Tue, 4 Mar 1802 18:14:51 +0100", None),
+    # lenient spellings: unknown zone names are no zone to trust, seconds may be missing,
+    # dotted dates are day first, RFC 822 zone names are known
+    ("5 Mar 2025 09B00:0", None),
+    ("2025-03-05 09:00", dt.datetime(2025, 3, 5, 9, 0, tzinfo=dt.UTC)),
+    ("05.03.2025 9:30", dt.datetime(2025, 3, 5, 9, 30, tzinfo=dt.UTC)),
+    ("2025-03-05", dt.datetime(2025, 3, 5, tzinfo=dt.UTC)),
+    ("5 March 2025, 09:00 EDT", dt.datetime(2025, 3, 5, 13, 0, tzinfo=dt.UTC)),
 ])
 def test_dates_are_aware_utc_or_none(value: str, expected: dt.datetime | None) -> None:
     assert parse_date(value) == expected

@@ -27,6 +27,7 @@ from .._enums import Channel, EventKind, Status, optional_status, to_channel, to
 from .._errors import ConfigurationError
 from .._models import Contact, Conversation, Interaction, utc
 from ._feedrows import AttemptRecord, Change, DeliveryRecord, NewChange, WebhookRecord
+from ._fulltext import SearchQuery
 
 __all__ = [
     "ActivityRow",
@@ -38,6 +39,7 @@ __all__ = [
     "InteractionRef",
     "RawPayload",
     "RowSeal",
+    "SearchQuery",
     "Store",
     "TimelineQuery",
     "Transaction",
@@ -329,6 +331,19 @@ class Transaction(Protocol):
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str
     ) -> dt.datetime | None: ...
+
+    # -- search (omnicx._search) -----------------------------------------------------------
+    def index_terms(self, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Store (or replace) the search terms of interactions: (id, terms in order)."""
+        ...
+    def unindex_erased(self, contact_ids: Sequence[int]) -> int:
+        """Drop the search terms of these contacts' erased interactions, from the
+        disk too (see `omnicx.storage._fulltext`); return how many rows."""
+        ...
+    def search(self, query: SearchQuery) -> list[tuple[Interaction, float]]:
+        """The unerased interactions matching ``query`` with their scores, best first,
+        then the most recently stored (highest id) first."""
+        ...
     def outbound_behind(
         self, contact_ids: Sequence[int], channel: str, account: str, until: dt.datetime,
         rank: int,

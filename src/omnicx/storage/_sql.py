@@ -32,6 +32,7 @@ from ._base import (
     TimelineQuery,
 )
 from ._feedsql import FeedSql
+from ._fulltext import FullText, SearchQuery
 
 _json_loads: Callable[[str], Any] = json.loads
 try:  # the `fast` extra; rows are our own compact JSON, which both decode alike
@@ -129,6 +130,11 @@ class Dialect(Protocol):
         address?) take hundreds of keys at once; a dialect spells them so
         that the database probes the unique index once per key.
         """
+        ...
+
+    @property
+    def fulltext(self) -> FullText:
+        """The search index's statements (`omnicx.storage._fulltext`)."""
         ...
 
     @property
@@ -858,6 +864,25 @@ class SqlTransaction(FeedSql):
             statement = _timeline_sql(0, *shape, False)
             args = [group, *params, group, *params, limit]
         return interactions_from_rows(self._all(statement, args))
+
+    # -- search (omnicx.storage._fulltext) ------------------------------------------------
+    def index_terms(self, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
+        if rows:
+            self._dialect.fulltext.index(
+                self._cursor, [(iid, " ".join(terms)) for iid, terms in rows])
+
+    def unindex_erased(self, contact_ids: Sequence[int]) -> int:
+        if not contact_ids:
+            return 0
+        return self._dialect.fulltext.unindex(
+            self._cursor, f"contact_id IN ({_marks(len(contact_ids))}) AND erased_at IS NOT NULL",
+            list(contact_ids))
+
+    def search(self, query: SearchQuery) -> list[tuple[Interaction, float]]:
+        statement, params = self._dialect.fulltext.query(_INTERACTION_COLUMNS, query, to_us)
+        rows = self._all(statement, params)
+        items = interactions_from_rows(row[:-1] for row in rows)
+        return [(item, float(row[-1])) for item, row in zip(items, rows, strict=True)]
 
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str

@@ -280,6 +280,29 @@ def parse_date(value: str | None) -> dt.datetime | None:
 
 
 _DEFAULTS = (dt.datetime(2001, 1, 1, 1, 1, 1), dt.datetime(2002, 2, 2, 2, 2, 2))
+# The zone names RFC 822 defined (hours east of UTC); any other name is no zone
+# we can trust (dateutil would otherwise consult the machine's local zone, or warn).
+_ZONE_HOURS = {"UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "EST": -5, "EDT": -4, "CST": -6,
+               "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
+
+
+_DOTTED_DATE = re.compile(r"\b\d{1,2}\.\d{1,2}\.\d{2,4}\b")
+
+
+class _UnknownZone(ValueError):
+    pass
+
+
+def _zone(name: str | None, offset: int | None) -> dt.tzinfo | None:
+    """dateutil's ``tzinfos`` callable: numeric offsets and RFC 822 names only."""
+    if offset is not None:
+        return dt.timezone(dt.timedelta(seconds=offset))
+    if name is None:
+        return None
+    hours = _ZONE_HOURS.get(name.upper())
+    if hours is None:
+        raise _UnknownZone(name)
+    return dt.timezone(dt.timedelta(hours=hours))
 
 
 def _lenient_date(value: str) -> dt.datetime | None:
@@ -290,13 +313,20 @@ def _lenient_date(value: str) -> dt.datetime | None:
     without ever consulting the clock.
     """
     try:
-        first, second = (dateparser.parse(value[:200], default=d) for d in _DEFAULTS)
-    except (ValueError, OverflowError, TypeError, LookupError):
+        text = value[:200]
+        # "05.03.2025" is the 5th of March wherever dots separate a date.
+        dayfirst = _DOTTED_DATE.search(text) is not None
+        first, second = (dateparser.parse(text, default=d, tzinfos=_zone, dayfirst=dayfirst)
+                         for d in _DEFAULTS)
+    except (ValueError, OverflowError, TypeError, LookupError):  # _UnknownZone too
         return None
     if first.date() != second.date():
         return None
-    if first.time() != second.time():  # a date without a time: midnight, not a guess
-        first = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    if (first.hour, first.minute) != (second.hour, second.minute):
+        # a date without a time: midnight, not a guess
+        return first.replace(hour=0, minute=0, second=0, microsecond=0)
+    if first.second != second.second:  # "09:00": the seconds were not written
+        return first.replace(second=0, microsecond=0)
     return first
 
 
