@@ -21,8 +21,6 @@ from conftest import drop_schema, require_postgres
 from omnicx._openapi import openapi
 from server_support import running
 
-HAS_SEARCH = hasattr(omnicx.History, "search")
-
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def history(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -267,7 +265,6 @@ def test_changes_resume_by_cursor_and_equal_the_python_feed(
 
 
 # -- search --------------------------------------------------------------------------------------
-@pytest.mark.skipif(not HAS_SEARCH, reason="history.search is not in this omnicx yet")
 def test_search_finds_by_stem_and_narrows_to_a_contact(client: httpx.Client,
                                                        history: omnicx.History) -> None:
     mia = _contact_id(history, "mia@example.org")
@@ -277,12 +274,6 @@ def test_search_finds_by_stem_and_narrows_to_a_contact(client: httpx.Client,
                                  for h in body["items"])
     conforms(client.get("/search", params={"q": "Paket", "contact": 999999}), 404, "Problem")
     conforms(client.get("/search"), 400, "Problem")
-
-
-@pytest.mark.skipif(HAS_SEARCH, reason="this omnicx has search")
-def test_search_without_history_search_is_501(client: httpx.Client) -> None:
-    body = conforms(client.get("/search", params={"q": "Paket"}), 501, "Problem")
-    assert body["type"] == "urn:omnicx:problem:search-unavailable"
 
 
 # -- HTTP details --------------------------------------------------------------------------------

@@ -27,8 +27,8 @@ Why it is built this way:
   so an unauthenticated caller learns nothing, not even which ids exist.
 - **Typed errors.** Every error is an RFC 9457 problem document
   (``application/problem+json``: ``type``, ``title``, ``status``,
-  ``detail``): 400 for a bad parameter or cursor, 401, 404, 405, 501 for
-  search in an omnicx without it, 503 when the store fails. Unknown query
+  ``detail``): 400 for a bad parameter or cursor, 401, 404, 405, 503
+  when the store fails. Unknown query
   parameters are a 400, so a typo never silently widens a query.
 - **Blocking reads off the event loop.** Each handler runs in a worker
   thread; the store's own transactions give each read its consistency.
@@ -90,7 +90,7 @@ class Problem(OmnicxError):
 
 
 _TITLES = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-           405: "Method Not Allowed", 500: "Internal Server Error", 501: "Not Implemented",
+           405: "Method Not Allowed", 500: "Internal Server Error",
            503: "Service Unavailable"}
 
 
@@ -256,15 +256,11 @@ def _conversation(history: History, _: Query, ident: str) -> Any:
 
 
 def _search(history: History, query: Query, _: str) -> Any:
-    search = getattr(history, "search", None)
-    if search is None:
-        raise Problem(501, "search-unavailable",
-                      "this omnicx has no search (history.search); upgrade omnicx")
     text = query.one("q")
     if not text or not text.strip():
         raise Problem(400, "bad-parameter", "q (the words to search for) is required")
     contact = query.integer("contact", 0, 1, 10**18 - 1) if query.one("contact") else None
-    hits = search(text, contact=contact,
+    hits = history.search(text, contact=contact,
                   channels=query.channels(), since=query.time("since"),
                   until=query.time("until"), limit=query.integer("limit", 20, 1, _MAX_LIMIT))
     return {"items": [js.search_hit(h) for h in hits]}

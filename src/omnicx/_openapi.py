@@ -56,7 +56,7 @@ _SCHEMAS: JSON = {
         "properties": {
             "type": {"type": "string", "description": "urn:omnicx:problem:<kind>: bad-parameter,"
                      " bad-cursor, unauthorized, not-found, method-not-allowed,"
-                     " search-unavailable, unavailable, internal"},
+                     " unavailable, internal"},
             "title": _STR, "status": _INT, "detail": _STR},
         "required": ["type", "title", "status", "detail"]},
     "Address": _object({"kind": {**_STR, "description": "phone, email, whatsapp, webchat,"
@@ -186,9 +186,8 @@ def _get(summary: str, result: str, parameters: list[JSON], *, errors: tuple[int
     responses: JSON = {"200": {"description": "OK", "content": {
         "application/json": {"schema": _ref(result) if result[0].isupper() else
                              {"type": "object"}}}}}
-    texts = {400: "a bad parameter or cursor", 404: "not found",
-             501: "this omnicx has no search", 503: "the store failed"}
-    for status in (400, 404, 501, 503):
+    texts = {400: "a bad parameter or cursor", 404: "not found", 503: "the store failed"}
+    for status in (400, 404, 503):
         if status in errors:
             responses[str(status)] = _problem(texts[status])
     if not public:
@@ -254,9 +253,8 @@ def openapi() -> JSON:
                          _param("contact", "query", {"type": "integer", "minimum": 1},
                                 "only this contact and those merged into it"),
                          _CHANNEL, _SINCE, _UNTIL, _limit(20, 500)],
-                        errors=(400, 404, 501),
-                        description="Stemmed in English, French, German and Italian; ranked."
-                                    " 501 when this omnicx has no search."),
+                        errors=(400, 404),
+                        description="Stemmed in English, French, German and Italian; ranked."),
         "/changes": _get("The change feed after a cursor, oldest first", "ChangePage", [
             _param("after", "query", _STR, "next_cursor of the previous page (absent or empty: from"
                    " the start)"),
