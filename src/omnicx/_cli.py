@@ -22,6 +22,7 @@ from typing import Any, TextIO
 import attrs
 
 from . import channels as channel_module
+from ._adapters import adapter_channel
 from ._demo import format_timeline, run_demo
 from ._errors import ConfigurationError, OmnicxError
 from ._history import History
@@ -167,7 +168,7 @@ def load_channels(path: str | Path) -> list[ChannelAdapter]:
         config = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"cannot read channel config {path}: {exc}") from exc
-    by_type = {getattr(channel_module, name).channel.value: getattr(channel_module, name)
+    by_type = {adapter_channel(getattr(channel_module, name)).value: getattr(channel_module, name)
                for name in channel_module.__all__
                if hasattr(getattr(channel_module, name), "channel")}
     adapters: list[ChannelAdapter] = []
@@ -195,7 +196,8 @@ def cmd_serve(history: History, args: argparse.Namespace, out: TextIO) -> int:
 
     adapters = load_channels(args.channels)
     for adapter in adapters:
-        print(f"POST http://{args.host}:{args.port}/{adapter.channel}/{adapter.account}",
+        print(f"POST http://{args.host}:{args.port}/{adapter_channel(adapter).value}/"
+              f"{adapter.account}",
               file=out)
     uvicorn.run(webhook_app(history, adapters), host=args.host, port=args.port,
                 log_level="info")

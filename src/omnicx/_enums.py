@@ -34,8 +34,9 @@ class OpenEnum(enum.StrEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value.strip():
             return None
+        value = value.strip()  # " phone" from a config file is the phone channel
         lowered = value.lower()
         for member in cls:
             if member.value == lowered:

@@ -20,10 +20,11 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 
 from . import _privacy
+from ._adapters import adapter_channel, channel_names
 from ._chain import VerifyReport
 from ._contacts import Contacts
 from ._crypto import Keyring, key_from_env, parse_key, warn_clear
-from ._enums import Direction, Kind, Status, status_rank
+from ._enums import Channel, Direction, Kind, Status, status_rank
 from ._errors import (
     ConfigurationError,
     NotFoundError,
@@ -159,7 +160,7 @@ class History:
         self.close()
 
     def _register(self, channel: ChannelAdapter) -> None:
-        self._channels[(channel.channel.value, channel.account)] = channel
+        self._channels[(adapter_channel(channel).value, channel.account)] = channel
 
     # -- inbound -----------------------------------------------------------------------
     def receive(
@@ -179,7 +180,7 @@ class History:
 
             def work(tx: Transaction) -> Receipt:
                 (raw_id,) = tx.new_ids("raw_payloads", 1)
-                raw = RawPayload(id=raw_id, channel=channel.channel.value,
+                raw = RawPayload(id=raw_id, channel=adapter_channel(channel).value,
                                  account=channel.account, received_at=now,
                                  headers=header_map, body=body)
                 result = ingest(tx, [Parsed(raw=raw, events=events)], now,
@@ -222,7 +223,7 @@ class History:
             ids = tx.new_ids("raw_payloads", len(prepared))
             good: list[Parsed] = []
             bad: list[RawPayload] = []
-            name, account = str(channel.channel), channel.account
+            name, account = adapter_channel(channel).value, channel.account
             for raw_id, (body, headers, events, error) in zip(ids, prepared, strict=True):
                 raw = RawPayload(id=raw_id, channel=name, account=account, received_at=now,
                                  headers=headers, body=body,
@@ -329,7 +330,7 @@ class History:
             raise
         except Exception as exc:
             raise SignatureError(
-                f"{channel.channel.value}: cannot verify signature: {exc}") from exc
+                f"{adapter_channel(channel).value}: cannot verify signature: {exc}") from exc
 
     def _quarantine(
         self,
@@ -342,13 +343,14 @@ class History:
         def work(tx: Transaction) -> int:
             (raw_id,) = tx.new_ids("raw_payloads", 1)
             tx.archive([self._vault.sealer(tx).raw(RawPayload(
-                id=raw_id, channel=channel.channel.value, account=channel.account,
+                id=raw_id, channel=adapter_channel(channel).value, account=channel.account,
                 received_at=now, headers=headers, body=body, state="quarantined",
                 error=exc.message))])
             return raw_id
 
         raw_id = self._store.atomic(work)
-        return PayloadError(exc.message, channel=channel.channel.value, quarantine_id=raw_id)
+        return PayloadError(exc.message, channel=adapter_channel(channel).value,
+                            quarantine_id=raw_id)
 
     # -- quarantine ----------------------------------------------------------------------------
     def quarantine(self) -> list[RawPayload]:
@@ -397,7 +399,7 @@ class History:
         *,
         limit: int = 50,
         before: str | None = None,
-        channels: Iterable[str] | None = None,
+        channels: Iterable[Channel | str] | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
     ) -> Page:
@@ -412,7 +414,7 @@ class History:
         query_before = _decode_cursor(before) if before else None
         query = TimelineQuery(
             group_of=contact_id, limit=limit + 1, before=query_before,
-            channels=frozenset(str(c) for c in channels) if channels else None,
+            channels=channel_names(channels),
             since=since, until=until)
         # The page, merged contacts included, is one statement, so it needs no
         # snapshot of its own; decrypting reads keys and ciphertext besides.
@@ -536,6 +538,7 @@ class History:
         after. On failure the interaction is marked ``failed`` and
         `SendError` is raised.
         """
+        name = adapter_channel(channel)
         now = _now()
         client_id = f"omnicx:{uuid.uuid4()}"
         address_kinds = _address_kinds(channel)
@@ -544,7 +547,7 @@ class History:
             address = _recipient(tx, to, address_kinds)
             references = (reply_to.external_id,) if reply_to is not None else ()
             event = MessageEvent(
-                channel=channel.channel, account=channel.account, external_id=client_id,
+                channel=name, account=channel.account, external_id=client_id,
                 direction=Direction.OUTBOUND, contact=(address,), kind=Kind.MESSAGE,
                 occurred_at=now, recipients=(address,), subject=subject, text=text, html=html,
                 reply_to=reply_to.external_id if reply_to else None,
@@ -558,7 +561,7 @@ class History:
             outgoing = Outgoing(
                 client_id=client_id, contact_id=interaction.contact_id, to=address, text=text,
                 subject=subject, html=html, reply_to=reply_to, references=references,
-                last_inbound_at=tx.last_inbound(tx.members([root])[root], channel.channel.value,
+                last_inbound_at=tx.last_inbound(tx.members([root])[root], name.value,
                                                 channel.account),
                 options=options)
             return interaction, outgoing
@@ -574,8 +577,7 @@ class History:
         except OmnicxError:
             raise
         except Exception as exc:
-            error = SendError(f"{channel.channel.value} sender failed: {exc}",
-                              channel=channel.channel.value)
+            error = SendError(f"{name.value} sender failed: {exc}", channel=name.value)
             self._store.atomic(
                 lambda tx: _mark_failed(tx, self._vault.sealer(tx), interaction, error, now))
             raise error from exc
@@ -588,7 +590,7 @@ class History:
 
 def _parse(channel: ChannelAdapter, body: bytes, headers: Headers) -> Sequence[ChannelEvent]:
     """Run the adapter's parser; any exception it lets slip becomes a `PayloadError`."""
-    name = channel.channel.value
+    name = adapter_channel(channel).value
     try:
         return list(channel.parse(body, headers))
     except PayloadError as exc:

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ._adapters import adapter_channel
 from ._errors import PayloadError, SignatureError, StorageError
 from ._history import History
 from .typing import ChannelAdapter
@@ -42,7 +43,7 @@ _MAX_BODY = 32 * 1024 * 1024
 
 def webhook_app(history: History, channels: Iterable[ChannelAdapter]) -> ASGIApp:
     """An ASGI application receiving webhooks for ``channels`` into ``history``."""
-    routes = {f"/{c.channel}/{c.account}": c for c in channels}
+    routes = {f"/{adapter_channel(c).value}/{c.account}": c for c in channels}
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
