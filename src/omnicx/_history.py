@@ -23,7 +23,7 @@ from . import _privacy
 from ._adapters import adapter_channel, channel_names
 from ._chain import VerifyReport
 from ._contacts import Contacts
-from ._crypto import Keyring, key_from_env, parse_key, warn_clear
+from ._crypto import Keyring, key_from_env, parse_key
 from ._enums import Channel, Direction, Kind, Status, status_rank
 from ._errors import (
     ConfigurationError,
@@ -34,7 +34,7 @@ from ._errors import (
     SignatureError,
 )
 from ._events import ChannelEvent, MessageEvent
-from ._identity import guess_kind
+from ._identity import check_region, guess_kind, in_default_region
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
 from ._models import Address, Contact, Interaction, InteractionEvent, StatusChange
 from ._outbound import Outgoing, SendResult
@@ -132,7 +132,11 @@ class History:
         *,
         channels: Iterable[ChannelAdapter] = (),
         key: bytes | str | None = None,
+        default_region: str | None = None,
     ) -> None:
+        #: Where national phone numbers are read (``"CH"``: ``079 123 45 67``), in
+        #: parsing, sending and finding alike; ``None`` accepts international ones only.
+        self.default_region = check_region(default_region)
         self._store = store
         self._channels: dict[tuple[str, str], ChannelAdapter] = {}
         for channel in channels:
@@ -140,11 +144,9 @@ class History:
         master = parse_key(key) if key is not None else key_from_env()
         self._vault = Vault(Keyring(master) if master is not None else None)
         store.atomic(self._vault.attach)
-        if master is None:
-            warn_clear()
         # With a key, every transaction goes through the vault (blind-indexed addresses).
         self._store = store = self._vault.store(store)
-        self.contacts = Contacts(store)
+        self.contacts = Contacts(store, default_region=self.default_region)
 
     @property
     def store(self) -> Store:
@@ -163,6 +165,7 @@ class History:
         self._channels[(adapter_channel(channel).value, channel.account)] = channel
 
     # -- inbound -----------------------------------------------------------------------
+    @in_default_region
     def receive(
         self, channel: ChannelAdapter, *, body: bytes, headers: Headers | None = None
     ) -> Receipt:
@@ -191,6 +194,7 @@ class History:
         except PayloadError as exc:
             raise self._quarantine(channel, body, header_map, now, exc) from exc
 
+    @in_default_region
     def receive_batch(
         self,
         channel: ChannelAdapter,
@@ -358,6 +362,7 @@ class History:
         with self._store.reading() as tx:
             return tx.raws("quarantined")
 
+    @in_default_region
     def replay(self, quarantine_id: int, channel: ChannelAdapter | None = None) -> Receipt:
         """Parse a quarantined payload again (after fixing the adapter) and store it.
 
@@ -520,6 +525,7 @@ class History:
         return _privacy.export(self._store, self._vault, out, contact)
 
     # -- outbound ------------------------------------------------------------------------------
+    @in_default_region
     def send(
         self,
         channel: Sender,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, NotFoundError
 from ._history import History
 from .storage._base import Store
 from .typing import ChannelAdapter
@@ -20,6 +20,8 @@ def open(
     schema: str | None = None,
     channels: Iterable[ChannelAdapter] = (),
     key: bytes | str | None = None,
+    default_region: str | None = None,
+    create: bool = True,
     **options: Any,
 ) -> History:
     """Open (creating and migrating as needed) a contact history.
@@ -29,12 +31,17 @@ def open(
     schema of that database), or any `omnicx.storage.Store`. ``channels``
     registers adapters up front so `History.replay` can find them. ``key``
     (32 bytes, or their base64 or hex; default: the ``OMNICX_KEY`` environment
-    variable) turns on encryption at rest; without one omnicx logs, once, that
-    it stores content in the clear. Other ``options`` go to the store (e.g.
-    ``synchronous="NORMAL"`` for SQLite).
+    variable) turns on encryption at rest; without one, omnicx logs once, when
+    it first writes content, that it stores it in the clear.
+    ``default_region`` (``"CH"``) reads national phone numbers such as
+    ``079 123 45 67`` wherever an address comes in: `Contacts.find`, `send`,
+    and the adapters' parsing during `receive`. ``create=False`` opens only a
+    SQLite file that exists, and raises `NotFoundError` for a path that does
+    not (a mistyped path is then an error, not a new empty history). Other
+    ``options`` go to the store (e.g. ``synchronous="NORMAL"`` for SQLite).
     """
     if not isinstance(target, (str, Path)):
-        return History(target, channels=channels, key=key)
+        return History(target, channels=channels, key=key, default_region=default_region)
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         try:
@@ -44,9 +51,12 @@ def open(
                 "PostgreSQL needs the postgres extra: pip install 'omnicx[postgres]'"
             ) from exc
         return History(PostgresStore(text, schema=schema or "omnicx", **options),
-                       channels=channels, key=key)
+                       channels=channels, key=key, default_region=default_region)
     if schema is not None:
         raise ConfigurationError("schema= applies to PostgreSQL only")
+    if not create and text != ":memory:" and not Path(text).is_file():
+        raise NotFoundError(f"no history at {text}: the file does not exist")
     from .storage._sqlite import SQLiteStore
 
-    return History(SQLiteStore(text, **options), channels=channels, key=key)
+    return History(SQLiteStore(text, **options), channels=channels, key=key,
+                   default_region=default_region)

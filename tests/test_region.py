@@ -1,0 +1,152 @@
+"""A default region for national phone numbers: ``omnicx.open(..., default_region="CH")``.
+
+Customers type ``079 123 45 67``, CTI systems log ``0441234567``: with a
+region set, those are the same people as ``+41 79 123 45 67`` wherever an
+address comes in (find, send, an adapter's parse), and international numbers
+mean what they meant without it. WhatsApp's ``wa_id`` (international digits
+without ``+``) must not be read as a national number of the region.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+import phonenumbers
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import omnicx
+from omnicx import Address, MessageEvent, Outgoing, SendResult
+from omnicx._identity import normalise_phone, regional
+from omnicx.channels import WebChat, WhatsApp
+
+REGIONS = ["CH", "DE", "AT", "FR", "IT", "GB", "NL", "ES", "US", "BR", "IN", "JP", "AU"]
+TYPES = [phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]
+
+
+@st.composite
+def valid_numbers(draw: st.DrawFn) -> tuple[str, phonenumbers.PhoneNumber]:
+    """A valid number of a region: its example number with the last digits redrawn."""
+    region = draw(st.sampled_from(REGIONS))
+    example = phonenumbers.example_number_for_type(region, draw(st.sampled_from(TYPES)))
+    assume(example is not None)
+    national = str(example.national_number)
+    tail = draw(st.text("0123456789", min_size=3, max_size=3))
+    number = phonenumbers.parse(f"+{example.country_code}{national[:-3]}{tail}")
+    assume(phonenumbers.is_valid_number(number))
+    return region, number
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@given(valid_numbers(), st.sampled_from(["", " ", "-", "."]))
+def test_a_national_number_is_read_in_its_region(
+        drawn: tuple[str, phonenumbers.PhoneNumber], separator: str) -> None:
+    region, number = drawn
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    typed = national.replace(" ", separator) if separator else national
+    assert normalise_phone(typed, region) == _e164(number)
+    with regional(region):  # the same through the region a History sets
+        assert Address(kind="phone", value=typed).value == _e164(number)
+
+
+@given(valid_numbers(), st.sampled_from(REGIONS),
+       st.sampled_from(["international", "e164", "00"]))
+def test_an_international_number_means_the_same_in_every_region(
+        drawn: tuple[str, phonenumbers.PhoneNumber], region: str, style: str) -> None:
+    _, number = drawn
+    text = {"international": phonenumbers.format_number(
+                number, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+            "e164": _e164(number),
+            "00": "00" + _e164(number)[1:]}[style]
+    assert normalise_phone(text, region) == normalise_phone(text) == _e164(number)
+
+
+def _whatsapp_contact(wa_id: str, region: str) -> tuple[Address, ...]:
+    """The contact of a text message from ``wa_id``, parsed under ``region``."""
+    body = json.dumps({"object": "whatsapp_business_account", "entry": [{
+        "id": "102290129340398", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881",
+                         "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": "Kerry Fisher"}, "wa_id": wa_id}],
+            "messages": [{"from": wa_id, "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5",
+                          "timestamp": "1744344496", "type": "text",
+                          "text": {"body": "Hello"}}]}}]}]}).encode()
+    with regional(region):
+        (event,) = WhatsApp(phone_number_id="106540352242922").parse(body, {})
+    assert isinstance(event, MessageEvent)
+    return event.contact
+
+
+@given(valid_numbers(), st.sampled_from(REGIONS))
+def test_whatsapp_wa_ids_ignore_the_region(drawn: tuple[str, phonenumbers.PhoneNumber],
+                                           region: str) -> None:
+    _, number = drawn
+    assert Address(kind="phone", value=_e164(number)) in _whatsapp_contact(
+        _e164(number)[1:], region)
+
+
+def test_a_wa_id_that_is_also_a_german_national_number() -> None:
+    # 41791234567 is a valid German number too (+49 4179 1234567): typed by a
+    # person in Germany it is one, but Meta's wa_id is documented international.
+    assert normalise_phone("41791234567", "DE") == "+4941791234567"
+    assert Address(kind="phone", value="+41791234567") in _whatsapp_contact("41791234567", "DE")
+
+
+class CallLog:
+    channel = "phone"
+    account = "cti"
+
+    def __init__(self) -> None:
+        self.sent: list[Outgoing] = []
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        return None
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[MessageEvent]:
+        call = json.loads(body)
+        return [MessageEvent(channel="phone", account="cti", external_id=call["id"],
+                             direction="inbound", kind="call", text="called",
+                             contact=(Address(kind="phone", value=call["from"]),))]
+
+    def send(self, message: Outgoing) -> SendResult:
+        self.sent.append(message)
+        return SendResult(external_id=f"sms-{len(self.sent)}")
+
+
+def test_a_history_reads_national_numbers_everywhere() -> None:
+    history = omnicx.open(":memory:", default_region="ch")
+    assert history.default_region == "CH"
+    calls = CallLog()
+    history.receive(calls, body=b'{"id": "c1", "from": "079 123 45 67"}')
+    chat = WebChat(secret="s", site="shop")  # no region of its own: the history's applies
+    body = json.dumps({"site": "shop", "events": [
+        {"type": "message", "id": "m1", "session": "s1", "at": "2026-11-02T09:14:00Z",
+         "from": "visitor", "text": "hi", "visitor": {"id": "v1", "phone": "0791234567"}},
+    ]}).encode()
+    history.receive(chat, body=body, headers=chat.sign(body))
+    anna = history.contacts.find("079 123 45 67")
+    assert anna is not None and anna == history.contacts.find("+41 79 123 45 67")
+    assert {i.channel for i in history.timeline(anna).items} == {"phone", "webchat"}
+    history.send(calls, to="079 123 45 67", text="called back")
+    assert calls.sent[0].to.value == "+41791234567"
+    assert len(history.timeline(anna).items) == 3
+
+
+def test_without_a_region_national_numbers_are_refused() -> None:
+    history = omnicx.open(":memory:")
+    with pytest.raises(omnicx.PayloadError):
+        history.receive(CallLog(), body=b'{"id": "c1", "from": "079 123 45 67"}')
+    with pytest.raises(omnicx.ConfigurationError):
+        history.contacts.find("079 123 45 67")
+
+
+@pytest.mark.parametrize("bad", ["", "XX", "Switzerland", "41"])
+def test_a_region_that_does_not_exist_is_a_configuration_error(bad: str) -> None:
+    with pytest.raises(omnicx.ConfigurationError, match="region"):
+        omnicx.open(":memory:", default_region=bad)
