@@ -57,6 +57,24 @@ class Contacts:
             raise NotFoundError(f"no contact #{contact_id}")
         return found
 
+    def addresses(self, contact: Contact | int) -> tuple[Address, ...]:
+        """Every address of a person: the contact's own, then its merged contacts'.
+
+        `Contact.addresses` holds a contact's own addresses only, so that
+        `unmerge` can give each contact back exactly what it had.
+        """
+        contact_id = _id(contact)
+        with self._store.reading() as tx:
+            found = _existing(tx, contact_id)
+            root = found.merged_into or found.id
+            group = tx.members([root])[root]
+            members = [found] + [c for c in map(tx.contact, group)
+                                 if c is not None and c.id != found.id]
+        seen: dict[Address, None] = {}
+        for member in members:
+            seen.update(dict.fromkeys(member.addresses))
+        return tuple(seen)
+
     def by_crm_id(self, crm_id: str) -> Contact | None:
         with self._store.reading() as tx:
             contact_id = tx.contact_by_crm(crm_id)

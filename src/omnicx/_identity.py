@@ -126,6 +126,11 @@ def _normalise_phone(value: str, region: str | None) -> str:
             national = _parse(compact, region)
             if national is not None and phonenumbers.is_valid_number(national):
                 return phonenumbers.format_number(national, phonenumbers.PhoneNumberFormat.E164)
+        elif compact.startswith("0"):  # a trunk prefix: no country code starts with 0
+            raise PayloadError(
+                f"phone number {value!r} has no country code: write it with one (+...) or"
+                " set a default region (open(default_region=...), omnicx --region,"
+                " OMNICX_REGION)")
         # wa_id and most provider payloads: international digits without "+".
         text = "+" + compact
     try:
