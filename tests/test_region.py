@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import omnicx
 from omnicx import Address, MessageEvent, Outgoing, SendResult
-from omnicx._identity import normalise_phone, regional
+from omnicx._identity import guess_kind, normalise_phone, regional
 from omnicx.channels import WebChat, WhatsApp
 
 REGIONS = ["CH", "DE", "AT", "FR", "IT", "GB", "NL", "ES", "US", "BR", "IN", "JP", "AU"]
@@ -50,6 +50,7 @@ def test_a_national_number_is_read_in_its_region(
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     typed = national.replace(" ", separator) if separator else national
     assert normalise_phone(typed, region) == _e164(number)
+    assert guess_kind(typed) == "phone"  # what a search box or `send --to` relies on
     with regional(region):  # the same through the region a History sets
         assert Address(kind="phone", value=typed).value == _e164(number)
 

@@ -54,7 +54,7 @@ __all__ = [
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
 _SEPARATORS = re.compile(r"[\s().\-/]")
-_PHONEISH = re.compile(r"\+?[0-9][0-9 ()./\-]{5,}")
+_PHONEISH = re.compile(r"\+?\(?[0-9][0-9 ()./\-]{5,}")  # "(650) 555-1234" too
 
 
 _REGION: ContextVar[str | None] = ContextVar("omnicx_default_region", default=None)
