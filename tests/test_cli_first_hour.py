@@ -100,6 +100,24 @@ def test_the_library_can_refuse_to_create(tmp_path: Path) -> None:
     omnicx.open(":memory:", create=False).close()
 
 
+@pytest.mark.postgres
+def test_a_mistyped_postgres_schema_is_not_created(postgres_schema: tuple[str, str],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    url, schema = postgres_schema
+    with pytest.raises(omnicx.NotFoundError, match=schema):
+        omnicx.open(url, schema=schema, create=False)
+    assert run("--db", url, "--schema", schema, "report")[0] == 2
+    assert capsys.readouterr().err == f"omnicx: no history in PostgreSQL schema {schema!r}\n"
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT 1 FROM information_schema.schemata"
+                            " WHERE schema_name = %s", (schema,)).fetchone() is None
+    omnicx.open(url, schema=schema).close()  # a command that writes creates it
+    with omnicx.open(url, schema=schema, create=False) as history:
+        assert history.report()["contacts"]["total"] == 0
+
+
 # -- the clear-text warning --------------------------------------------------------------------
 
 def test_reading_says_nothing_about_keys(demo_db: Path) -> None:

@@ -36,8 +36,9 @@ def open(
     ``default_region`` (``"CH"``) reads national phone numbers such as
     ``079 123 45 67`` wherever an address comes in: `Contacts.find`, `send`,
     and the adapters' parsing during `receive`. ``create=False`` opens only a
-    SQLite file that exists, and raises `NotFoundError` for a path that does
-    not (a mistyped path is then an error, not a new empty history). Other
+    history that exists (a SQLite file, a PostgreSQL schema with omnicx's
+    tables) and raises `NotFoundError` otherwise: a mistyped path or schema
+    is then an error, not a new empty history. Other
     ``options`` go to the store (e.g. ``synchronous="NORMAL"`` for SQLite).
     """
     if not isinstance(target, (str, Path)):
@@ -50,7 +51,8 @@ def open(
             raise ConfigurationError(
                 "PostgreSQL needs the postgres extra: pip install 'omnicx[postgres]'"
             ) from exc
-        return History(PostgresStore(text, schema=schema or "omnicx", **options),
+        return History(PostgresStore(text, schema=schema or "omnicx", create=create,
+                                     **options),
                        channels=channels, key=key, default_region=default_region)
     if schema is not None:
         raise ConfigurationError("schema= applies to PostgreSQL only")
