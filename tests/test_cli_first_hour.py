@@ -98,6 +98,11 @@ def test_the_library_can_refuse_to_create(tmp_path: Path) -> None:
     omnicx.open(tmp_path / "there.db").close()
     omnicx.open(tmp_path / "there.db", create=False).close()
     omnicx.open(":memory:", create=False).close()
+    # The empty file an older README run left behind is not a history either.
+    (tmp_path / "history.db").touch()
+    with pytest.raises(omnicx.NotFoundError, match="holds no omnicx tables"):
+        omnicx.open(tmp_path / "history.db", create=False)
+    assert (tmp_path / "history.db").stat().st_size == 0
 
 
 @pytest.mark.postgres
@@ -258,7 +263,8 @@ def test_merge_lists_every_address_and_unmerge_restores(tmp_path: Path) -> None:
     assert len(person["addresses"]) == 3
     found = run(*db, "contacts", "--find", "a.keller@work.example")[1]
     assert "#1" in found and "email:anna@example.ch" in found
-    assert len(json.loads(run(*db, "timeline", "1", "--json")[1])["items"]) == 2
+    merged = json.loads(run(*db, "timeline", "1", "--json")[1])
+    assert len(merged["items"]) == 2 and len(merged["contact"]["addresses"]) == 3
 
     assert run(*db, "link", "anna@example.ch", "0031x00000AbCdE")[0] == 0
     assert "crm=0031x00000AbCdE" in run(*db, "contacts", "--find", "anna@example.ch")[1]

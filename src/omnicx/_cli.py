@@ -86,7 +86,8 @@ def cmd_timeline(history: History, args: argparse.Namespace, out: TextIO) -> int
     page = history.timeline(contact, limit=args.limit, before=args.before,
                             channels=args.channel or None)
     if args.json:
-        _dump({"contact": contact, "items": page.items, "next_cursor": page.next_cursor}, out)
+        _dump({"contact": _person(history, contact), "items": page.items,
+               "next_cursor": page.next_cursor}, out)
     else:
         print(f"{contact.display_name or 'contact'} #{contact.id}", file=out)
         width = shutil.get_terminal_size((100, 24)).columns

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ._errors import ConfigurationError, NotFoundError
+from ._errors import ConfigurationError
 from ._history import History
 from .storage._base import Store
 from .typing import ChannelAdapter
@@ -56,9 +56,7 @@ def open(
                        channels=channels, key=key, default_region=default_region)
     if schema is not None:
         raise ConfigurationError("schema= applies to PostgreSQL only")
-    if not create and text != ":memory:" and not Path(text).is_file():
-        raise NotFoundError(f"no history at {text}: the file does not exist")
     from .storage._sqlite import SQLiteStore
 
-    return History(SQLiteStore(text, **options), channels=channels, key=key,
+    return History(SQLiteStore(text, create=create, **options), channels=channels, key=key,
                    default_region=default_region)
