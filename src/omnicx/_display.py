@@ -50,8 +50,9 @@ def _paragraph_lines(text: str, width: int) -> list[str]:
             if lines and lines[-1]:  # one blank line between paragraphs, not runs
                 lines.append("")
             continue
-        lines.extend(textwrap.wrap(line, width=width, break_on_hyphens=False,
-                                   drop_whitespace=True) or [""])
+        # A word longer than the line (a URL) stays whole, to be copied as it is.
+        lines.extend(textwrap.wrap(line, width=width, break_long_words=False,
+                                   break_on_hyphens=False) or [""])
     while lines and not lines[-1]:
         lines.pop()
     return lines
