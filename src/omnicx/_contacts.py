@@ -38,7 +38,8 @@ class Contacts:
         """The contact (after merges) owning a phone number, email or `Address`.
 
         Phone numbers match in any common format (``+41 79 123 45 67``,
-        ``0041791234567``); emails case-insensitively.
+        ``0041791234567``, and ``079 123 45 67`` once the history has a
+        ``default_region``); emails case-insensitively.
         """
         try:
             address = _address(query, self._default_region)
