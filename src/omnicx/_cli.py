@@ -357,7 +357,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", default=os.environ.get("OMNICX_DB", "omnicx.db"),
                         help="SQLite path or postgresql:// URL (env OMNICX_DB)")
     parser.add_argument("--schema", default=None, help="PostgreSQL schema (default omnicx)")
-    parser.add_argument("--region", default=os.environ.get("OMNICX_REGION") or None,
+    parser.add_argument("--region", default=os.environ.get("OMNICX_REGION") or None, metavar="CODE",
                         help="read national phone numbers in this region, e.g. CH"
                              " (env OMNICX_REGION)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -372,7 +372,7 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--limit", type=int, default=50)
             command.add_argument("--before", help="cursor from the previous page")
             command.add_argument("--channel", action="append", help="only these channels")
-            command.add_argument("--lines", type=int, default=4,
+            command.add_argument("--lines", type=int, default=4, metavar="N",
                                  help="lines of text shown per interaction (0: all)")
         elif name == "contacts":
             command.add_argument("--find", help="a phone number or email")
@@ -408,12 +408,14 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("crm_id", help="the CRM's id for this person")
         elif name == "send":
             command.add_argument("--channels", default=os.environ.get("OMNICX_CHANNELS"),
+                                 metavar="FILE",
                                  help="channel config (TOML, as for serve; env OMNICX_CHANNELS)")
-            command.add_argument("--channel", help="TYPE or TYPE/ACCOUNT when it has several")
-            command.add_argument("--to", required=True,
+            command.add_argument("--channel", metavar="C",
+                                 help="TYPE or TYPE/ACCOUNT when the file has several")
+            command.add_argument("--to", required=True, metavar="CONTACT",
                                  help="contact id, phone number or email")
             command.add_argument("--text", required=True, help="the message; - reads stdin")
-            command.add_argument("--subject", help="subject line (email)")
+            command.add_argument("--subject", metavar="S", help="subject line (email)")
     return parser
 
 
