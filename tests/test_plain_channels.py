@@ -15,9 +15,12 @@ from collections.abc import Mapping, Sequence
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import omnicx
 from omnicx import Address, MessageEvent, Outgoing, SendResult
+from omnicx._adapters import adapter_channel, channel_names
 
 AT = dt.datetime(2026, 11, 2, 9, 14, tzinfo=dt.UTC)
 
@@ -120,3 +123,19 @@ def test_a_channel_that_names_nothing_is_a_configuration_error(
     with pytest.raises(omnicx.ConfigurationError, match="channel"):
         history.timeline(1, channels=[bad])  # type: ignore[list-item]
     assert history.report()["raw_payloads"] == {}  # refused before anything was archived
+
+
+@given(st.sampled_from(list(omnicx.Channel)), st.text(" \t", max_size=2),
+       st.text(" \t", max_size=2), st.booleans())
+def test_a_known_channel_is_one_however_it_is_written(channel: omnicx.Channel, before: str,
+                                                      after: str, upper: bool) -> None:
+    written = f"{before}{channel.value.upper() if upper else channel.value}{after}"
+    assert channel_names([written]) == channel_names(written) == frozenset({channel.value})
+    assert adapter_channel(CallLog(written)) is channel
+
+
+@given(st.text(min_size=1).filter(lambda s: s.strip() != ""))
+def test_any_other_name_is_kept_stripped(name: str) -> None:
+    (stored,) = channel_names([name]) or ()
+    assert stored == omnicx.Channel(name).value
+    assert stored.lower() in {c.value for c in omnicx.Channel} or stored == name.strip()
