@@ -148,12 +148,19 @@ def test_writing_in_the_clear_is_said_once(tmp_path: Path) -> None:
 def test_an_encrypted_history_without_its_key_says_so(tmp_path: Path) -> None:
     path = tmp_path / "sealed.db"
     with omnicx.open(path, key=KEY) as history:
-        receive(history, message(1, {"email": "anna@example.ch"}))
+        receive(history, message(1, {"email": "anna@example.ch", "name": "Anna Keller"}))
     result = shell("--db", str(path), "timeline", "1")
     assert result.returncode == 2
     assert result.stderr.startswith("omnicx: this content is encrypted")
     assert "no encryption key configured" not in result.stderr
-    opened = shell("--db", str(path), "timeline", "1", env={"OMNICX_KEY": KEY})
+    by_address = shell("--db", str(path), "timeline", "anna@example.ch")
+    assert by_address.returncode == 2  # not "no contact has the address": it cannot look
+    assert "encrypted: finding a contact by address needs its key" in by_address.stderr
+    listing = shell("--db", str(path), "contacts")
+    assert listing.returncode == 0  # no index tokens, no sealed name: what it cannot read
+    assert "bi:" not in listing.stdout and "sealed:" not in listing.stdout
+    assert "(addresses encrypted: set OMNICX_KEY)" in listing.stdout
+    opened = shell("--db", str(path), "timeline", "anna@example.ch", env={"OMNICX_KEY": KEY})
     assert opened.returncode == 0 and opened.stderr == "" and "hello" in opened.stdout
 
 

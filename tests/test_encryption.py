@@ -103,8 +103,10 @@ def test_without_the_key_content_stays_closed_but_verify_works(tmp_path: Path) -
         _fill(history)
     with omnicx.open(tmp_path / "h.db") as history:
         assert history.verify().ok
-        # Without the key an address cannot even be looked up (blind index).
-        assert history.contacts.find("anna@example.com") is None
+        # Without the key an address cannot even be looked up (blind index), and
+        # find says so rather than answer "nobody".
+        with pytest.raises(omnicx.ConfigurationError, match="needs its key"):
+            history.contacts.find("anna@example.com")
         (anna,) = list(history.contacts)
         assert anna.display_name is not None and anna.display_name.startswith("sealed:")
         with pytest.raises(omnicx.ConfigurationError, match="encrypted"):
@@ -201,7 +203,10 @@ def test_an_encrypted_history_without_its_key_says_so(
         send(history, event(1))
     with caplog.at_level(logging.WARNING, logger="omnicx"), \
             omnicx.open(tmp_path / "h.db") as history:
+        assert history.key_missing and not history.encrypted
         assert history.verify().ok  # needs no key
+        with pytest.raises(omnicx.ConfigurationError, match="needs its key"):
+            history.contacts.find("anna@example.com")
         with pytest.raises(omnicx.ConfigurationError, match="encrypted"):
             history.timeline(1)
         with pytest.raises(omnicx.ConfigurationError, match="encrypted"):

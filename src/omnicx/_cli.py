@@ -70,12 +70,19 @@ def _contact(history: History, query: str) -> Contact:
 
 
 def _person(history: History, contact: Contact) -> Contact:
-    """``contact`` with every address of its group, as a person is shown."""
+    """``contact`` with every address of its group, as a person is shown.
+
+    Without the key of an encrypted history the stored addresses are blind
+    index tokens and the name is sealed: neither is shown rather than those.
+    """
+    if history.key_missing:
+        return attrs.evolve(contact, addresses=(), display_name=None)
     return attrs.evolve(contact, addresses=history.contacts.addresses(contact))
 
 
-def _line(contact: Contact) -> str:
-    addresses = ", ".join(str(a) for a in contact.addresses)
+def _line(contact: Contact, sealed: bool = False) -> str:
+    addresses = ("(addresses encrypted: set OMNICX_KEY)" if sealed
+                 else ", ".join(str(a) for a in contact.addresses))
     crm = f" crm={contact.crm_id}" if contact.crm_id else ""
     merged = f" (merged into #{contact.merged_into})" if contact.merged_into else ""
     return f"#{contact.id:<6} {contact.display_name or '-':<24} {addresses}{crm}{merged}"
@@ -108,7 +115,7 @@ def cmd_contacts(history: History, args: argparse.Namespace, out: TextIO) -> int
         _dump(contacts, out)
         return 0
     for contact in contacts:
-        print(_line(contact), file=out)
+        print(_line(contact, sealed=history.key_missing), file=out)
     return 0 if contacts or not args.find else 1
 
 

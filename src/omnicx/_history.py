@@ -146,7 +146,8 @@ class History:
         store.atomic(self._vault.attach)
         # With a key, every transaction goes through the vault (blind-indexed addresses).
         self._store = store = self._vault.store(store)
-        self.contacts = Contacts(store, default_region=self.default_region)
+        self.contacts = Contacts(store, default_region=self.default_region,
+                                 key_missing=self.key_missing)
 
     @property
     def store(self) -> Store:
@@ -474,6 +475,15 @@ class History:
     def encrypted(self) -> bool:
         """Whether new content is encrypted at rest (a key was given)."""
         return self._vault.keyring is not None
+
+    @property
+    def key_missing(self) -> bool:
+        """Whether the history is encrypted but was opened without its key.
+
+        Content and addresses then cannot be read, nor contacts found by
+        address; `verify`, `erase` and contacts by id still work.
+        """
+        return self._vault.keyring is None and self._vault.encrypted_store
 
     def verify(self) -> VerifyReport:
         """Check every contact's hash chain against its rows (no key needed).
