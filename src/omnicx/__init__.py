@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from ._blobs import FileBlobStore, MemoryBlobStore
+from ._business import SLA, BusinessHours
 from ._chain import Problem, VerifyReport
 from ._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
 from ._errors import (
@@ -21,10 +22,13 @@ from ._errors import (
     SendError,
     SignatureError,
     StorageError,
+    TranslationError,
     WindowClosedError,
 )
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
 from ._history import History, Page, Receipt
+from ._kpis import Durations, KpiGroup, KpiReport, SlaBreach
+from ._lifecycle import ConversationChange, ConversationState, Lifecycle
 from ._models import (
     Address,
     Attachment,
@@ -37,6 +41,7 @@ from ._models import (
 from ._open import open
 from ._outbound import Outgoing, SendResult
 from ._server import webhook_app
+from ._translation import DeepL, LibreTranslate, Translated, Translation, detect_language
 from .storage._base import Gap, RawPayload
 
 __version__ = "0.1.0"
@@ -45,13 +50,18 @@ __all__ = [
     "Address",
     "AddressKind",
     "Attachment",
+    "BusinessHours",
     "Channel",
     "ChannelEvent",
     "ConfigurationError",
     "ConflictError",
     "Contact",
     "Conversation",
+    "ConversationChange",
+    "ConversationState",
+    "DeepL",
     "Direction",
+    "Durations",
     "EventKind",
     "FileBlobStore",
     "Gap",
@@ -59,6 +69,10 @@ __all__ = [
     "Interaction",
     "InteractionEvent",
     "Kind",
+    "KpiGroup",
+    "KpiReport",
+    "LibreTranslate",
+    "Lifecycle",
     "MemoryBlobStore",
     "MessageEvent",
     "NotFoundError",
@@ -69,17 +83,23 @@ __all__ = [
     "Problem",
     "RawPayload",
     "Receipt",
+    "SLA",
     "SendError",
     "SendResult",
     "SignatureError",
+    "SlaBreach",
     "Status",
     "StatusChange",
     "StorageError",
     "StreamPosition",
+    "Translated",
+    "Translation",
+    "TranslationError",
     "UpdateEvent",
     "VerifyReport",
     "WindowClosedError",
     "__version__",
+    "detect_language",
     "open",
     "webhook_app",
 ]

@@ -221,7 +221,36 @@ def cmd_quarantine(history: History, args: argparse.Namespace, out: TextIO) -> i
     return 0
 
 
+def _when(text: str | None) -> dt.datetime | None:
+    """An ISO 8601 date or time from the command line; naive means UTC."""
+    if text is None:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"not an ISO 8601 date or time: {text!r}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
 def cmd_report(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Lifetime counts; with --kpis, --html or a period, the service KPIs."""
+    since, until = _when(args.since), _when(args.until)
+    if args.html or args.kpis or since or until:
+        report = history.kpis(since=since, until=until, by=args.by, bucket=args.bucket)
+        if args.html:
+            from ._report import render_html
+
+            Path(args.html).write_text(render_html(report), encoding="utf-8")
+            print(f"wrote {args.html}", file=out)
+        if args.json:
+            _dump(report.to_dict(), out)
+        elif not args.html:
+            for group in (report.total, *report.groups):
+                print(f"{group.key:<20} conversations {group.conversations:>7,}"
+                      f"  first response {_median(group.first_response)}"
+                      f"  resolution {_median(group.resolution)}"
+                      f"  unresolved {group.unresolved:,}", file=out)
+        return 0
     counts = history.report()
     if args.json:
         _dump(counts, out)
@@ -230,6 +259,39 @@ def cmd_report(history: History, args: argparse.Namespace, out: TextIO) -> int:
         print(f"{section}:", file=out)
         for key, count in values.items():
             print(f"  {key:<40} {count:>10,}", file=out)
+    return 0
+
+
+def _median(durations: Any) -> str:
+    median = durations.median
+    return "-" if median is None else str(median).split(".")[0]
+
+
+def cmd_conversation(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Show or change a conversation's state: resolve, reopen, pending, snooze, assign,
+    handover."""
+    conversations = history.conversations
+    if args.action != "show":
+        kwargs: dict[str, Any] = {"by": args.by}
+        if args.action in ("assign", "handover"):
+            if args.action == "assign" and not args.to:
+                raise ConfigurationError("assign needs --to")
+            kwargs.update(to=args.to or "human", team=args.team)
+        if args.action in ("handover", "resolve", "reopen", "pending", "snooze"):
+            kwargs["reason"] = args.reason
+        if args.action == "snooze":
+            until = _when(args.until)
+            if until is None:
+                raise ConfigurationError("snooze needs --until")
+            kwargs["until"] = until
+        getattr(conversations, args.action)(args.id, **kwargs)
+    state = conversations.state(args.id)
+    if args.json:
+        _dump(state, out)
+    else:
+        print(f"conversation #{state.conversation_id}: {state.state}"
+              f" (assignee {state.assignee or '-'}, team {state.team or '-'},"
+              f" reopened {state.reopened}, handovers {state.handovers})", file=out)
     return 0
 
 
@@ -346,7 +408,8 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "erase": (cmd_erase, "crypto-shred a person's content (GDPR erasure)"),
     "export": (cmd_export, "a person's complete history as JSON Lines"),
     "quarantine": (cmd_quarantine, "payloads that could not be parsed"),
-    "report": (cmd_report, "counts by channel, direction and status"),
+    "report": (cmd_report, "counts, or the service KPIs (--kpis, --html FILE)"),
+    "conversation": (cmd_conversation, "show, resolve, assign or hand over a conversation"),
     "serve": (cmd_serve, "run the webhook receiver (needs omnicx[server])"),
     "merge": (cmd_merge, "merge two contacts that are one person (recorded, undoable)"),
     "unmerge": (cmd_unmerge, "undo a merge: both contacts stand alone again"),
@@ -401,6 +464,24 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--also", action="append", help="an alias of the mailbox")
             command.add_argument("--batch-size", type=int, default=200)
             command.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        elif name == "report":
+            command.add_argument("--kpis", action="store_true", help="the service KPIs")
+            command.add_argument("--html", help="write the KPI report as one HTML file")
+            command.add_argument("--since", help="period start (ISO 8601, UTC if naive)")
+            command.add_argument("--until", help="period end (default: now)")
+            command.add_argument("--by", default="channel",
+                                 choices=["channel", "team", "agent", "day", "week"])
+            command.add_argument("--bucket", default="day", choices=["day", "week"])
+        elif name == "conversation":
+            command.add_argument("id", type=int, help="conversation id")
+            command.add_argument("action", nargs="?", default="show",
+                                 choices=["show", "resolve", "reopen", "pending", "snooze",
+                                          "assign", "handover"])
+            command.add_argument("--to", help="assignee: agent:17, team:billing, bot:faq, human")
+            command.add_argument("--team", help="the team it goes to")
+            command.add_argument("--by", help="who makes the change")
+            command.add_argument("--reason", help="why (kept as content)")
+            command.add_argument("--until", help="snooze until (ISO 8601)")
         elif name == "serve":
             command.add_argument("--channels", required=True, help="channel config (TOML)")
             command.add_argument("--host", default="127.0.0.1")

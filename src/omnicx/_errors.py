@@ -7,8 +7,9 @@
     ├── ConfigurationError (ValueError)    bad arguments to open(), a channel, a missing extra
     ├── StorageError                       the database failed underneath us (wraps sqlite3/psycopg)
     │   └── ConflictError                  a transient write conflict that retries did not resolve
-    └── SendError                          an outbound provider call failed (carries .code)
-        └── WindowClosedError              free-form message outside the customer-service window
+    ├── SendError                          an outbound provider call failed (carries .code)
+    │   └── WindowClosedError              free-form message outside the customer-service window
+    └── TranslationError                   a translation provider failed (carries .code, .retryable)
 
 Each error also subclasses the built-in it resembles (as attrs does), so an
 ``except ValueError`` written before omnicx was introduced still catches a
@@ -27,6 +28,7 @@ __all__ = [
     "SendError",
     "SignatureError",
     "StorageError",
+    "TranslationError",
     "WindowClosedError",
 ]
 
@@ -107,3 +109,19 @@ class WindowClosedError(SendError):
 
     Send an approved template instead.
     """
+
+
+class TranslationError(OmnicxError):
+    """A translation provider refused or failed; nothing was stored.
+
+    ``code`` is the provider's HTTP status when there was one; ``retryable``
+    says whether the same request may succeed later (rate limits, outages).
+    """
+
+    def __init__(self, message: str, *, provider: str | None = None,
+                 code: int | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.code = code
+        self.retryable = retryable

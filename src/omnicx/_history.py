@@ -19,10 +19,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
-from . import _privacy
+from . import _privacy, _translation
 from ._adapters import adapter_channel, channel_names
+from ._business import SLA
 from ._chain import VerifyReport
 from ._contacts import Contacts
+from ._conversations import Conversations
 from ._crypto import Keyring, key_from_env, parse_key
 from ._enums import Channel, Direction, Kind, Status, status_rank
 from ._errors import (
@@ -36,13 +38,16 @@ from ._errors import (
 from ._events import ChannelEvent, MessageEvent
 from ._identity import check_region, guess_kind, in_default_region
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
+from ._lifecycle import ConversationChange
 from ._models import Address, Contact, Interaction, InteractionEvent, StatusChange
 from ._outbound import Outgoing, SendResult
+from ._translation import Translation
 from ._vault import Sealer, Vault
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
-from .typing import ChannelAdapter, Headers, Sender
+from .typing import ChannelAdapter, Headers, Sender, Translator
 
 if TYPE_CHECKING:
+    from ._kpis import KpiReport
     from ._mailimport import ImportProgress
 
 __all__ = ["History", "Page", "Receipt"]
@@ -148,6 +153,7 @@ class History:
         self._store = store = self._vault.store(store)
         self.contacts = Contacts(store, default_region=self.default_region,
                                  key_missing=self.key_missing)
+        self.conversations = Conversations(store, self._vault)
 
     @property
     def store(self) -> Store:
@@ -465,6 +471,40 @@ class History:
         with self._store.reading() as tx:
             return tx.counts()
 
+    def kpis(
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        by: str | None = "channel",
+        bucket: str = "day",
+        sla: SLA | Mapping[str, SLA] | None = None,
+        journey_window: dt.timedelta = dt.timedelta(hours=4),
+    ) -> KpiReport:
+        """Contact-centre KPIs of the conversations started in ``[since, until)``.
+
+        First and next response, resolution, reopen rate, backlog over time,
+        SLA breaches (``sla``: one `SLA`, or one per channel with ``"*"`` for
+        the rest), bot containment and handover rate, channel mix and
+        cross-channel journeys within ``journey_window``; split ``by``
+        ``"channel"``, ``"team"``, ``"agent"``, ``"day"`` or ``"week"``. The
+        definitions are in ``docs/insight.md``.
+        """
+        from ._kpis import compute_kpis
+
+        def open_changes(tx: Transaction, pairs: list[tuple[int, EventRecord]]
+                         ) -> list[ConversationChange]:
+            by_contact: dict[int, list[EventRecord]] = {}
+            for contact_id, record in pairs:
+                by_contact.setdefault(contact_id, []).append(record)
+            opened = [e for contact_id, records in by_contact.items()
+                      for e in self._vault.open_events(tx, contact_id, records)]
+            opened.sort(key=lambda e: (e.occurred_at, e.id))
+            return [ConversationChange.from_event(e) for e in opened]
+
+        return compute_kpis(self._store, open_changes, since=since, until=until or _now(),
+                            by=by, bucket=bucket, sla=sla, journey_window=journey_window)
+
     def gaps(self, *, include_closed: bool = False) -> list[Gap]:
         """What is known to be missing (open gaps), oldest first."""
         with self._store.reading() as tx:
@@ -533,6 +573,58 @@ class History:
             with Path(out).open("w", encoding="utf-8") as handle:
                 return _privacy.export(self._store, self._vault, handle, contact)
         return _privacy.export(self._store, self._vault, out, contact)
+
+    # -- translation ---------------------------------------------------------------------------
+    def translate(self, interaction: Interaction | int, *, to: str,
+                  translator: Translator) -> Translation:
+        """``interaction``'s text in language ``to``, stored beside the original.
+
+        The provider is asked once per interaction and language; later calls
+        return the stored translation. See ``docs/translation.md``.
+        """
+        # Read it again: the caller's copy may predate an erasure.
+        item = self.interaction(interaction.id if isinstance(interaction, Interaction)
+                                else interaction)
+        return _translation.translate(self._store, self._vault, item, to=to,
+                                      translator=translator, at=_now())
+
+    def translations(self, interactions: Interaction | int | Iterable[Interaction | int]
+                     ) -> dict[int, list[Translation]]:
+        """The stored translations of one or many interactions (a timeline page's items),
+        by interaction id."""
+        items = [interactions] if isinstance(interactions, (Interaction, int)) \
+            else list(interactions)
+        ids = [i.id if isinstance(i, Interaction) else int(i) for i in items]
+        return _translation.stored(self._store, self._vault, ids)
+
+    def send_translated(
+        self,
+        channel: Sender,
+        *,
+        to: Contact,
+        text: str,
+        translator: Translator,
+        language: str | None = None,
+        agent_language: str | None = None,
+        **options: Any,
+    ) -> Interaction:
+        """Send ``text`` in the customer's language and keep the agent's words beside it.
+
+        ``language`` defaults to the language of the customer's latest inbound
+        message (detected, see `omnicx.detect_language`). When it equals
+        ``agent_language`` (or cannot be told), ``text`` is sent as written.
+        """
+        target = language or _translation.customer_language(self, to)
+        source = agent_language or _translation.detect_language(text)
+        if target is None or target == source:
+            return self.send(channel, to=to, text=text, **options)
+        (result,) = translator.translate([text], target=target, source=source)
+        sent = self.send(channel, to=to, text=result.text, **options)
+        _translation.record(self._store, self._vault, sent, Translation(
+            interaction_id=sent.id, language=source or result.source_language or "und",
+            text=text, source_language=None, provider=_translation.translator_name(translator),
+            original=True), _now())
+        return sent
 
     # -- outbound ------------------------------------------------------------------------------
     @in_default_region

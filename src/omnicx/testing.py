@@ -539,6 +539,34 @@ class StoreConformance:
             assert tx.pending_events("webchat", "a", "m1") == []
             assert sorted(e.id for e in tx.events(iid)) == sorted(first)
 
+    def test_activity_skeleton_and_conversation_events(self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[int, int, int, int, list[int]]:
+            (a, b), conv = self.seed(tx, 2)
+            items = [self.interaction(tx, b, conv, f"m{n}", _at(n)) for n in (3, 1, 2)]
+            tx.insert_interactions(items)
+            tx.merge(a, b, _T0, None)  # b's rows report their root, a
+            (eid,) = tx.new_ids("events", 1)
+            tx.insert_events([EventRecord(
+                id=eid, interaction_id=items[1].id, channel="webchat", account="a",
+                external_id="m1", event_id="conversation:x", kind="conversation",
+                occurred_at=_at(4), received_at=_at(4), data={"by": "agent:1"})])
+            return a, b, conv, eid, [i.id for i in items]
+
+        a, b, conv, eid, ids = store.atomic(work)
+        with store.reading() as tx:
+            assert tx.first_interaction(conv) == ids[1]
+            assert tx.first_interaction(conv + 1000) is None
+            rows = list(tx.activity(None))
+            assert [r.interaction_id for r in rows] == [ids[1], ids[2], ids[0]]
+            assert {(r.conversation_id, r.root_id, r.channel, r.direction, r.kind)
+                    for r in rows} == {(conv, a, "webchat", "inbound", "message")}
+            assert rows[0].occurred_us == int(_at(1).timestamp() * 1_000_000)
+            assert [r.interaction_id for r in tx.activity(_at(3))] == [ids[1], ids[2]]
+            assert list(tx.activity(None, conversation_id=conv + 1000)) == []
+            ((contact_id, event),) = tx.conversation_events()
+            assert (contact_id, event.id, event.event_id) == (b, eid, "conversation:x")
+            assert event.data == {"by": "agent:1"}
+
     def test_gaps_open_once_and_close(self, store: Store) -> None:
         def gap(tx: Transaction, reference: str) -> Gap:
             (gid,) = tx.new_ids("gaps", 1)

@@ -4,6 +4,8 @@
   class in `omnicx.channels` implements it; so can yours.
 - `Sender`: a channel that can also send (``History.send``).
 - `BlobStore`: where attachment bytes go (filesystem by default).
+- `Translator`: machine translation (`omnicx.DeepL`, `omnicx.LibreTranslate`).
+- `Bot`: answers customers first and hands over to a human (``omnicx.bots``).
 
 The storage protocol lives in `omnicx.storage` (`omnicx.storage.Store`),
 next to the backends that implement it.
@@ -18,9 +20,12 @@ from ._enums import Channel
 from ._events import ChannelEvent
 
 if TYPE_CHECKING:
+    from ._bots import BotContext
+    from ._models import Interaction
     from ._outbound import Outgoing, SendResult
+    from ._translation import Translated
 
-__all__ = ["BlobStore", "ChannelAdapter", "Headers", "Sender"]
+__all__ = ["BlobStore", "Bot", "ChannelAdapter", "Headers", "Sender", "Translator"]
 
 Headers = Mapping[str, str]
 
@@ -83,3 +88,27 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes:
         """Return the bytes stored under ``key``; raise `omnicx.NotFoundError`."""
         ...
+
+
+class Translator(Protocol):
+    """Translates texts; ``name`` is recorded with every translation it makes."""
+
+    name: str
+
+    def translate(self, texts: Sequence[str], *, target: str,
+                  source: str | None = None) -> Sequence[Translated]:
+        """``texts`` in ``target`` (ISO 639-1), in order; raise `omnicx.TranslationError`."""
+        ...
+
+
+class Bot(Protocol):
+    """Answers customers before a person does (see ``omnicx.bots.BotRunner``).
+
+    ``name`` makes its assignee ``"bot:<name>"``. ``answer`` returns the reply
+    to ``message``, or ``None`` when it cannot help (counted as a failure; the
+    runner's rules decide when failures mean a handover to a human).
+    """
+
+    name: str
+
+    def answer(self, message: Interaction, context: BotContext) -> str | None: ...

@@ -28,6 +28,7 @@ from .._errors import ConfigurationError
 from .._models import Contact, Conversation, Interaction, utc
 
 __all__ = [
+    "ActivityRow",
     "AddressOwner",
     "Capabilities",
     "ChainRows",
@@ -179,6 +180,23 @@ class InteractionRef:
     contact_id: int
     conversation_id: int
     occurred_at: dt.datetime
+
+
+class ActivityRow(NamedTuple):
+    """The skeleton of one interaction, as service KPIs read it (no content, no key).
+
+    ``root_id`` is the contact's root after merges; ``occurred_us`` the provider
+    time in microseconds since the epoch (a plain int: KPIs read millions).
+    """
+
+    interaction_id: int
+    conversation_id: int
+    root_id: int
+    channel: str
+    direction: str
+    kind: str
+    message_type: str | None
+    occurred_us: int
 
 
 @attrs.frozen(kw_only=True)
@@ -374,6 +392,23 @@ class Transaction(Protocol):
         self, channel: str, account: str, references: Iterable[str], at: dt.datetime
     ) -> int: ...
     def gaps(self, *, include_closed: bool) -> list[Gap]: ...
+
+    # -- service insight ---------------------------------------------------------------------
+    def first_interaction(self, conversation_id: int) -> int | None:
+        """The id of the earliest interaction of a conversation (``None``: unknown id)."""
+        ...
+
+    def activity(self, until: dt.datetime | None, *,
+                 conversation_id: int | None = None) -> Iterator[ActivityRow]:
+        """Every interaction before ``until`` (of one conversation, or all) as an
+        `ActivityRow`, ordered by conversation, then provider time, then id
+        (streamed: KPIs read millions)."""
+        ...
+
+    def conversation_events(self) -> list[tuple[int, EventRecord]]:
+        """Every event of kind ``conversation`` (lifecycle changes) with the contact of
+        the interaction it is attached to, in provider order."""
+        ...
 
     # -- reporting ---------------------------------------------------------------------------
     def counts(self) -> dict[str, dict[str, int]]:

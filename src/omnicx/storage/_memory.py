@@ -30,6 +30,7 @@ from .._enums import Direction
 from .._errors import ConflictError, StorageError
 from .._models import Contact, Conversation, Interaction
 from ._base import (
+    ActivityRow,
     AddressOwner,
     Capabilities,
     ChainRows,
@@ -488,6 +489,34 @@ class _MemoryTransaction:
     def events(self, interaction_id: int) -> list[EventRecord]:
         found = [e for e in self._t.events.values() if e.interaction_id == interaction_id]
         return sorted(found, key=lambda e: (e.occurred_at, e.id))
+
+    # -- service insight ---------------------------------------------------------------------
+    def first_interaction(self, conversation_id: int) -> int | None:
+        rows = [(row[_OCCURRED_AT], iid) for iid, row in self._t.interactions.items()
+                if row[2] == conversation_id]
+        return min(rows)[1] if rows else None
+
+    def activity(self, until: dt.datetime | None, *,
+                 conversation_id: int | None = None) -> Iterator[ActivityRow]:
+        limit = None if until is None else to_us(until)
+        rows = []
+        for iid, row in self._t.interactions.items():
+            if limit is not None and row[_OCCURRED_AT] >= limit:
+                continue
+            if conversation_id is not None and row[2] != conversation_id:
+                continue
+            contact = self._t.contacts[row[1]]
+            rows.append(ActivityRow(iid, row[2], contact.merged_into or contact.id, row[3],
+                                    row[6], row[7], row[8], row[_OCCURRED_AT]))
+        rows.sort(key=lambda r: (r.conversation_id, r.occurred_us, r.interaction_id))
+        return iter(rows)
+
+    def conversation_events(self) -> list[tuple[int, EventRecord]]:
+        found = []
+        for event in self._t.events.values():
+            if event.kind == "conversation" and event.interaction_id is not None:
+                found.append((self._t.interactions[event.interaction_id][1], event))
+        return sorted(found, key=lambda pair: (pair[1].occurred_at, pair[1].id))
 
     def chain_events(self, links: Sequence[tuple[int, int, bytes, bytes]]) -> None:
         for event_id, seq, hashed, prev in links:

@@ -20,6 +20,7 @@ from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
 from .._errors import ConflictError
 from .._models import Address, Attachment, Contact, Conversation, Interaction
 from ._base import (
+    ActivityRow,
     AddressOwner,
     ChainRows,
     EventRecord,
@@ -783,6 +784,37 @@ class SqlTransaction:
             f"SELECT {_EVENT_READ} FROM events WHERE interaction_id = ?"
             " ORDER BY occurred_at, id", (interaction_id,))
         return [_event_from_row(r) for r in rows]
+
+    # -- service insight ---------------------------------------------------------------------
+    def first_interaction(self, conversation_id: int) -> int | None:
+        row = self._one("SELECT id FROM interactions WHERE conversation_id = ?"
+                        " ORDER BY occurred_at, id LIMIT 1", (conversation_id,))
+        return None if row is None else int(row[0])
+
+    def activity(self, until: dt.datetime | None, *,
+                 conversation_id: int | None = None) -> Iterator[ActivityRow]:
+        where, params = ["TRUE"], []
+        if until is not None:
+            where.append("i.occurred_at < ?")
+            params.append(to_us(until))
+        if conversation_id is not None:
+            where.append("i.conversation_id = ?")
+            params.append(conversation_id)
+        cursor = self._execute(
+            "SELECT i.id, i.conversation_id, coalesce(c.merged_into, c.id), i.channel,"
+            " i.direction, i.kind, i.message_type, i.occurred_at FROM interactions i"
+            f" JOIN contacts c ON c.id = i.contact_id WHERE {' AND '.join(where)}"
+            " ORDER BY i.conversation_id, i.occurred_at, i.id", params)
+        make = ActivityRow._make
+        while rows := cursor.fetchmany(2000):
+            yield from map(make, rows)
+
+    def conversation_events(self) -> list[tuple[int, EventRecord]]:
+        rows = self._all(
+            f"SELECT i.contact_id, {', '.join('e.' + c for c in _EVENT_READ.split(', '))}"
+            " FROM events e JOIN interactions i ON i.id = e.interaction_id"
+            " WHERE e.kind = ? ORDER BY e.occurred_at, e.id", ("conversation",))
+        return [(int(r[0]), _event_from_row(r[1:])) for r in rows]
 
     # -- gaps --------------------------------------------------------------------------------
     def open_gaps(self, gaps: Sequence[Gap]) -> None:
