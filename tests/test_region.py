@@ -151,3 +151,6 @@ def test_without_a_region_national_numbers_are_refused() -> None:
 def test_a_region_that_does_not_exist_is_a_configuration_error(bad: str) -> None:
     with pytest.raises(omnicx.ConfigurationError, match="region"):
         omnicx.open(":memory:", default_region=bad)
+    # Said when the channel is set up, not as a quarantined payload per visitor.
+    with pytest.raises(omnicx.ConfigurationError, match="region"):
+        WebChat(secret="s", default_region=bad)

@@ -24,7 +24,7 @@ from dateutil import parser as dateparser
 from .._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
 from .._errors import PayloadError
 from .._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
-from .._identity import current_region, normalise_phone
+from .._identity import check_region, current_region, normalise_phone
 from .._models import Address, Attachment, utc
 from ._common import expect, get_header, hmac_sha256_hex, load_json, parse_epoch, verify_hmac_sha256
 
@@ -48,7 +48,7 @@ class WebChat:
 
     secret: str | bytes = attrs.field(repr=False)
     site: str = "default"
-    default_region: str | None = None
+    default_region: str | None = attrs.field(default=None, converter=check_region)
     channel: ClassVar[Channel] = Channel.WEBCHAT
 
     @property
