@@ -73,3 +73,21 @@ def history(tmp_path: Path) -> Iterator[omnicx.History]:
     """A fresh SQLite-file history."""
     with omnicx.open(tmp_path / "history.db") as opened:
         yield opened
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def backend_history(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[omnicx.History]:
+    """A fresh history with an encryption key on each backend: memory, SQLite, PostgreSQL."""
+    from omnicx.storage import MemoryStore, SQLiteStore
+
+    if request.param == "memory":
+        store: omnicx.storage.Store = MemoryStore()
+    elif request.param == "sqlite":
+        store = SQLiteStore(tmp_path / "backend.db")
+    else:
+        url, schema = request.getfixturevalue("postgres_schema")
+        from omnicx.storage._postgres import PostgresStore
+
+        store = PostgresStore(url, schema=schema)
+    with omnicx.open(store, key=b"b" * 32) as history:
+        yield history

@@ -38,7 +38,9 @@ def test_demo_builds_one_customer_across_channels(tmp_path: Path) -> None:
     contact = history.contacts.find("+41 79 123 45 67")
     assert contact == history.contacts.find("anna.keller@example.ch")
     channels = {i.channel for i in history.timeline(contact, limit=100).items}
-    assert channels == {"webchat", "whatsapp", "email"}
+    assert channels == {"webchat", "whatsapp", "email", "phone", "letter", "sms"}
+    call = next(i for i in history.timeline(contact, limit=100).items if i.kind == "call")
+    assert call.status == "completed" and history.events(call)[0].kind == "transcribed"
     assert history.gaps() == []
     # Running it again starts from scratch rather than piling up duplicates.
     assert run("demo", "--output", str(target))[0] == 0
@@ -58,7 +60,7 @@ def test_timeline_contacts_gaps_quarantine_report(demo_db: Path) -> None:
     code, output = run("--db", str(demo_db), "timeline", "+41791234567", "--json")
     document = json.loads(output)
     assert document["contact"]["display_name"] == "Anna Keller"
-    assert document["items"][0]["channel"] == "email"
+    assert document["items"][0]["channel"] == "sms"  # the thank-you: Twilio gives no time
     code, output = run("--db", str(demo_db), "contacts")
     assert "Anna Keller" in output and "phone:+41791234567" in output
     assert run("--db", str(demo_db), "contacts", "--find", "nobody@example.com")[0] == 1

@@ -9,8 +9,10 @@ without ``+``) must not be read as a national number of the region.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import phonenumbers
 import pytest
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 
 import omnicx
 from omnicx import Address, MessageEvent, Outgoing, SendResult
+from omnicx._cli import main
 from omnicx._identity import guess_kind, normalise_phone, regional
 from omnicx.channels import WebChat, WhatsApp
 
@@ -154,3 +157,19 @@ def test_a_region_that_does_not_exist_is_a_configuration_error(bad: str) -> None
     # Said when the channel is set up, not as a quarantined payload per visitor.
     with pytest.raises(omnicx.ConfigurationError, match="region"):
         WebChat(secret="s", default_region=bad)
+
+
+def test_record_and_the_cli_read_national_numbers(tmp_path: Path) -> None:
+    history = omnicx.open(tmp_path / "h.db", default_region="CH")
+    call = history.record(channel="phone", direction="inbound", contact="079 123 45 67",
+                          text="asked about the invoice", external_id="cti-4711")
+    assert history.contacts.find("+41791234567") == history.contacts.get(call.contact_id)
+    history.close()
+    out = io.StringIO()
+    assert main(["--db", str(tmp_path / "h.db"), "--region", "CH", "record",
+                 "--channel", "letter", "--direction", "outbound",
+                 "--contact", "079 123 45 67", "--text", "the invoice, again"], out=out) == 0
+    with omnicx.open(tmp_path / "h.db", default_region="CH") as history:
+        anna = history.contacts.find("079 123 45 67")
+        assert anna is not None
+        assert {i.channel for i in history.timeline(anna).items} == {"phone", "letter"}

@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sys
 import tomllib
@@ -399,6 +400,44 @@ def cmd_import(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _duration(text: str) -> float:
+    """Seconds from ``"420"``, ``"90s"``, ``"7m"``, ``"1h30m"`` or ``"1h2m3s"``."""
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*"
+                         r"(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    if not text.strip() or match is None:
+        raise ConfigurationError(f"not a duration: {text!r} (try 420, 7m or 1h30m)")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def cmd_record(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Record a call, letter, fax, visit or note (`History.record`)."""
+    import datetime as dt
+
+    from ._blobs import FileBlobStore
+
+    try:
+        when = dt.datetime.fromisoformat(args.at) if args.at else None
+    except ValueError as exc:
+        raise ConfigurationError(f"--at: not an ISO 8601 time: {args.at!r}") from exc
+    # A contact id names a known contact; an address may also be a new one.
+    contact: Contact | str = args.contact
+    if args.contact.isdigit() and not args.contact.startswith("0") and len(args.contact) < 9:
+        contact = history.contacts.get(int(args.contact))
+    interaction = history.record(
+        channel=args.channel, direction=args.direction, contact=contact, occurred_at=when,
+        text=args.text, subject=args.subject,
+        duration=_duration(args.duration) if args.duration else None,
+        attachments=args.attach or (), external_id=args.external_id, name=args.name,
+        blobs=FileBlobStore(args.media_dir))
+    if args.json:
+        _dump(interaction, out)
+    else:
+        print(f"interaction #{interaction.id} ({interaction.channel} {interaction.direction}"
+              f" {interaction.kind}) for contact #{interaction.contact_id}", file=out)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
     "import": (cmd_import, "import mail: an .eml file, an mbox, a Maildir (resumable)"),
     "timeline": (cmd_timeline, "a contact's unified timeline, newest first"),
@@ -411,6 +450,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "report": (cmd_report, "counts, or the service KPIs (--kpis, --html FILE)"),
     "conversation": (cmd_conversation, "show, resolve, assign or hand over a conversation"),
     "serve": (cmd_serve, "run the webhook receiver (needs omnicx[server])"),
+    "record": (cmd_record, "record a call, video call, letter, fax, visit or note"),
     "merge": (cmd_merge, "merge two contacts that are one person (recorded, undoable)"),
     "unmerge": (cmd_unmerge, "undo a merge: both contacts stand alone again"),
     "link": (cmd_link, "record the CRM's own id for a contact"),
@@ -464,6 +504,22 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--also", action="append", help="an alias of the mailbox")
             command.add_argument("--batch-size", type=int, default=200)
             command.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        elif name == "record":
+            command.add_argument("--channel", required=True,
+                                 help="phone, video, letter, fax, visit, note...")
+            command.add_argument("--direction", required=True,
+                                 choices=["inbound", "outbound", "internal"])
+            command.add_argument("--contact", required=True,
+                                 help="contact id, phone number or email")
+            command.add_argument("--at", help="when, ISO 8601 (default: now)")
+            command.add_argument("--text", help="what was said or written")
+            command.add_argument("--subject")
+            command.add_argument("--duration", help="420, 7m or 1h30m")
+            command.add_argument("--attach", action="append", help="a file (repeatable)")
+            command.add_argument("--external-id", help="makes recording it twice a duplicate")
+            command.add_argument("--name", help="the contact's name")
+            command.add_argument("--media-dir", default="omnicx-media",
+                                 help="where attachment files are stored")
         elif name == "report":
             command.add_argument("--kpis", action="store_true", help="the service KPIs")
             command.add_argument("--html", help="write the KPI report as one HTML file")

@@ -1,27 +1,32 @@
 """``omnicx demo``: one customer's history across channels, through the real path.
 
 Every step below is a raw provider payload, signed where the provider signs,
-handed to `History.receive` exactly as a web handler would. Nothing is
-inserted behind the library's back, so the demo doubles as a smoke test of
-the whole pipeline: identity linking across channels, redelivery, a status
-that arrives before its message, and the unified timeline.
+handed to `History.receive` exactly as a web handler would (the letter
+goes the way `History.record` sends it). Nothing is inserted behind the
+library's back, so the demo doubles as a smoke test of
+the whole pipeline: identity linking across channels (web chat, WhatsApp,
+email, SMS, a phone call and a letter), redelivery, a status that arrives
+before its message, call statuses out of order, and the unified timeline.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlencode
 
 import attrs
 
 from ._display import format_timeline
 from ._history import History, Receipt
-from ._models import Contact, Interaction
+from ._models import Address, Contact, Interaction
 from ._open import open as open_history
-from .channels import Email, WebChat, WhatsApp
+from ._record import payload as record_payload
+from .channels import Email, Twilio, WebChat, WhatsApp
 from .typing import ChannelAdapter
 
 __all__ = ["DemoResult", "run_demo"]
@@ -181,12 +186,58 @@ def _email_steps(mail: Email) -> Iterator[Step]:
                body=reply.encode(), headers={})
 
 
+def _phone_and_post_steps(twilio: Twilio) -> Iterator[Step]:
+    """Anna calls the hotline (Twilio), her letter arrives, she thanks the shop by SMS."""
+    caller, hotline = "+41791234567", twilio.number or "+41445550100"
+    call_sid = "CA0d3e5a1c2b4f6a8e9d0c1b2a3f4e5d6c"
+    day4 = T0 + dt.timedelta(days=3, hours=0, minutes=46)  # Thu 5 Nov, 10:00
+
+    def post(note: str, params: list[tuple[str, str]]) -> Step:
+        body = urlencode([*params, ("AccountSid", twilio.account_sid),
+                          ("ApiVersion", "2010-04-01")]).encode()
+        return Step(note=note, channel=twilio, body=body, headers=twilio.sign(body))
+
+    def call(status: str, minutes: float, *extra: tuple[str, str]) -> list[tuple[str, str]]:
+        at = email.utils.format_datetime(day4 + dt.timedelta(minutes=minutes))
+        return [("CallSid", call_sid), ("CallStatus", status), ("Direction", "inbound"),
+                ("From", caller), ("To", hotline), ("Caller", caller), ("Called", hotline),
+                ("Timestamp", at), ("CallbackSource", "call-progress-events"), *extra]
+
+    yield post("phone: Anna calls the hotline through Twilio; the call is ringing",
+               call("ringing", 0, ("SequenceNumber", "0")))
+    yield post("phone: 'completed' (4 minutes) overtakes 'in-progress'; one call, it ends"
+               " 'completed'", call("completed", 4, ("SequenceNumber", "2"),
+                                    ("CallDuration", "240")))
+    yield post("phone: the late 'in-progress' is kept, the call stays 'completed'",
+               call("in-progress", 0.2, ("SequenceNumber", "1")))
+    yield post("phone: the recording and its transcription attach to the call", [
+        ("CallSid", call_sid), ("TranscriptionSid", "TR0d3e5a1c2b4f6a8e9d0c1b2a3f4e5d6c"),
+        ("TranscriptionText", "Hi, Anna Keller here, I paid shipping twice for order 48213."),
+        ("TranscriptionStatus", "completed"), ("RecordingSid", "RE0d3e5a1c2b4f6a8e9d0c1b2a"),
+        ("From", caller), ("To", hotline)])
+    adapter, body, _ = record_payload(
+        channel="letter", direction="inbound", contact=[Address(kind="phone", value=caller)],
+        occurred_at=day4 + dt.timedelta(days=1, hours=-1), subject="Refund of double shipping",
+        text="Dear shop, as discussed on the phone I enclose the bank slip.",
+        external_id="post-2026-1106-017", data={"pages": 2})
+    yield Step(note="letter: the mail room records Anna's letter with history.record()",
+               channel=adapter, body=body, headers={})
+    yield post("SMS: Anna texts a thank-you (Twilio gives no time: the receive time)", [
+        ("MessageSid", "SM0d3e5a1c2b4f6a8e9d0c1b2a3f4e5d6c"),
+        ("SmsSid", "SM0d3e5a1c2b4f6a8e9d0c1b2a3f4e5d6c"), ("SmsStatus", "received"),
+        ("NumMedia", "0"), ("NumSegments", "1"), ("From", caller), ("To", hotline),
+        ("Body", "Refund received, thank you!")])
+
+
 def demo_steps() -> list[Step]:
     """The payloads of the demo, in the order a provider would deliver them."""
     chat = WebChat(secret="demo-webchat-secret", site="shop.example.ch")
     wa = WhatsApp(phone_number_id="106540352242922", app_secret="demo-whatsapp-secret")
     mail = Email(mailbox="support@shop.example.ch")
-    return [*_webchat_steps(chat), *_whatsapp_steps(wa), *_email_steps(mail)]
+    twilio = Twilio(account_sid="AC5e2f0c9d8b7a6f5e4d3c2b1a0f9e8d7c", auth_token="demo-twilio",
+                    number="+41445550100", webhook_url="https://crm.example.ch/hooks/twilio")
+    return [*_webchat_steps(chat), *_whatsapp_steps(wa), *_email_steps(mail),
+            *_phone_and_post_steps(twilio)]
 
 
 def run_demo(

@@ -110,6 +110,13 @@ class Status(OpenEnum):
     READ = "read"
     PLAYED = "played"
     RECEIVED = "received"
+    # A call's progress (Twilio Voice and other telephony): ringing, answered, ended.
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    CANCELED = "canceled"
 
 
 class EventKind(OpenEnum):
@@ -120,6 +127,8 @@ class EventKind(OpenEnum):
     REVOKED = "revoked"
     REACTED = "reacted"
     UNREACTED = "unreacted"
+    RECORDED = "recorded"  # a call recording became available
+    TRANSCRIBED = "transcribed"  # a recording's transcription
 
 
 # The current status only moves forward along these ranks: a late "sent"
@@ -135,6 +144,13 @@ _RANKS = {
     Status.RECEIVED: 20,
     Status.READ: 30,
     Status.PLAYED: 40,
+    # A call rings, is answered, ends: ending (however it ends) outranks the rest.
+    Status.RINGING: 5,
+    Status.IN_PROGRESS: 8,
+    Status.COMPLETED: 50,
+    Status.BUSY: 50,
+    Status.NO_ANSWER: 50,
+    Status.CANCELED: 50,
 }
 
 

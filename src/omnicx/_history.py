@@ -39,7 +39,14 @@ from ._events import ChannelEvent, MessageEvent
 from ._identity import check_region, guess_kind, in_default_region
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
 from ._lifecycle import ConversationChange
-from ._models import Address, Contact, Interaction, InteractionEvent, StatusChange
+from ._models import (
+    Address,
+    Attachment,
+    Contact,
+    Interaction,
+    InteractionEvent,
+    StatusChange,
+)
 from ._outbound import Outgoing, SendResult
 from ._translation import Translation
 from ._vault import Sealer, Vault
@@ -311,6 +318,38 @@ class History:
 
         return import_path(self, path, channel=channel, batch_size=batch_size,
                            progress=progress)
+
+    @in_default_region
+    def record(
+        self,
+        *,
+        channel: str,
+        direction: str,
+        contact: Contact | Address | str,
+        occurred_at: dt.datetime | None = None,
+        text: str | None = None,
+        subject: str | None = None,
+        duration: dt.timedelta | float | None = None,
+        attachments: Iterable[bytes | str | os.PathLike[str] | Attachment] = (),
+        external_id: str | None = None,
+        **options: Any,
+    ) -> Interaction:
+        """Record a call, video call, letter, fax, visit or note no provider delivers.
+
+        It goes through `receive` like a webhook (identity, threading, chain,
+        encryption, gaps). ``contact`` is an address string, an `Address` or
+        a `Contact`; ``duration`` a timedelta or seconds; ``attachments``
+        bytes, file paths or stored `Attachment` objects (bytes go to ``blobs=``,
+        a `FileBlobStore` under ``./omnicx-media`` by default). The same
+        ``external_id`` twice is a duplicate: the first interaction is
+        returned. ``options``: ``account``, ``kind``, ``name``, ``reply_to``,
+        ``thread``, ``data``, ``blobs`` (see `omnicx._record.record`).
+        """
+        from ._record import record
+
+        return record(self, channel=channel, direction=direction, contact=contact,
+                      occurred_at=occurred_at, text=text, subject=subject, duration=duration,
+                      attachments=attachments, external_id=external_id, **options)
 
     def sync_imap(
         self,

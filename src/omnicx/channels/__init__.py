@@ -11,7 +11,17 @@ leaking third-party exceptions. The public names are importable from here.
 from __future__ import annotations
 
 from .email import Email, IMAPSettings, SMTPSettings
+from .forms import WebForm
 from .meta import WhatsApp
+from .twilio import Twilio
 from .webchat import WebChat
 
-__all__ = ["Email", "IMAPSettings", "SMTPSettings", "WebChat", "WhatsApp"]
+__all__ = [
+    "Email",
+    "IMAPSettings",
+    "SMTPSettings",
+    "Twilio",
+    "WebChat",
+    "WebForm",
+    "WhatsApp",
+]
