@@ -20,10 +20,11 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import omnicx
+from channels import twilio_payloads as payloads  # tests/channels: Twilio's documented forms
 from omnicx import Address, MessageEvent, Outgoing, SendResult
 from omnicx._cli import main
 from omnicx._identity import guess_kind, normalise_phone, regional
-from omnicx.channels import WebChat, WhatsApp
+from omnicx.channels import Twilio, WebChat, WhatsApp
 
 REGIONS = ["CH", "DE", "AT", "FR", "IT", "GB", "NL", "ES", "US", "BR", "IN", "JP", "AU"]
 TYPES = [phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]
@@ -173,3 +174,13 @@ def test_record_and_the_cli_read_national_numbers(tmp_path: Path) -> None:
         anna = history.contacts.find("079 123 45 67")
         assert anna is not None
         assert {i.channel for i in history.timeline(anna).items} == {"phone", "letter"}
+
+
+def test_twilio_wa_ids_ignore_the_region() -> None:
+    twilio = Twilio(account_sid=payloads.ACCOUNT_SID, auth_token=payloads.AUTH_TOKEN,
+                    number=payloads.BUSINESS, webhook_url=payloads.URL)
+    with regional("DE"):  # 41791234567 is a German national number too
+        (event,) = twilio.parse(payloads.whatsapp(sender="+41791234567"), {})
+    assert isinstance(event, MessageEvent)
+    phones = {a.value for a in event.contact if a.kind == "phone"}
+    assert phones == {"+41791234567"}
