@@ -24,7 +24,7 @@ from channels import twilio_payloads as payloads  # tests/channels: Twilio's doc
 from omnicx import Address, MessageEvent, Outgoing, SendResult
 from omnicx._cli import main
 from omnicx._identity import guess_kind, normalise_phone, regional
-from omnicx.channels import Twilio, WebChat, WhatsApp
+from omnicx.channels import Twilio, WebChat, WebForm, WhatsApp
 
 REGIONS = ["CH", "DE", "AT", "FR", "IT", "GB", "NL", "ES", "US", "BR", "IN", "JP", "AU"]
 TYPES = [phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]
@@ -140,7 +140,10 @@ def test_a_history_reads_national_numbers_everywhere() -> None:
     assert {i.channel for i in history.timeline(anna).items} == {"phone", "webchat"}
     history.send(calls, to="079 123 45 67", text="called back")
     assert calls.sent[0].to.value == "+41791234567"
-    assert len(history.timeline(anna).items) == 3
+    form = WebForm(form="contact", unsigned=True)  # no region of its own either
+    history.receive(form, body=b"name=Anna&phone=079+123+45+67&message=Call+me",
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert len(history.timeline(anna).items) == 4
 
 
 def test_without_a_region_national_numbers_are_refused() -> None:
@@ -158,6 +161,8 @@ def test_a_region_that_does_not_exist_is_a_configuration_error(bad: str) -> None
     # Said when the channel is set up, not as a quarantined payload per visitor.
     with pytest.raises(omnicx.ConfigurationError, match="region"):
         WebChat(secret="s", default_region=bad)
+    with pytest.raises(omnicx.ConfigurationError, match="region"):
+        WebForm(form="contact", secret="s", default_region=bad)
 
 
 def test_record_and_the_cli_read_national_numbers(tmp_path: Path) -> None:
