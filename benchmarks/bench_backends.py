@@ -311,7 +311,11 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.writers, args.batch, args.queries = "300,600", 2, 100, 20
     sizes = [int(s) for s in args.sizes.split(",")]
     results: dict[tuple[str, int], dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:

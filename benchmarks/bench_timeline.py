@@ -89,7 +89,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5, help="walks over the 40 pages")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
     args = parser.parse_args()
+    if args.smoke:
+        args.size, args.repeat = 3000, 1
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "timeline.db"
         start = time.perf_counter()

@@ -144,11 +144,16 @@ def main() -> None:
                         help="per library and scenario, spread over interleaved rounds")
     parser.add_argument("--stdlib-json", action="store_true",
                         help="make omnicx decode with the json module even if orjson is installed")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds = 0.1
     if args.stdlib_json:
-        from omnicx.channels.meta import _whatsapp_parse
+        # The JSON decoder is chosen in the module all channels share.
+        from omnicx.channels import _common
 
-        _whatsapp_parse.orjson = None  # type: ignore[assignment]
+        _common.orjson = None  # type: ignore[assignment]
     signer = WhatsApp(phone_number_id=p.PHONE_NUMBER_ID, app_secret=SECRET)
     ours, theirs = omnicx_step(), pywa_step()
 
@@ -182,9 +187,9 @@ def main() -> None:
 
 
 def decoding_with_orjson() -> bool:
-    from omnicx.channels.meta import _whatsapp_parse
+    from omnicx.channels import _common
 
-    return _whatsapp_parse.orjson is not None
+    return _common.orjson is not None
 
 
 if __name__ == "__main__":

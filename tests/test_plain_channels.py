@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import omnicx
 from omnicx import Address, MessageEvent, Outgoing, SendResult
 from omnicx._adapters import adapter_channel, channel_names
+from omnicx.channels import Authenticated
 
 AT = dt.datetime(2026, 11, 2, 9, 14, tzinfo=dt.UTC)
 
@@ -101,16 +102,21 @@ def test_an_unknown_string_channel_is_kept_as_given(history: omnicx.History) -> 
 
 
 def test_the_webhook_app_routes_a_string_channel(history: omnicx.History) -> None:
-    app = omnicx.webhook_app(history, [CallLog("Phone")])
+    # Served over HTTP, an unsigned adapter must be wrapped with a credential.
+    calls = Authenticated(adapter=CallLog("Phone"), bearer_token="cti-token")
+    app = omnicx.webhook_app(history, [calls])
 
     async def post() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.post("/phone/cti-zurich", content=_call(1))
+            return await client.post("/phone/cti-zurich", content=_call(1),
+                                     headers=calls.sign(_call(1)))
 
     response = asyncio.run(post())
     assert response.status_code == 200, response.text
     assert history.contacts.find("+41791234567") is not None
+    with pytest.raises(omnicx.ConfigurationError, match="phone/cti-zurich accepts unsigned"):
+        omnicx.webhook_app(history, [CallLog("Phone")])
 
 
 @pytest.mark.parametrize("bad", ["", "  ", None, 7])

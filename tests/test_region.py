@@ -9,22 +9,25 @@ without ``+``) must not be read as a national number of the region.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import httpx
 import phonenumbers
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import omnicx
-from channels import twilio_payloads as payloads  # tests/channels: Twilio's documented forms
+from channels import telegram_payloads as telegram  # tests/channels: documented bodies
+from channels import twilio_payloads as payloads
 from omnicx import Address, MessageEvent, Outgoing, SendResult
 from omnicx._cli import main
 from omnicx._identity import guess_kind, normalise_phone, regional
-from omnicx.channels import Twilio, WebChat, WebForm, WhatsApp
+from omnicx.channels import Authenticated, Telegram, Twilio, WebChat, WebForm, WhatsApp
 
 REGIONS = ["CH", "DE", "AT", "FR", "IT", "GB", "NL", "ES", "US", "BR", "IN", "JP", "AU"]
 TYPES = [phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE]
@@ -189,3 +192,27 @@ def test_twilio_wa_ids_ignore_the_region() -> None:
     assert isinstance(event, MessageEvent)
     phones = {a.value for a in event.contact if a.kind == "phone"}
     assert phones == {"+41791234567"}
+
+
+def test_a_telegram_users_own_number_ignores_the_region() -> None:
+    bot = Telegram(bot_token=telegram.BOT_TOKEN, secret_token=telegram.SECRET)
+    with regional("DE"):  # Telegram sends "41791234567": a German national number too
+        (event,) = bot.parse(telegram.body(telegram.of("contact")), {})
+    assert isinstance(event, MessageEvent)
+    assert [str(a) for a in event.contact] == ["telegram:1111111", "phone:+41791234567"]
+
+
+def test_the_webhook_server_reads_national_numbers_in_the_historys_region() -> None:
+    history = omnicx.open(":memory:", default_region="CH")
+    calls = Authenticated(adapter=CallLog(), bearer_token="cti-token")
+    app = omnicx.webhook_app(history, [calls])  # parses outside History.receive
+    body = b'{"id": "c1", "from": "079 123 45 67"}'
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post("/phone/cti", content=body, headers=calls.sign(body))
+
+    response = asyncio.run(post())
+    assert response.status_code == 200, response.text
+    assert history.contacts.find("+41 79 123 45 67") is not None

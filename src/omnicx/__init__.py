@@ -25,7 +25,7 @@ from ._errors import (
     TranslationError,
     WindowClosedError,
 )
-from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
+from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
 from ._history import History, Page, Receipt
 from ._kpis import Durations, KpiGroup, KpiReport, SlaBreach
 from ._lifecycle import ConversationChange, ConversationState, Lifecycle
@@ -97,6 +97,7 @@ __all__ = [
     "TranslationError",
     "UpdateEvent",
     "VerifyReport",
+    "WatermarkEvent",
     "WindowClosedError",
     "__version__",
     "detect_language",

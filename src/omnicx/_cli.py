@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import sys
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,9 +35,10 @@ from ._errors import ConfigurationError, OmnicxError
 from ._history import History
 from ._models import Contact
 from ._open import open as open_history
-from .typing import ChannelAdapter, Sender
+from ._serve import load_channels, serve
+from .typing import Sender
 
-__all__ = ["COMMANDS", "CREATES", "main"]
+__all__ = ["COMMANDS", "CREATES", "load_channels", "main"]
 
 Command = Callable[[History, argparse.Namespace, TextIO], int]
 
@@ -333,45 +333,9 @@ def cmd_export(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def load_channels(path: str | Path) -> list[ChannelAdapter]:
-    """Channels from a TOML file: ``[[channel]]`` tables with ``type`` and arguments."""
-    try:
-        config = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"cannot read channel config {path}: {exc}") from exc
-    by_type = {adapter_channel(getattr(channel_module, name)).value: getattr(channel_module, name)
-               for name in channel_module.__all__
-               if hasattr(getattr(channel_module, name), "channel")}
-    adapters: list[ChannelAdapter] = []
-    for table in config.get("channel", []):
-        options = dict(table)
-        kind = options.pop("type", None)
-        if kind not in by_type:
-            raise ConfigurationError(f"unknown channel type {kind!r}; known: {sorted(by_type)}")
-        try:
-            adapters.append(by_type[kind](**options))
-        except TypeError as exc:
-            raise ConfigurationError(f"bad options for {kind} channel: {exc}") from exc
-    if not adapters:
-        raise ConfigurationError(f"{path} configures no [[channel]]")
-    return adapters
-
-
 def cmd_serve(history: History, args: argparse.Namespace, out: TextIO) -> int:
-    try:
-        import uvicorn
-    except ImportError as exc:
-        raise ConfigurationError("serve needs the server extra: pip install 'omnicx[server]'"
-                                 ) from exc
-    from ._server import webhook_app
-
-    adapters = load_channels(args.channels)
-    for adapter in adapters:
-        print(f"POST http://{args.host}:{args.port}/{adapter_channel(adapter).value}/"
-              f"{adapter.account}",
-              file=out)
-    uvicorn.run(webhook_app(history, adapters), host=args.host, port=args.port,
-                log_level="info")
+    serve(history, channels=args.channels, host=args.host, port=args.port,
+          workers=args.workers, db=args.db, schema=args.schema, out=out)
     return 0
 
 
@@ -438,6 +402,32 @@ def cmd_record(history: History, args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_poll(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Poll Telegram's getUpdates once (or ``--forever``) and store what came."""
+    token = os.environ.get("OMNICX_TELEGRAM_TOKEN")
+    if not token:
+        raise ConfigurationError(
+            "poll needs the bot token in OMNICX_TELEGRAM_TOKEN (not an argument: other"
+            " users could read it from the process list)")
+    telegram = channel_module.Telegram(bot_token=token, poll_timeout=args.timeout,
+                                       base_url=args.api_url)
+    total = {"stored": 0, "duplicates": 0, "updates": 0, "quarantined": 0}
+    with telegram:
+        while True:
+            receipt = history.poll(telegram, limit=args.limit)
+            for key in total:
+                total[key] += getattr(receipt, key)
+            if not args.forever:
+                break
+            if not args.json:
+                print(", ".join(f"{k} {v}" for k, v in total.items()), file=out, flush=True)
+    if args.json:
+        _dump(total, out)
+    else:
+        print(", ".join(f"{k} {v}" for k, v in total.items()), file=out)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Command, str]] = {
     "import": (cmd_import, "import mail: an .eml file, an mbox, a Maildir (resumable)"),
     "timeline": (cmd_timeline, "a contact's unified timeline, newest first"),
@@ -451,6 +441,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "conversation": (cmd_conversation, "show, resolve, assign or hand over a conversation"),
     "serve": (cmd_serve, "run the webhook receiver (needs omnicx[server])"),
     "record": (cmd_record, "record a call, video call, letter, fax, visit or note"),
+    "poll": (cmd_poll, "fetch a Telegram bot's updates with getUpdates (no public URL)"),
     "merge": (cmd_merge, "merge two contacts that are one person (recorded, undoable)"),
     "unmerge": (cmd_unmerge, "undo a merge: both contacts stand alone again"),
     "link": (cmd_link, "record the CRM's own id for a contact"),
@@ -459,7 +450,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
 
 #: The commands that may create a database: they make sense on an empty history.
 #: Every other command, given a path that does not exist, says so.
-CREATES = frozenset({"import", "serve", "send", "record"})
+CREATES = frozenset({"import", "serve", "send", "record", "poll"})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -520,6 +511,14 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--name", help="the contact's name")
             command.add_argument("--media-dir", default="omnicx-media",
                                  help="where attachment files are stored")
+        elif name == "poll":
+            command.add_argument("channel", choices=["telegram"], help="what to poll")
+            command.add_argument("--timeout", type=int, default=0,
+                                 help="long-polling wait in seconds (e.g. 30 with --forever)")
+            command.add_argument("--limit", type=int, default=100, help="updates per call")
+            command.add_argument("--forever", action="store_true", help="keep polling")
+            command.add_argument("--api-url", default="https://api.telegram.org",
+                                 help="the Bot API server (a local one, a test double)")
         elif name == "report":
             command.add_argument("--kpis", action="store_true", help="the service KPIs")
             command.add_argument("--html", help="write the KPI report as one HTML file")
@@ -542,6 +541,8 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--channels", required=True, help="channel config (TOML)")
             command.add_argument("--host", default="127.0.0.1")
             command.add_argument("--port", type=int, default=8000)
+            command.add_argument("--workers", type=int, default=1,
+                                 help="server processes, each group-committing (PostgreSQL)")
         elif name in ("merge", "unmerge"):
             command.add_argument("winner", help="the contact that stays (id, phone or email)")
             command.add_argument("loser", help="the contact merged into it")

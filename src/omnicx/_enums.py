@@ -61,6 +61,7 @@ class Channel(OpenEnum):
     SMS = "sms"
     TELEGRAM = "telegram"
     MESSENGER = "messenger"
+    INSTAGRAM = "instagram"
     PHONE = "phone"
     VIDEO = "video"
     WEBFORM = "webform"
@@ -96,7 +97,8 @@ class AddressKind(OpenEnum):
     WHATSAPP = "whatsapp"  # WhatsApp business-scoped user id (BSUID)
     WEBCHAT = "webchat"  # a website visitor id
     TELEGRAM = "telegram"
-    MESSENGER = "messenger"
+    MESSENGER = "messenger"  # a Page-scoped id (PSID)
+    INSTAGRAM = "instagram"  # an Instagram-scoped id (IGSID)
     USERNAME = "username"
 
 

@@ -9,6 +9,9 @@ turns events into stored interactions, contacts, conversations and gaps.
   ``external_id``: a delivery status, an edit, a revoke, a reaction. The
   interaction may not have arrived yet; the update then waits for it, listed
   as an open gap.
+- `WatermarkEvent`: a status for *every* outbound interaction to a contact on
+  a channel and account up to a moment (Messenger's delivery and read
+  watermarks), not for one external id.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ from ._enums import (
     to_direction,
     to_event_kind,
     to_kind,
+    to_status,
 )
+from ._errors import PayloadError
 from ._models import Address, Attachment, _optional_utc
 
-__all__ = ["ChannelEvent", "MessageEvent", "StreamPosition", "UpdateEvent"]
+__all__ = ["ChannelEvent", "MessageEvent", "StreamPosition", "UpdateEvent", "WatermarkEvent"]
 
 _EMPTY: Mapping[str, Any] = {}
 
@@ -79,6 +84,9 @@ class MessageEvent:
     ``occurred_at`` is the provider's timestamp; ``None`` means the provider
     gave none, and the receive time is used. ``sequence`` places the message
     in a numbered stream whose holes are gaps (see `StreamPosition`).
+    ``watermarked``: the channel reports what happened to outbound messages
+    as watermarks (`WatermarkEvent`); one that arrived before this outbound
+    message (webhooks come out of order) applies to it when it is stored.
     """
 
     channel: Channel = attrs.field(converter=to_channel)
@@ -105,6 +113,7 @@ class MessageEvent:
     )
     data: Mapping[str, Any] = _EMPTY
     sequence: StreamPosition | None = None
+    watermarked: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -131,4 +140,34 @@ class UpdateEvent:
     data: Mapping[str, Any] = _EMPTY
 
 
-ChannelEvent = MessageEvent | UpdateEvent
+@attrs.frozen(kw_only=True)
+class WatermarkEvent:
+    """Every outbound interaction to ``contact`` sent at or before ``up_to`` reached ``status``.
+
+    Providers such as Messenger report delivery and reads as a watermark
+    ("everything you sent before this moment was read") rather than per
+    message. The ingest moves each such interaction of the contact (its whole
+    merge group) on this channel and account forward to ``status``, never
+    back, and records one status event on each, so the timeline and
+    `History.statuses` show it like any other status. ``through`` names an
+    external id instead of a time (Instagram's read receipts carry the id of
+    the message seen): the watermark is then that interaction's time. An
+    unknown contact or message marks nothing.
+    """
+
+    channel: Channel = attrs.field(converter=to_channel)
+    account: str
+    contact: tuple[Address, ...] = attrs.field(validator=attrs.validators.min_len(1))
+    status: Status = attrs.field(converter=to_status)
+    up_to: dt.datetime | None = attrs.field(default=None, converter=_optional_utc)
+    through: str | None = None
+    occurred_at: dt.datetime | None = attrs.field(default=None, converter=_optional_utc)
+    data: Mapping[str, Any] = _EMPTY
+
+    def __attrs_post_init__(self) -> None:
+        if (self.up_to is None) == (self.through is None):
+            raise PayloadError("a watermark needs up_to or through, not both", channel=str(
+                self.channel))
+
+
+ChannelEvent = MessageEvent | UpdateEvent | WatermarkEvent

@@ -51,7 +51,7 @@ from ._outbound import Outgoing, SendResult
 from ._translation import Translation
 from ._vault import Sealer, Vault
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
-from .typing import ChannelAdapter, Headers, Sender, Translator
+from .typing import ChannelAdapter, Headers, Poller, Sender, Translator
 
 if TYPE_CHECKING:
     from ._kpis import KpiReport
@@ -207,6 +207,24 @@ class History:
             return self._store.atomic(work)
         except PayloadError as exc:
             raise self._quarantine(channel, body, header_map, now, exc) from exc
+
+    def receive_group(
+        self, requests: Sequence[tuple[ChannelAdapter, bytes, Headers | None]]
+    ) -> list[Receipt | OmnicxError]:
+        """Store independent requests ``(channel, body, headers)`` in one transaction.
+
+        Group commit for servers: one commit for all, one outcome per request,
+        in order, as if each had been received alone: its `Receipt`, or the
+        `SignatureError` (nothing stored) or `PayloadError` (quarantined)
+        `receive` would have raised, or a `StorageError`. When the shared
+        transaction fails, each request is stored again alone, so a payload
+        that cannot be stored never fails its neighbours. A status that
+        comes before its message in the same group opens no gap. Returns
+        after the commit. See ``omnicx._group``.
+        """
+        from ._group import receive_group
+
+        return receive_group(self, requests)
 
     @in_default_region
     def receive_batch(
@@ -367,6 +385,17 @@ class History:
         from ._mailimport import sync_imap
 
         return sync_imap(self, channel, folders=folders, progress=progress)
+
+    def poll(self, channel: Poller, *, limit: int = 100) -> Receipt:
+        """Fetch what ``channel`` has new (Telegram's ``getUpdates``) and store it.
+
+        The position reached is saved with the payloads in one transaction
+        (see `omnicx._polling`): polling again after a crash fetches and
+        stores nothing twice. For deployments without a public webhook URL.
+        """
+        from ._polling import poll
+
+        return poll(self, channel, limit=limit)
 
     def cursor(self, name: str) -> str | None:
         """The value last saved with ``receive_batch(..., cursor=(name, value))``."""
@@ -817,6 +846,24 @@ def _mark_failed(tx: Transaction, sealer: Sealer, interaction: Interaction, exc:
 
 def _mark_sent(tx: Transaction, sealer: Sealer, interaction: Interaction,
                result: SendResult) -> Interaction:
+    channel, account = interaction.channel.value, interaction.account
+    echo = tx.interaction_refs(channel, account, [result.external_id]).get(result.external_id)
+    if echo is not None and echo.id != interaction.id:
+        # The provider's echo of this very message (a webhook) was stored before the
+        # API's answer reached us, under the provider's id. That row keeps the id;
+        # this one records that it was sent and where the message is stored.
+        (event_id,) = tx.new_ids("events", 1)
+        at = result.occurred_at or _now()
+        record_events(tx, sealer, [EventRecord(
+            id=event_id, interaction_id=interaction.id, channel=channel, account=account,
+            external_id=interaction.external_id, event_id=f"status:{result.status.value}",
+            kind="status", status=result.status, occurred_at=at, received_at=at,
+            data={**_sent_data(result), "stored_as": echo.id})], interaction.contact_id)
+        tx.advance_status(interaction.id, result.status.value, status_rank(result.status))
+        sealer.flush()
+        stored = tx.interaction(interaction.id)
+        assert stored is not None
+        return stored
     tx.assign_external_id(interaction.id, result.external_id)
     (event_id,) = tx.new_ids("events", 1)
     at = result.occurred_at or _now()

@@ -21,7 +21,10 @@ commits everything it wrote, or nothing. The steps, in order:
    hash chain, the heads written back last;
 7. messages that carry a `StreamPosition` (a chat ``seq``, an IMAP UID) move
    their stream's high-water mark (kept as a cursor); skipped numbers open
-   gaps that close when the missing message arrives.
+   gaps that close when the missing message arrives;
+8. watermarks (`WatermarkEvent`, "everything sent before T was read") move
+   every outbound interaction of the contact behind the mark forward, with
+   one status event each (see `_watermark`).
 
 The function is deterministic given the database state and must stay
 re-runnable: it keeps no state between calls.
@@ -34,9 +37,9 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from ._enums import EventKind, status_rank
+from ._enums import Direction, EventKind, Status, status_rank
 from ._errors import ConflictError
-from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
+from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
 from ._models import Address, Contact, Conversation, Interaction
 from ._vault import Sealer
 from .storage._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, Transaction
@@ -70,6 +73,18 @@ class IngestResult:
     updates: int = 0
     gaps_opened: int = 0
     gaps_closed: int = 0
+    # Per archived payload (raw id): [duplicates, updates]; lets group commit
+    # (``omnicx._group``) ingest many requests in one call and still answer each.
+    by_raw: dict[int, list[int]] = attrs.Factory(dict)
+
+    def count(self, raw_id: int | None, *, duplicate: bool) -> None:
+        """Count a duplicate (or else an update) of the payload ``raw_id``."""
+        if duplicate:
+            self.duplicates += 1
+        else:
+            self.updates += 1
+        if raw_id:
+            self.by_raw.setdefault(raw_id, [0, 0])[0 if duplicate else 1] += 1
 
 
 AccountKey = tuple[str, str]
@@ -99,6 +114,7 @@ class _Batch:
         self.new_conversations: list[Conversation] = []
         self.touched: dict[int, dt.datetime] = {}
         self.gaps: list[Gap] = []
+        self.watermarked: list[tuple[Interaction, Address]] = []
         self.result = IngestResult()
 
     # -- identity ------------------------------------------------------------------------
@@ -240,8 +256,10 @@ def _mentioned(events: Iterable[ChannelEvent]) -> dict[AccountKey, set[str]]:
             ids.update(event.thread_refs)
             if event.reply_to:
                 ids.add(event.reply_to)
-        else:
+        elif isinstance(event, UpdateEvent):
             ids.add(event.target)
+        elif event.through is not None:
+            ids.add(event.through)
     return wanted
 
 
@@ -278,9 +296,13 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
     if state.touched:  # what is left: conversations that existed before this batch
         tx.touch_conversations(state.touched)
 
+    for interaction, address in state.watermarked:
+        _behind_a_mark(state, interaction, address)
     for raw_id, event in events:
         if isinstance(event, UpdateEvent):
             _update(state, event, raw_id)
+        elif isinstance(event, WatermarkEvent):
+            _watermark(state, event, raw_id)
     _settle_arrivals(state, new)
     _settle_streams(state)
     if state.gaps:
@@ -294,7 +316,7 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
 def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interaction | None:
     known = state.known[(str(event.channel), event.account)]
     if event.external_id in known:
-        state.result.duplicates += 1
+        state.result.count(raw_id, duplicate=True)
         return None
     owner = state.resolve(event.contact, event.contact_name,
                           f"linked by {event.channel!s} {event.external_id}")
@@ -321,6 +343,8 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interact
                        contact_id=owner.contact_id, detail=f"{event.external_id} replies to it")
     if event.sequence is not None:
         _advance_stream(state, event, event.sequence, owner.contact_id)
+    if event.watermarked and event.direction == Direction.OUTBOUND:
+        state.watermarked.append((interaction, event.contact[0]))
     return interaction
 
 
@@ -387,10 +411,10 @@ def _update(state: _Batch, event: UpdateEvent, raw_id: int | None) -> None:
     contact_id = target.contact_id if target else None
     seal = state.sealer.event(record, contact_id)
     if not state.tx.insert_events([record], [seal]):
-        state.result.duplicates += 1
+        state.result.count(raw_id, duplicate=True)
         return
     state.sealer.commit(contact_id, seal)
-    state.result.updates += 1
+    state.result.count(raw_id, duplicate=False)
     if target is None:
         owner = next((state.owners[(str(a.kind), a.value)] for a in event.contact
                       if (str(a.kind), a.value) in state.owners), None)
@@ -400,6 +424,86 @@ def _update(state: _Batch, event: UpdateEvent, raw_id: int | None) -> None:
                        detail=f"{event.kind!s} {event.event_id} arrived before the message")
     elif event.kind == EventKind.STATUS and event.status is not None:
         state.tx.advance_status(target.id, str(event.status), status_rank(event.status))
+
+
+def _watermark(state: _Batch, event: WatermarkEvent, raw_id: int | None) -> None:
+    """Move every outbound interaction of the contact behind the mark to ``event.status``.
+
+    Each one gets a status event ``watermark:<status>`` (idempotent: a
+    redelivered or lower watermark adds nothing) and its status moves forward
+    only. The contact's whole merge group counts: a message sent to a merged
+    contact's other address on this channel is theirs as well.
+    """
+    channel = str(event.channel)
+    up_to = event.up_to
+    if event.through is not None:
+        ref = state.known[(channel, event.account)].get(event.through)
+        if ref is None:
+            return
+        up_to = ref.occurred_at
+    assert up_to is not None
+    # Kept (forward only) for outbound messages whose webhook comes after the mark.
+    name = _mark_name(channel, event.account, event.contact[0], str(event.status))
+    saved = state.tx.cursor(name)
+    if saved is None or int(saved) < to_micros(up_to):
+        state.tx.set_cursor(name, str(to_micros(up_to)), state.now)
+    owner = next((state.owners[(str(a.kind), a.value)] for a in event.contact
+                  if (str(a.kind), a.value) in state.owners), None)
+    if owner is None:
+        return  # nobody we ever wrote to: nothing to mark yet
+    rank = status_rank(event.status)
+    targets = state.tx.outbound_behind(state.group(owner.root_id), channel, event.account,
+                                       up_to, rank)
+    if not targets:
+        return
+    ids = state.tx.new_ids("events", len(targets))
+    at = event.occurred_at or state.now
+    data = {"watermark": up_to.isoformat(), **event.data}
+    for event_id, (interaction_id, external_id, contact_id) in zip(ids, targets, strict=True):
+        record = EventRecord(
+            id=event_id, interaction_id=interaction_id, channel=channel, account=event.account,
+            external_id=external_id, event_id=f"watermark:{event.status}", kind=EventKind.STATUS,
+            status=event.status, occurred_at=at, received_at=state.now, data=data, raw_id=raw_id)
+        seal = state.sealer.event(record, contact_id)
+        if state.tx.insert_events([record], [seal]):
+            state.sealer.commit(contact_id, seal)
+            state.result.updates += 1
+        state.tx.advance_status(interaction_id, str(event.status), rank)
+
+
+def _mark_name(channel: str, account: str, address: Address, status: str) -> str:
+    return f"watermark:{channel}:{account}:{address.kind}:{address.value}:{status}"
+
+
+def to_micros(at: dt.datetime) -> int:
+    return round(at.timestamp() * 1_000_000)
+
+
+def _behind_a_mark(state: _Batch, interaction: Interaction, address: Address) -> None:
+    """Apply the best watermark stored before this outbound interaction arrived."""
+    occurred = to_micros(interaction.occurred_at)
+    for status in (Status.READ, Status.DELIVERED):
+        saved = state.tx.cursor(_mark_name(str(interaction.channel), interaction.account,
+                                           address, status.value))
+        if saved is None or int(saved) < occurred:
+            continue
+        (event_id,) = state.tx.new_ids("events", 1)
+        record = EventRecord(
+            id=event_id, interaction_id=interaction.id, channel=str(interaction.channel),
+            account=interaction.account, external_id=interaction.external_id,
+            event_id=f"watermark:{status.value}", kind=EventKind.STATUS, status=status,
+            occurred_at=state.now, received_at=state.now,
+            data={"watermark": from_micros(int(saved)).isoformat(), "late": True})
+        seal = state.sealer.event(record, interaction.contact_id)
+        if state.tx.insert_events([record], [seal]):
+            state.sealer.commit(interaction.contact_id, seal)
+            state.result.updates += 1
+        state.tx.advance_status(interaction.id, status.value, status_rank(status))
+        return
+
+
+def from_micros(value: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value / 1_000_000, dt.UTC)
 
 
 def _settle_arrivals(state: _Batch, new: Sequence[Interaction]) -> None:

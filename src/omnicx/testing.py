@@ -35,7 +35,7 @@ import pytest
 from ._chain import screen
 from ._enums import Channel, Status
 from ._errors import ConfigurationError, ConflictError, PayloadError, SignatureError
-from ._events import ChannelEvent
+from ._events import ChannelEvent, MessageEvent, WatermarkEvent
 from ._history import History
 from ._models import Address, Contact, Conversation, Interaction
 from .channels import WebChat
@@ -148,6 +148,31 @@ class FixableChannel:
         if not self.fixed:
             raise PayloadError("this parser is broken until fixed", channel="webchat")
         return self.inner.parse(body, headers)
+
+
+@attrs.define
+class _ScriptedChannel:
+    """A channel whose parser returns the events scripted for a body (conformance tests).
+
+    Lets the suite drive the ingest with event kinds no shipped test channel
+    produces (watermarks) without depending on a provider's format.
+    """
+
+    script: dict[bytes, list[ChannelEvent]] = attrs.Factory(dict)
+
+    @property
+    def channel(self) -> Channel:
+        return Channel.MESSENGER
+
+    @property
+    def account(self) -> str:
+        return "page"
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        """Scripted bodies come from the test itself: nothing to verify."""
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[ChannelEvent]:
+        return self.script[body]
 
 
 class _Rollback(Exception):
@@ -425,6 +450,33 @@ class StoreConformance:
         with store.reading() as tx:
             found = tx.interaction(iid)
             assert found is not None and found.status == Status.READ
+
+    def test_outbound_behind_a_watermark(self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[list[int], list[int]]:
+            (a, b), conv = self.seed(tx, 2)
+            items = [
+                attrs.evolve(self.interaction(tx, contact, conv, ext, at, status=status),
+                             direction=direction)
+                for contact, ext, at, status, direction in [
+                    (a, "o1", _at(1), Status.SENT, "outbound"),
+                    (a, "o2", _at(2), Status.DELIVERED, "outbound"),
+                    (a, "i3", _at(3), None, "inbound"),
+                    (a, "o4", _at(4), Status.READ, "outbound"),
+                    (b, "o5", _at(2), Status.SENT, "outbound"),
+                    (a, "o6", _at(9), Status.SENT, "outbound"),
+                ]]
+            tx.insert_interactions(items)
+            return [a, b], [i.id for i in items]
+
+        (a, b), ids = store.atomic(work)
+        with store.reading() as tx:
+            behind = tx.outbound_behind([a], "webchat", "a", _at(5), 30)
+            assert behind == [(ids[0], "o1", a), (ids[1], "o2", a)]
+            assert [r[1] for r in tx.outbound_behind([a], "webchat", "a", _at(5), 20)] == ["o1"]
+            assert [r[1] for r in tx.outbound_behind([a, b], "webchat", "a", _at(2), 30)] == [
+                "o1", "o2", "o5"]
+            assert tx.outbound_behind([a], "webchat", "other", _at(9), 30) == []
+            assert tx.outbound_behind([], "webchat", "a", _at(9), 30) == []
 
     def test_assign_external_id(self, store: Store) -> None:
         def work(tx: Transaction) -> int:
@@ -728,6 +780,80 @@ class StoreConformance:
         (item,) = history.timeline(_only_contact(history)).items
         assert item.status == Status.READ
         assert sorted(s.status.value for s in history.statuses(item)) == ["delivered", "read"]
+
+    def test_watermark_marks_every_earlier_outbound_forward_only(self, history: History
+                                                                  ) -> None:
+        channel = _ScriptedChannel()
+        customer = (Address(kind="messenger", value="psid-1"),)
+        other = (Address(kind="messenger", value="psid-2"),)
+
+        def message(ext: str, minute: int, who: tuple[Address, ...] = customer,
+                    direction: str = "outbound") -> MessageEvent:
+            return MessageEvent(channel="messenger", account="page", external_id=ext,
+                                direction=direction, contact=who, occurred_at=_at(minute),
+                                text=ext, status="sent" if direction == "outbound" else None,
+                                thread_key="page")
+
+        def mark(status: str, minute: int, **where: Any) -> WatermarkEvent:
+            return WatermarkEvent(channel="messenger", account="page", contact=customer,
+                                  status=status, occurred_at=_at(minute), **where)
+
+        channel.script = {
+            b"unknown": [mark("read", 1, up_to=_at(1))],
+            b"messages": [message("o1", 1), message("o2", 2), message("i3", 3,
+                          direction="inbound"), message("o4", 4), message("x1", 1, other)],
+            b"delivered": [mark("delivered", 5, up_to=_at(2))],
+            b"read": [mark("read", 6, through="o1")],
+            b"late-delivered": [mark("delivered", 7, up_to=_at(4))],
+            b"read-unknown": [mark("read", 8, through="nope")],
+        }
+        assert history.receive(channel, body=b"unknown").updates == 0  # nobody known yet
+        history.receive(channel, body=b"messages")
+        assert history.receive(channel, body=b"delivered").updates == 2
+        assert history.receive(channel, body=b"read").updates == 1
+        assert history.receive(channel, body=b"delivered").updates == 0  # redelivered
+        assert history.receive(channel, body=b"late-delivered").updates == 1  # only o4
+        assert history.receive(channel, body=b"read-unknown").updates == 0
+        contact = history.contacts.find(customer[0])
+        assert contact is not None
+        statuses = {i.external_id: i.status for i in history.timeline(contact).items}
+        assert statuses == {"o1": Status.READ, "o2": Status.DELIVERED, "i3": None,
+                            "o4": Status.DELIVERED}
+        (o1,) = [i for i in history.timeline(contact).items if i.external_id == "o1"]
+        assert [s.status for s in history.statuses(o1)] == [Status.DELIVERED, Status.READ]
+        stranger = history.contacts.find(other[0])
+        assert stranger is not None
+        assert [i.status for i in history.timeline(stranger).items] == [Status.SENT]
+        assert history.verify().ok
+
+    def test_a_watermark_before_the_message_applies_when_it_arrives(self, history: History
+                                                                     ) -> None:
+        channel = _ScriptedChannel()
+        customer = (Address(kind="messenger", value="psid-1"),)
+
+        def echo(ext: str, minute: int) -> MessageEvent:
+            return MessageEvent(channel="messenger", account="page", external_id=ext,
+                                direction="outbound", contact=customer, occurred_at=_at(minute),
+                                status="sent", thread_key="page", watermarked=True)
+
+        channel.script = {
+            b"read": [WatermarkEvent(channel="messenger", account="page", contact=customer,
+                                     status="read", up_to=_at(5))],
+            b"delivered": [WatermarkEvent(channel="messenger", account="page",
+                                          contact=customer, status="delivered",
+                                          up_to=_at(9))],
+            b"older": [WatermarkEvent(channel="messenger", account="page", contact=customer,
+                                      status="read", up_to=_at(2))],
+            b"echoes": [echo("e1", 4), echo("e2", 7), echo("e3", 12)],
+        }
+        for body in (b"read", b"delivered", b"older"):  # the watermarks come first
+            history.receive(channel, body=body)
+        assert history.receive(channel, body=b"echoes").updates == 2
+        contact = history.contacts.find(customer[0])
+        assert contact is not None
+        statuses = {i.external_id: i.status for i in history.timeline(contact).items}
+        assert statuses == {"e1": Status.READ, "e2": Status.DELIVERED, "e3": Status.SENT}
+        assert history.verify().ok
 
     def test_chain_inputs_vouch_for_an_honest_history(
             self, store: Store, history: History, chat: WebChatPayloads) -> None:

@@ -6,6 +6,9 @@
 - `BlobStore`: where attachment bytes go (filesystem by default).
 - `Translator`: machine translation (`omnicx.DeepL`, `omnicx.LibreTranslate`).
 - `Bot`: answers customers first and hands over to a human (``omnicx.bots``).
+- `Poller`: a channel that fetches its payloads (Telegram's ``getUpdates``)
+  instead of receiving webhooks (``History.poll``), and `PollBatch`, what
+  one fetch returns.
 
 The storage protocol lives in `omnicx.storage` (`omnicx.storage.Store`),
 next to the backends that implement it.
@@ -16,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import attrs
+
 from ._enums import Channel
 from ._events import ChannelEvent
 
@@ -25,7 +30,16 @@ if TYPE_CHECKING:
     from ._outbound import Outgoing, SendResult
     from ._translation import Translated
 
-__all__ = ["BlobStore", "Bot", "ChannelAdapter", "Headers", "Sender", "Translator"]
+__all__ = [
+    "BlobStore",
+    "Bot",
+    "ChannelAdapter",
+    "Headers",
+    "PollBatch",
+    "Poller",
+    "Sender",
+    "Translator",
+]
 
 Headers = Mapping[str, str]
 
@@ -87,6 +101,34 @@ class BlobStore(Protocol):
 
     def get(self, key: str) -> bytes:
         """Return the bytes stored under ``key``; raise `omnicx.NotFoundError`."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class PollBatch:
+    """What one `Poller.fetch` returned.
+
+    ``payloads`` are stored like webhook bodies, parsed by ``adapter``;
+    ``cursor`` is where the next fetch starts (``None``: where it started),
+    saved in the same transaction as the payloads.
+    """
+
+    payloads: tuple[bytes, ...]
+    cursor: str | None
+    adapter: ChannelAdapter
+
+
+@runtime_checkable
+class Poller(Protocol):
+    """A channel that fetches what is new from the provider (``History.poll``)."""
+
+    @property
+    def poll_cursor(self) -> str:
+        """The name of the cursor that keeps this channel's position."""
+        ...
+
+    def fetch(self, cursor: str | None, *, limit: int = 100) -> PollBatch:
+        """Fetch from ``cursor`` (``None``: from the start) what the provider has."""
         ...
 
 

@@ -299,3 +299,40 @@ def test_empty_plain_alternative_falls_back_to_html() -> None:
     assert isinstance(event, MessageEvent)
     assert event.text == "Hello there"
     assert event.data["text_from_html"] is True
+
+
+def test_thunderbird_russian_koi8_bottom_posted_reply() -> None:
+    event = message("thunderbird_ru_bottom")
+    assert event.contact_name == "Иван Петров"
+    assert event.subject == "Re: Заказ 4711"
+    assert event.text == "Спасибо, но посылка пришла повреждённой."
+    assert event.data["signature"] == "Иван Петров"
+    assert event.data["quoted"].startswith("03.03.2025 10:02, Служба поддержки пишет:")
+
+
+def test_outlook_chinese_gbk_labelled_gb2312_with_a_raw_utf8_file_name() -> None:
+    event = message("outlook_zh_gbk")
+    assert event.contact_name == "王喆"
+    assert event.contact[0].value == "wang.zhe@example.cn"
+    assert event.subject == "回复: 订单 4711"
+    assert event.text == "您好\uff0c\n附件是喆先生的发票。"
+    assert event.data["quoted"].startswith("发件人: Example Support")
+    assert [a.filename for a in event.attachments] == ["发票 喆.pdf"]
+    # the display name "support@example.com" on our own address is no name at all
+    assert [(r.value, r.name) for r in event.recipients] == [("support@example.com", None)]
+
+
+def test_a_lost_boundary_parameter_still_gives_the_text_and_the_attachment() -> None:
+    event = message("broken_boundary")
+    assert event.text == ("Guten Tag, die Rechnung 4711 wurde doppelt abgebucht. "
+                          "Bitte um Rückerstattung.")
+    assert [(a.filename, a.content_type) for a in event.attachments] == [
+        ("kontoauszug.pdf", "application/pdf")]
+
+
+def test_a_qmail_bounce_without_the_original_id_is_a_failed_status_on_an_unknown_original(
+        ) -> None:
+    event = update("bounce_qmail_no_id")
+    assert event.status is Status.FAILED
+    assert event.target.startswith("unknown-original:")
+    assert [a.value for a in event.contact] == ["anna@example.org"]

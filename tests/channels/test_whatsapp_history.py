@@ -361,3 +361,20 @@ def test_download_the_attachments_of_a_received_image(history: History) -> None:
     assert attachment.size == len(photo)
     assert attachment.content_type == "image/jpeg"
     assert store.get(attachment.ref or "") == photo
+
+
+def test_a_message_meta_could_not_render_is_stored_not_quarantined(
+    history: History, wa: WhatsApp
+) -> None:
+    errors = [{"code": 131060, "title": "This message is currently unavailable.",
+               "message": "This message is currently unavailable.",
+               "error_data": {"details": "This message is currently unavailable."}}]
+    msg = {"from": p.WA_ID, "id": p.wamid(61), "timestamp": p.TS, "type": "image",
+           "errors": errors}
+    receipt = deliver(history, wa, p.inbound(msg, p.message("text", 62)))
+    assert (receipt.stored, receipt.duplicates) == (2, 0)
+    assert history.quarantine() == []
+    unsupported = next(i for i in receipt.interactions if i.external_id == p.wamid(61))
+    assert str(unsupported.kind) == "unsupported"
+    assert unsupported.message_type == "image"
+    assert unsupported.data["errors"] == errors

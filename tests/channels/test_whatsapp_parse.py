@@ -8,6 +8,8 @@ import json
 
 import pytest
 import whatsapp_payloads as p
+from hypothesis import given
+from hypothesis import strategies as st
 
 from omnicx import (
     Address,
@@ -481,3 +483,69 @@ def test_failed_status_with_value_level_errors() -> None:
     (event,) = parse(document)
     assert isinstance(event, UpdateEvent)
     assert event.error == "131026 Message undeliverable"
+
+
+UNRENDERED_ERRORS = [
+    # Meta's unsupported-message webhook reference: 131051 and 131060.
+    {"code": 131051, "title": "Message type unknown", "message": "Message type unknown",
+     "error_data": {"details": "Message type is currently not supported."}},
+    {"code": 131060, "title": "This message is currently unavailable.",
+     "message": "This message is currently unavailable.",
+     "error_data": {"details": "This message is currently unavailable."}},
+]
+
+
+@pytest.mark.parametrize("error", UNRENDERED_ERRORS, ids=["131051", "131060"])
+@pytest.mark.parametrize("msg_type", ["image", "text", "reaction", "edit", "location",
+                                      "interactive", "contacts", "system", "unknown"])
+def test_a_message_meta_could_not_render_is_an_unsupported_interaction(
+        msg_type: str, error: dict[str, object]) -> None:
+    msg = {"from": p.WA_ID, "id": p.wamid(41), "timestamp": p.TS, "type": msg_type,
+           "errors": [error]}
+    events = parse(p.inbound(msg))
+    assert len(events) == 1
+    event = events[0]
+    assert isinstance(event, MessageEvent)
+    assert event.kind is Kind.UNSUPPORTED
+    assert event.message_type == msg_type
+    assert event.external_id == p.wamid(41)
+    assert event.data["errors"] == [error]
+    assert event.data["unrendered_type"] == msg_type
+    assert event.contact[0] == PHONE
+
+
+def test_value_level_errors_make_a_missing_object_unsupported() -> None:
+    document = p.inbound({"from": p.WA_ID, "id": p.wamid(42), "timestamp": p.TS,
+                          "type": "image"})
+    document["entry"][0]["changes"][0]["value"]["errors"] = UNRENDERED_ERRORS[:1]
+    (event,) = parse(document)
+    assert isinstance(event, MessageEvent)
+    assert event.kind is Kind.UNSUPPORTED
+    assert event.data["errors"][0]["code"] == 131051
+
+
+def test_a_missing_object_without_errors_is_still_malformed() -> None:
+    document = p.inbound({"from": p.WA_ID, "id": p.wamid(43), "timestamp": p.TS,
+                          "type": "image"})
+    with pytest.raises(PayloadError):
+        parse(document)
+
+
+@given(st.sampled_from(sorted(p.MESSAGES)), st.sampled_from(UNRENDERED_ERRORS),
+       st.booleans())
+def test_any_message_whose_object_is_withheld_is_kept_as_unsupported(
+        kind: str, error: dict[str, object], value_level: bool) -> None:
+    msg = p.message(kind, 44)
+    msg_type = msg["type"]
+    msg.pop(msg_type, None)
+    msg.pop("errors", None)
+    document = p.inbound(msg)
+    if value_level:
+        document["entry"][0]["changes"][0]["value"]["errors"] = [error]
+    else:
+        msg["errors"] = [error]
+    (event,) = parse(document)
+    assert isinstance(event, MessageEvent)
+    assert event.kind is Kind.UNSUPPORTED
+    assert event.message_type == msg_type
+    assert event.data["errors"] == [error]

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import PayloadError, SignatureError
+from .._errors import ConfigurationError, PayloadError, SignatureError
 
 try:  # the `fast` extra
     import orjson
@@ -26,6 +26,7 @@ __all__ = [
     "hmac_sha256_hex",
     "load_json",
     "parse_epoch",
+    "require_secret",
     "verify_hmac_sha256",
 ]
 
@@ -47,6 +48,26 @@ def get_header(headers: Mapping[str, str] | None, name: str) -> str | None:
 def hmac_sha256_hex(secret: bytes, body: bytes) -> str:
     """The hex HMAC-SHA256 of ``body`` under ``secret``."""
     return hmac.digest(secret, body, "sha256").hex()  # one-shot: no HMAC object per call
+
+
+def require_secret(instance: object, attribute: Any, value: Any) -> None:
+    """An attrs validator: a signing secret, when given, is not empty or blank.
+
+    An empty key makes HMAC checks pass for anyone who signs with the empty
+    key too, so it is refused at construction rather than at the first
+    request. ``None`` stays allowed where the field is optional (a channel
+    used only to send); verifying with it is a `ConfigurationError`.
+    """
+    if value is None:
+        return
+    if not isinstance(value, (str, bytes)):
+        raise ConfigurationError(
+            f"{type(instance).__name__}: {attribute.name} must be str or bytes,"
+            f" not {type(value).__name__}")
+    if not value.strip():
+        raise ConfigurationError(
+            f"{type(instance).__name__}: {attribute.name} is empty; give the secret"
+            " the provider signs requests with")
 
 
 def verify_hmac_sha256(

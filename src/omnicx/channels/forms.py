@@ -43,7 +43,7 @@ from .._events import ChannelEvent, MessageEvent
 from .._identity import check_region, normalise_email, normalise_phone
 from .._models import Address, Attachment
 from ..typing import BlobStore
-from ._common import get_header, load_json, parse_epoch
+from ._common import get_header, load_json, parse_epoch, require_secret
 
 __all__ = ["DEFAULT_FIELDS", "FormData", "Upload", "WebForm", "read_form", "read_typeform"]
 
@@ -115,7 +115,7 @@ class WebForm:
     """
 
     form: str = attrs.field(validator=attrs.validators.min_len(1))
-    secret: str | bytes | None = attrs.field(default=None, repr=False)
+    secret: str | bytes | None = attrs.field(default=None, repr=False, validator=require_secret)
     unsigned: bool = False
     signature_header: str = "X-Omnicx-Signature"
     signature_prefix: str = "sha256="

@@ -26,7 +26,15 @@ from .._errors import PayloadError
 from .._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
 from .._identity import check_region, current_region, normalise_phone
 from .._models import Address, Attachment, utc
-from ._common import expect, get_header, hmac_sha256_hex, load_json, parse_epoch, verify_hmac_sha256
+from ._common import (
+    expect,
+    get_header,
+    hmac_sha256_hex,
+    load_json,
+    parse_epoch,
+    require_secret,
+    verify_hmac_sha256,
+)
 
 __all__ = ["WebChat"]
 
@@ -46,7 +54,7 @@ class WebChat:
     without it, the history's (``omnicx.open(..., default_region="CH")``) applies.
     """
 
-    secret: str | bytes = attrs.field(repr=False)
+    secret: str | bytes = attrs.field(repr=False, validator=require_secret)
     site: str = "default"
     default_region: str | None = attrs.field(default=None, converter=check_region)
     channel: ClassVar[Channel] = Channel.WEBCHAT

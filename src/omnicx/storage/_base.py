@@ -315,6 +315,14 @@ class Transaction(Protocol):
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str
     ) -> dt.datetime | None: ...
+    def outbound_behind(
+        self, contact_ids: Sequence[int], channel: str, account: str, until: dt.datetime,
+        rank: int,
+    ) -> list[tuple[int, str, int]]:
+        """Outbound interactions of these contacts on ``channel``/``account`` that
+        occurred at or before ``until`` and whose status ranks below ``rank``, as
+        (id, external_id, contact_id), oldest first (a watermark's targets)."""
+        ...
 
     # -- events ----------------------------------------------------------------------------
     def insert_events(self, events: Sequence[EventRecord],

@@ -451,6 +451,21 @@ class _MemoryTransaction:
         ]
         return from_us(max(times)) if times else None
 
+    def outbound_behind(
+        self, contact_ids: Sequence[int], channel: str, account: str, until: dt.datetime,
+        rank: int,
+    ) -> list[tuple[int, str, int]]:
+        limit = to_us(until)
+        rows = [
+            row
+            for contact_id in set(contact_ids)
+            for row in (self._t.interactions[i] for i in self._t.by_contact.get(contact_id, ()))
+            if row[3] == channel and row[4] == account and row[6] == Direction.OUTBOUND.value
+            and row[_OCCURRED_AT] <= limit and row[_STATUS_RANK] < rank
+        ]
+        rows.sort(key=lambda row: (row[_OCCURRED_AT], row[0]))
+        return [(row[0], row[_EXTERNAL_ID], row[1]) for row in rows]
+
     # -- events ----------------------------------------------------------------------------
     def insert_events(self, events: Sequence[EventRecord],
                       seals: Sequence[RowSeal] | None = None) -> list[int]:

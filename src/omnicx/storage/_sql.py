@@ -745,6 +745,19 @@ class SqlTransaction:
             (*contact_ids, channel, account, Direction.INBOUND.value))
         return None if row is None or row[0] is None else from_us(row[0])
 
+    def outbound_behind(
+        self, contact_ids: Sequence[int], channel: str, account: str, until: dt.datetime,
+        rank: int,
+    ) -> list[tuple[int, str, int]]:
+        if not contact_ids:
+            return []
+        rows = self._all(
+            f"SELECT id, external_id, contact_id FROM interactions WHERE contact_id IN"
+            f" ({_marks(len(contact_ids))}) AND channel = ? AND account = ? AND direction = ?"
+            " AND occurred_at <= ? AND status_rank < ? ORDER BY occurred_at, id",
+            (*contact_ids, channel, account, Direction.OUTBOUND.value, to_us(until), rank))
+        return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+
     # -- events ----------------------------------------------------------------------------
     def insert_events(self, events: Sequence[EventRecord],
                       seals: Sequence[RowSeal] | None = None) -> list[int]:

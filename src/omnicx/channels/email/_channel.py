@@ -16,7 +16,10 @@ into events:
 - an `UpdateEvent` (status ``failed``, ``delivered`` or ``read``) on the
   original outbound message for a bounce, a delivery status notification or
   a read receipt (``multipart/report``), and for the classic
-  MAILER-DAEMON bounces that carry the original message;
+  MAILER-DAEMON bounces that carry the original message (``delayed`` for a
+  daemon's delay warning). A report that cannot name its original (no
+  Message-ID came back) targets ``unknown-original:<report id>``: stored,
+  listed as a gap, never a message or a contact of MAILER-DAEMON;
 - auto-replies (``Auto-Submitted``, ``X-Autoreply``, Exchange and
   out-of-office subjects) are messages with ``message_type="auto_reply"``
   and ``data["auto_reply"]`` naming the signal.
@@ -54,7 +57,17 @@ _DAEMONS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon")
 _BOUNCE_SUBJECT = re.compile(
     r"(undeliver|undelivered mail|delivery status notification|delivery failure|"
     r"failure notice|returned mail|mail delivery failed|delivery has failed|"
-    r"unzustellbar|nicht zustellbar|non remis|non distribuable|échec de la remise)",
+    r"non-?deliverable|could not be delivered|unable to deliver|delivery failed|"
+    r"unzustellbar|nicht zustellbar|non remis|non distribuable|échec de la remise|"
+    r"no se puede entregar|no entregado|non recapitabile|onbestelbaar|"
+    r"kan niet worden bezorgd|olevererbart|ikke leveret|kunne ikke leveres|"
+    r"could not send message|delivery (?:status|delay)|delayed mail|"
+    r"zustellung verz[öo]gert|remise diff[ée]r[ée]e)",
+    re.IGNORECASE)
+# Warnings that a message is still queued: the original is delayed, not lost.
+_DELAY_SUBJECT = re.compile(
+    r"\(delay\)|delayed mail|delivery delay|could not send message for past|"
+    r"still being retried|warning: message|zustellung verz[öo]gert|remise diff[ée]r[ée]e",
     re.IGNORECASE)
 _OOO_SUBJECT = re.compile(
     r"^(?:auto(?:matic)?[ -]?(?:reply|response)|out of (?:the )?office|autoreply|"
@@ -265,53 +278,80 @@ class Email:
     # -- bounces, delivery reports and read receipts ---------------------------------------
 
     def _report_updates(self, mail: ParsedMail) -> list[UpdateEvent]:
+        """Status updates of a report or bounce; ``[]`` when ``mail`` is neither.
+
+        A report whose original cannot be named (its enclosed copy has no
+        Message-ID, or no copy came back) is still a report, never a message
+        from MAILER-DAEMON: its update targets ``unknown-original:<report id>``,
+        which no interaction has, so the ingest stores it and opens a gap
+        (``status_without_message``) on the failed recipient's contact, with
+        what is known of the original in ``data["original"]``.
+        """
+        if mail.report_type is None and not self._looks_like_bounce(mail):
+            return []  # the common case, decided before any work
         report_id, _ = self._message_id(mail)
+        fallback = mail.original_message_id or _original_id(mail)
+        unknown = f"unknown-original:{report_id}"
         if mail.report_type is not None and mail.reports:
-            fallback = mail.original_message_id or _original_id(mail)
             updates: list[UpdateEvent] = []
             for index, report in enumerate(mail.reports):
                 status = _report_status(report.action)
-                target = report.original_message_id or fallback
-                if status is None or target is None:
+                if status is None:
                     continue
+                target = report.original_message_id or fallback
                 error = " ".join(x for x in (report.status, report.diagnostic) if x) or None
+                data: dict[str, Any] = {
+                    "action": report.action, "recipient": report.recipient,
+                    "status_code": report.status, "diagnostic": report.diagnostic,
+                    "report_message_id": report_id}
+                if target is None:
+                    data["original"] = _original_summary(mail)
                 updates.append(UpdateEvent(
                     channel=Channel.EMAIL,
                     account=self.mailbox,
-                    target=target,
+                    target=target or unknown,
                     event_id=f"{mail.report_type}:{report_id}:{index}",
                     kind=EventKind.STATUS,
                     status=status,
                     occurred_at=mail.date,
                     error=error if status == Status.FAILED else None,
                     contact=tuple(self._valid([("", report.recipient or "")])),
-                    data={"action": report.action, "recipient": report.recipient,
-                          "status_code": report.status, "diagnostic": report.diagnostic,
-                          "report_message_id": report_id},
+                    data=data,
                 ))
-            return updates
+            if updates:
+                return updates
         if not self._looks_like_bounce(mail):
-            return []
-        target = mail.original_message_id or _original_id(mail)
-        if target is None:
             return []
         failed = [r.strip() for r in mail.headers.get("x-failed-recipients", "").split(",")
                   if r.strip()]
-        diagnostic = _first_diagnostic(mail.text or "")
+        if not failed:
+            failed = [r.recipient for r in mail.reports if r.recipient]
+        if not failed:
+            failed = _failed_in_text(mail.text or "")
+        if not failed and fallback is None:
+            failed = [a for _, a in _original_recipients(mail)]
+        diagnostic = _first_diagnostic(mail.text or "") or next(
+            (r.diagnostic for r in mail.reports if r.diagnostic), None)
+        bounce: dict[str, Any] = {"failed_recipients": failed, "report_message_id": report_id}
+        if fallback is None:
+            bounce["original"] = _original_summary(mail)
+        delayed = bool(_DELAY_SUBJECT.search(mail.subject or ""))
         return [UpdateEvent(
             channel=Channel.EMAIL,
             account=self.mailbox,
-            target=target,
+            target=fallback or unknown,
             event_id=f"bounce:{report_id}",
             kind=EventKind.STATUS,
-            status=Status.FAILED,
+            status=Status("delayed") if delayed else Status.FAILED,
             occurred_at=mail.date,
-            error=diagnostic or mail.subject or "bounced",
+            error=None if delayed else diagnostic or mail.subject or "bounced",
             contact=tuple(self._valid([("", f) for f in failed[:1]])),
-            data={"failed_recipients": failed, "report_message_id": report_id},
+            data=bounce,
         )]
 
     def _looks_like_bounce(self, mail: ParsedMail) -> bool:
+        if mail.report_type == "delivery-status":
+            return True
         sender = mail.from_[0][1].lower() if mail.from_ else ""
         from_daemon = sender.partition("@")[0] in _DAEMONS
         null_path = mail.headers.get("return-path", "").strip() in ("<>", "")
@@ -341,6 +381,43 @@ def _original_id(mail: ParsedMail) -> str | None:
         ids = parse_message_ids(match.group(1))
         return ids[0] if ids else None
     return None
+
+
+_FAILED_LINE = re.compile(
+    r"^(?:\s*<([^\s<>@]{1,200}@[^\s<>]{1,200})>\s*:?|\s{2,}([^\s<>@:]{1,200}@[^\s<>:]{1,200}))\s*"
+    r"(?::.*)?$")
+_COPY_MARKER = re.compile(r"^(?:-{2,}.*(?:copy|original|below)|Original message|"
+                          r"Return-Path:|Received:|From:)", re.IGNORECASE)
+
+
+def _failed_in_text(text: str) -> list[str]:
+    """Recipients a classic bounce lists before its copy of the message (qmail, exim, postfix)."""
+    found: list[str] = []
+    for line in text.splitlines()[:80]:
+        if _COPY_MARKER.match(line.strip()):
+            break
+        match = _FAILED_LINE.match(line)
+        if match:
+            address = match.group(1) or match.group(2)
+            if address not in found:
+                found.append(address)
+    return found
+
+
+def _original_recipients(mail: ParsedMail) -> tuple[tuple[str, str], ...]:
+    for nested in mail.forwarded:
+        if nested.to:
+            return nested.to
+    return ()
+
+
+def _original_summary(mail: ParsedMail) -> dict[str, Any]:
+    """What a bounce says about an original it cannot name by Message-ID."""
+    if mail.forwarded:
+        summary = _summary(mail.forwarded[0])
+        summary["to"] = [a for _, a in mail.forwarded[0].to]
+        return {k: v for k, v in summary.items() if v}
+    return {k: v for k, v in mail.original_headers.items() if v}
 
 
 def _first_diagnostic(text: str) -> str | None:

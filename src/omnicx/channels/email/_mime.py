@@ -8,10 +8,14 @@ adds what real-world mail needs on top of it and keeps its quirks inside:
   ``benchmarks/bench_email_parse.py``), and ``policy.default``'s extra work
   (header objects, address registries) is exactly the part that raises on
   broken headers. Header decoding is therefore done here, tolerantly:
-  RFC 2047 encoded words with unknown charsets, raw 8-bit headers,
-  display names with commas;
-- bodies are decoded with the declared charset, then UTF-8, then
-  windows-1252, so a lying charset never loses text;
+  RFC 2047 encoded words with unknown charsets, raw 8-bit headers; address
+  lists by `omnicx.channels.email._addresses` (the angle address wins over
+  any display name), file name parameters from their raw bytes by
+  `omnicx.channels.email._params`;
+- bodies and headers are decoded by `omnicx.channels.email._charsets`
+  (WHATWG label table; damaged text keeps its declared charset);
+- a multipart whose boundary is missing or wrong is parsed again with the
+  boundary its body uses (`omnicx.channels.email._recover`);
 - dates fall back to the newest ``Received`` header (``date_source`` says
   which one was used);
 - delivery reports (``multipart/report``) are read into `DeliveryReport`s.
@@ -24,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import datetime as dt
 import email.utils
 import hashlib
@@ -40,12 +43,17 @@ import attrs
 from dateutil import parser as dateparser
 
 from ..._errors import PayloadError
+from ._addresses import parse_address_list
+from ._charsets import decode_bytes, html_meta_charset
 from ._html import html_to_text
+from ._params import header_param
+from ._recover import find_boundary, looks_like_html, reparse_multipart
 
 __all__ = [
     "DeliveryReport",
     "MimeAttachment",
     "ParsedMail",
+    "decode_bytes",
     "decode_words",
     "parse_mail",
     "parse_message_ids",
@@ -128,34 +136,6 @@ class ParsedMail:
 # -- header decoding ------------------------------------------------------------------
 
 
-def _lookup_charset(charset: str) -> str:
-    name = charset.strip().strip('"').lower().split("*", 1)[0]  # RFC 2231 language suffix
-    if name in ("", "unknown-8bit", "x-unknown", "unknown", "default", "us-ascii", "ascii"):
-        return "utf-8"
-    try:
-        return codecs.lookup(name).name
-    except (LookupError, ValueError):  # unknown, or junk such as NUL bytes in the name
-        return "utf-8"
-
-
-def decode_bytes(data: bytes, charset: str | None) -> str:
-    """Decode ``data`` with ``charset``, then UTF-8, then windows-1252 (never fails)."""
-    if charset:
-        try:
-            return data.decode(_lookup_charset(charset))
-        except (UnicodeDecodeError, LookupError):
-            pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    # windows-1252 leaves five bytes undefined; latin-1 takes every byte.
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
 def _decode_word(match: re.Match[str]) -> str:
     charset, encoding, payload = match.group(1), match.group(2).upper(), match.group(3)
     try:
@@ -232,42 +212,16 @@ def _decoded_header(headers: HeaderIndex, name: str) -> str | None:
     return None if value is None else decode_words(value).strip() or None
 
 
-_SIMPLE_ADDRESS = re.compile(
-    r'\s*(?:"([^"\\]*)"|([^"<>,;:()\\@]*?))\s*<([^<>\s,;:()"\\]+@[^<>\s,;:()"\\]+)>\s*'
-    r'|\s*([^<>\s,;:()"\\]+@[^<>\s,;:()"\\]+)\s*')
-
-
-def _simple_address(text: str) -> tuple[str, str] | None:
-    """``Name <a@b>``, ``"Name" <a@b>`` or ``a@b`` without the general parser (hot path)."""
-    match = _SIMPLE_ADDRESS.fullmatch(text)
-    if match is None:
-        return None
-    quoted, plain, bracketed, bare = match.groups()
-    if bare is not None:
-        return "", bare
-    return (quoted if quoted is not None else plain or "").strip(), bracketed
-
-
 def _addresses(headers: HeaderIndex, name: str) -> tuple[tuple[str, str], ...]:
     values = headers.get(name)
     if not values:
         return ()
-    texts = [_unfold(_raw_header_text(v)) for v in values]
-    simple = [_simple_address(t) for t in texts]
-    if all(pair is not None for pair in simple):
-        pairs = [pair for pair in simple if pair is not None]
-    else:
-        # Parse before decoding, so an encoded comma in a display name stays inside it.
-        try:
-            pairs = email.utils.getaddresses(texts)
-        except (ValueError, IndexError, TypeError):
-            return ()
     result: list[tuple[str, str]] = []
-    for display, address in pairs:
-        addr = decode_words(address).strip()
-        if not addr or "@" not in addr:
-            continue
-        result.append((decode_words(display).strip().strip('"').strip(), addr))
+    for value in values:
+        for display, address in parse_address_list(_unfold(_raw_header_text(value)),
+                                                   decode_words):
+            if "@" in address:
+                result.append((display, address))
     return tuple(result)
 
 
@@ -374,19 +328,19 @@ def _payload_bytes(part: Message) -> bytes:
     return b""
 
 
-def _filename(part: Message, content_type: str | None, disposition: str | None) -> str | None:
+def _raw_field(part: Message, name: str) -> str | None:
+    """A header of ``part`` as the parser stored it (8-bit bytes as surrogate escapes)."""
+    for key, value in part.raw_items():
+        if key.lower() == name:
+            return value if isinstance(value, str) else _raw_header_text(value)
+    return None
+
+
+def _filename(content_type: str | None, disposition: str | None) -> str | None:
     if disposition is None and (content_type is None or "name" not in content_type.lower()):
         return None  # the common body part: no parameter parsing needed
-    try:
-        name = part.get_filename() or part.get_param("name")
-    except (ValueError, TypeError, IndexError, LookupError):
-        return None
-    if isinstance(name, tuple):  # RFC 2231 value that get_param did not collapse
-        name = email.utils.collapse_rfc2231_value(name)
-    if not isinstance(name, str):
-        return None
-    name = decode_words(_raw_header_text(name)).strip()
-    return name or None
+    return (header_param(disposition, "filename", decode_words)
+            or header_param(content_type, "name", decode_words))
 
 
 def _content_type(part: Message) -> str:
@@ -420,6 +374,7 @@ class _Walk:
     reports: list[DeliveryReport] = attrs.Factory(list)
     original_message_id: str | None = None
     original_headers: dict[str, str] = attrs.Factory(dict)
+    recovered: bool = False  # a multipart boundary was missing or wrong
 
 
 def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
@@ -463,10 +418,11 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
             if isinstance(child, Message):
                 _walk(child, acc, depth + 1, in_report=in_report)
         return
+    if (ctype.startswith("multipart/") or (depth == 0 and part.get("Content-Type") is None)) \
+            and _recover_multipart(part, acc, depth, ctype, in_report=in_report):
+        return
     disposition = _disposition(part)
-    raw_type = part.get("Content-Type")
-    filename = _filename(part, None if raw_type is None else str(raw_type),
-                         part.get("Content-Disposition"))
+    filename = _filename(_raw_field(part, "content-type"), _raw_field(part, "content-disposition"))
     if in_report and ctype in _REPORT_TYPES:
         acc.reports.extend(_delivery_reports(_payload_bytes(part), ctype))
         return
@@ -480,7 +436,11 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
     is_body_text = ctype in ("text/plain", "text/html") and disposition != "attachment" and (
         filename is None or (disposition == "inline" and not collected))
     if is_body_text:
-        content = decode_bytes(_payload_bytes(part), _charset(part))
+        data = _payload_bytes(part)
+        charset = _charset(part)
+        if charset is None and ctype == "text/html":
+            charset = html_meta_charset(data)
+        content = decode_bytes(data, charset)
         if "\r" in content:
             content = content.replace("\r\n", "\n").replace("\r", "\n")
         (acc.text if ctype == "text/plain" else acc.html).append(content)
@@ -495,6 +455,38 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
         inline=disposition == "inline" or (disposition is None and cid is not None),
         content_id=normalise_message_id(str(cid)) or None if cid is not None else None,
     ))
+
+
+def _recover_multipart(part: Message, acc: _Walk, depth: int, ctype: str, *,
+                       in_report: bool) -> bool:
+    """Walk a multipart whose boundary the parser could not use; ``False`` if it is not one.
+
+    See `omnicx.channels.email._recover`: the boundary the body really uses
+    is found and the part parsed again; a "multipart" body without any
+    delimiter is read as text. A message without a Content-Type header is
+    only taken for MIME when its body starts with a delimiter line.
+    """
+    body = _payload_bytes(part)
+    declared = ctype.startswith("multipart/")
+    if not declared and not body.lstrip().startswith(b"--"):
+        return False
+    boundary = find_boundary(body)
+    if boundary is not None and depth < _MAX_DEPTH:
+        fixed = reparse_multipart(body, ctype.partition("/")[2] if declared else "mixed",
+                                  boundary)
+        if fixed.is_multipart():
+            acc.recovered = True
+            _walk(fixed, acc, depth + 1, in_report=in_report)
+            return True
+    if not declared or b"\x00" in body:
+        return False  # binary data: an attachment, as before
+    content = decode_bytes(body, _charset(part))
+    if "\r" in content:
+        content = content.replace("\r\n", "\n").replace("\r", "\n")
+    if content.strip():
+        (acc.html if looks_like_html(body) else acc.text).append(content)
+    acc.recovered = True
+    return True
 
 
 def _nested_message(child: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
@@ -606,6 +598,8 @@ def _parse_message(msg: Message, depth: int) -> ParsedMail:
     # Several inline text parts (a body split around an inline image) are one text.
     text = "\n".join(acc.text) if acc.text else None
     html = acc.html[0] if acc.html else None
+    if text is None and html is None:
+        text = _preamble_text(msg)  # a mailer that wrote the body before the first part
     text_from_html = False
     if (text is None or not text.strip()) and html is not None:
         text = html_to_text(html)
@@ -618,7 +612,8 @@ def _parse_message(msg: Message, depth: int) -> ParsedMail:
         except (ValueError, TypeError, IndexError):
             param = None
         report_type = param.lower() if isinstance(param, str) else "delivery-status"
-    defects = tuple(sorted({type(d).__name__ for d in msg.defects}))
+    defects = tuple(sorted({type(d).__name__ for d in msg.defects}
+                           | ({"RecoveredMultipartBoundary"} if acc.recovered else set())))
     headers: dict[str, str] = {}
     for name in _KEPT_HEADERS:
         value = _decoded_header(headers_index, name)
@@ -654,6 +649,29 @@ def _parse_message(msg: Message, depth: int) -> ParsedMail:
         original_headers=acc.original_headers,
         defects=defects,
     )
+
+
+_MIME_BOILERPLATE = re.compile(
+    r"^\s*(?:this is a multi-?part message in mime format\.?|this is a mime-encapsulated "
+    r"message\.?|this message is in mime format\..*|this is a message in mime format\.?|"
+    r"if you can see this message, your (?:mail|e-?mail) (?:client|reader).*)\s*$",
+    re.IGNORECASE)
+
+
+def _preamble_text(msg: Message) -> str | None:
+    """Text written before a multipart's first part, when it is the only text there is.
+
+    The standard preamble ("This is a multi-part message in MIME format.") is
+    not text; anything else a broken mailer put there is the body.
+    """
+    preamble = msg.preamble if msg.is_multipart() else None
+    if not isinstance(preamble, str) or not preamble.strip():
+        return None
+    raw = preamble.encode("utf-8", "surrogateescape")
+    lines = [line for line in decode_bytes(raw, None).replace("\r\n", "\n").split("\n")
+             if not _MIME_BOILERPLATE.match(line)]
+    text = "\n".join(lines).strip()
+    return text or None
 
 
 def _bare_id(value: str | None) -> str | None:

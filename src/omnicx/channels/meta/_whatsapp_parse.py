@@ -207,11 +207,13 @@ class _Value:
                 ("message", wamid),
             )
         msg_type = _str(msg, "type", "message") or "unknown"
+        errors = msg.get("errors", self.errors)
+        unrendered = _unrendered(msg, msg_type, errors)
 
-        if msg_type in _UPDATE_TYPES or msg_type == "reaction":
+        if unrendered is None and (msg_type in _UPDATE_TYPES or msg_type == "reaction"):
             return self._update(msg, msg_type, wamid, at, contact)
 
-        parsed = _content(msg, msg_type)
+        parsed = _content(msg, msg_type) if unrendered is None else unrendered
         data = parsed.data
         data.update(extras)
         context = _optional_dict(msg, "context", "message")
@@ -222,10 +224,9 @@ class _Value:
         referral = _optional_dict(msg, "referral", "message")
         if referral:
             data["referral"] = referral
-        errors = msg.get("errors", self.errors)
         if errors:
             data["errors"] = errors
-        if msg_type == "system":
+        if msg_type == "system" and unrendered is None:
             new_phone = _str(parsed.data.get("system", _EMPTY), "wa_id", "system") or _str(
                 parsed.data.get("system", _EMPTY), "new_wa_id", "system"
             )
@@ -369,6 +370,23 @@ def _content(msg: dict[str, Any], msg_type: str) -> _Content:
         # A type we do not know (yet): keep everything, never fail.
         return _Content(kind=Kind.UNSUPPORTED, data={"raw": msg})
     return reader(msg)
+
+
+def _unrendered(msg: dict[str, Any], msg_type: str, errors: Any) -> _Content | None:
+    """The content of a message Meta could not render, or ``None`` for a rendered one.
+
+    Meta reports such a message with its ``type`` set (``unsupported``, but
+    also ``image``, ``reaction``, ...), the object of that type missing and
+    ``errors`` saying why (131051 "Message type unknown", 131060 "This message
+    is currently unavailable"). It is an interaction the customer sent, so it
+    is kept as kind ``unsupported`` with its errors, never refused as malformed.
+    A message with an object missing and no errors stays a payload error.
+    """
+    if msg_type == "unsupported" or msg.get(msg_type) is not None:
+        return None
+    if not isinstance(errors, list) or not errors:
+        return None
+    return _Content(kind=Kind.UNSUPPORTED, data={"raw": msg, "unrendered_type": msg_type})
 
 
 def _text_content(msg: dict[str, Any]) -> _Content:

@@ -1,11 +1,9 @@
 """The outbound half of the WhatsApp channel: the Graph API over httpx.
 
-- `GraphAPI` makes one request with retries: throttling codes (and HTTP 429)
-  back off longer and honour ``Retry-After`` and Meta's
-  ``X-Business-Use-Case-Usage`` estimate; transient codes and HTTP 5xx back
-  off exponentially; everything else raises `SendError` with the provider's
-  code at once. httpx errors never escape: they become `SendError` ``from``
-  the original.
+- `error_from_object` is WhatsApp's map of Graph error codes: which are
+  throttling, which transient, which permanent, and 131047 (the window is
+  closed) as `WindowClosedError`. The client with its retries is Meta's
+  shared `omnicx.channels.meta._graph.GraphAPI`.
 - `message_payload` turns an `Outgoing` into the ``/messages`` request body:
   text, template, media (link or uploaded id), interactive, reply context,
   and refuses free-form messages outside the 24-hour customer-service window.
@@ -19,24 +17,20 @@ can look into. Connection failures (nothing was sent) are retried.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-import httpx
 
 from ..._enums import AddressKind
 from ..._errors import ConfigurationError, SendError, WindowClosedError
 from ..._outbound import Outgoing
+from ._graph import graph_error
 
 __all__ = [
     "RETRYABLE_CODES",
     "THROTTLING_CODES",
     "WINDOW",
-    "GraphAPI",
-    "message_payload",
     "error_from_object",
+    "message_payload",
 ]
 
 _CHANNEL = "whatsapp"
@@ -54,180 +48,20 @@ MEDIA_CAPTION_TYPES = frozenset({"image", "video", "document"})
 MEDIA_TYPES = frozenset({"image", "video", "document", "audio", "sticker"})
 
 
-class GraphAPI:
-    """A small Graph API client: one `httpx.Client`, retries, typed errors."""
-
-    def __init__(
-        self,
-        *,
-        access_token: str | None,
-        api_version: str,
-        base_url: str,
-        transport: httpx.BaseTransport | None,
-        timeout: float,
-        max_retries: int,
-        backoff: float,
-        throttle_backoff: float,
-        max_wait: float,
-        sleep: Callable[[float], None],
-    ) -> None:
-        self.access_token = access_token
-        self.api_version = api_version.strip("/")
-        self.max_retries = max_retries
-        self.backoff = backoff
-        self.throttle_backoff = throttle_backoff
-        self.max_wait = max_wait
-        self.sleep = sleep
-        headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
-        self.client = httpx.Client(
-            base_url=f"{base_url.rstrip('/')}/{self.api_version}/",
-            transport=transport,
-            timeout=timeout,
-            headers=headers,
-        )
-
-    def close(self) -> None:
-        self.client.close()
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        json_body: Mapping[str, Any] | None = None,
-        data: Mapping[str, Any] | None = None,
-        files: Mapping[str, Any] | None = None,
-        idempotent: bool,
-    ) -> httpx.Response:
-        """Send one request, retrying what may succeed later; return a 2xx response."""
-        if not self.access_token:
-            raise ConfigurationError("WhatsApp needs an access_token to call the Graph API")
-        attempt = 0
-        while True:
-            try:
-                response = self.client.request(
-                    method, url, json=json_body, data=data, files=files
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # Nothing reached Meta: always safe to retry.
-                failure: SendError = SendError(
-                    f"cannot reach the Graph API: {exc}", channel=_CHANNEL, retryable=True
-                )
-                cause: BaseException = exc
-                wait = self._delay(attempt, throttled=False, retry_after=None)
-            except httpx.HTTPError as exc:
-                failure = SendError(
-                    f"Graph API request failed: {type(exc).__name__}: {exc}",
-                    channel=_CHANNEL,
-                    retryable=True,
-                )
-                if not idempotent:
-                    raise failure from exc
-                cause = exc
-                wait = self._delay(attempt, throttled=False, retry_after=None)
-            else:
-                if response.is_success:
-                    return response
-                failure = error_from_response(response)
-                if not failure.retryable:
-                    raise failure
-                throttled = response.status_code == 429 or failure.code in THROTTLING_CODES
-                wait = self._delay(attempt, throttled=throttled, retry_after=_retry_after(response))
-                cause = failure
-            attempt += 1
-            if attempt > self.max_retries or wait > self.max_wait:
-                if cause is failure:
-                    raise failure
-                raise failure from cause
-            self.sleep(wait)
-
-    def _delay(self, attempt: int, *, throttled: bool, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
-        base = self.throttle_backoff if throttled else self.backoff
-        return float(min(self.max_wait, base * (2**attempt)))
-
-    def json(self, response: httpx.Response) -> dict[str, Any]:
-        try:
-            document = response.json()
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SendError(
-                f"Graph API answered {response.status_code} without JSON", channel=_CHANNEL
-            ) from exc
-        if not isinstance(document, dict):
-            raise SendError("Graph API answered with a non-object JSON body", channel=_CHANNEL)
-        return document
-
-
-def error_from_response(response: httpx.Response) -> SendError:
-    """The typed error for a non-2xx Graph API response."""
-    error: Mapping[str, Any] = {}
-    try:
-        document = response.json()
-    except (ValueError, UnicodeDecodeError):
-        document = None
-    if isinstance(document, dict) and isinstance(document.get("error"), dict):
-        error = document["error"]
-    return error_from_object(error, http_status=response.status_code)
-
-
-def error_from_object(error: Mapping[str, Any], *, http_status: int) -> SendError:
+def error_from_object(error: Mapping[str, Any], http_status: int) -> SendError:
     """The `SendError` for a Graph API ``error`` object (returned, not raised)."""
-    code = error.get("code")
-    if not isinstance(code, int) or isinstance(code, bool):
-        code = None
-    subcode = error.get("error_subcode")
-    message = error.get("message") or f"HTTP {http_status}"
-    details = error.get("error_data", {})
-    detail = details.get("details") if isinstance(details, dict) else None
-    text = f"WhatsApp send failed: {message}"
-    if code is not None:
-        text += f" (code {code}{f', subcode {subcode}' if subcode else ''})"
-    if detail:
-        text += f": {detail}"
+    text, code, retryable = graph_error(
+        error, http_status, channel=_CHANNEL, label="WhatsApp",
+        retryable_codes=RETRYABLE_CODES, permanent_codes=PERMANENT_CODES)
     if code == WINDOW_CLOSED_CODE:
         return WindowClosedError(
             text + ". The 24-hour customer-service window is closed: send a template.",
             channel=_CHANNEL,
             code=code,
         )
-    retryable = (
-        code in RETRYABLE_CODES
-        or http_status == 429
-        or (http_status >= 500 and code not in PERMANENT_CODES)
-    )
     return SendError(
         text, channel=_CHANNEL, code=code if code is not None else http_status, retryable=retryable
     )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait, from ``Retry-After`` or Meta's business use case usage header."""
-    header = response.headers.get("retry-after")
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(header) if header else None
-            if when is not None:
-                return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-    usage = response.headers.get("x-business-use-case-usage")
-    if usage:
-        try:
-            document = json.loads(usage)
-        except ValueError:
-            return None
-        minutes = [
-            item.get("estimated_time_to_regain_access")
-            for items in (document.values() if isinstance(document, dict) else ())
-            if isinstance(items, list)
-            for item in items
-            if isinstance(item, dict)
-        ]
-        waits = [m for m in minutes if isinstance(m, (int, float)) and m > 0]
-        if waits:
-            return float(max(waits)) * 60.0
-    return None
 
 
 # -- the /messages request body ------------------------------------------------------

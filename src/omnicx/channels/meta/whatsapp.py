@@ -22,25 +22,40 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import httpx
 
 from ..._blobs import FileBlobStore
 from ..._enums import Channel, Status
-from ..._errors import ConfigurationError, PayloadError, SendError
+from ..._errors import PayloadError, SendError
 from ..._events import ChannelEvent
 from ..._models import Attachment, utc
 from ..._outbound import Outgoing, SendResult
 from ...typing import BlobStore
-from .._common import get_header, hmac_sha256_hex, verify_hmac_sha256
+from .._common import require_secret
+from ._graph import (
+    SIGNATURE_HEADER,
+    GraphAPI,
+    Handshake,
+    answer_handshake,
+    app_key,
+    sign_body,
+    verify_signature,
+)
 from ._whatsapp_parse import _hex_digest, decode_body, parse_document
-from ._whatsapp_send import WINDOW, GraphAPI, check_window, message_payload
+from ._whatsapp_send import (
+    THROTTLING_CODES,
+    WINDOW,
+    check_window,
+    error_from_object,
+    message_payload,
+)
+from ._window import last_inbound
 
 if TYPE_CHECKING:
     from ..._history import History
@@ -48,16 +63,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SIGNATURE_HEADER", "Handshake", "WhatsApp"]
 
-SIGNATURE_HEADER = "X-Hub-Signature-256"
 DEFAULT_API_VERSION = "v23.0"
 _CHANNEL = "whatsapp"
-
-
-class Handshake(NamedTuple):
-    """The answer to Meta's GET verification request: an HTTP status and a text body."""
-
-    status: int
-    body: str
 
 
 def _utcnow() -> dt.datetime:
@@ -77,8 +84,9 @@ class WhatsApp:
     """
 
     phone_number_id: str = attrs.field(validator=attrs.validators.min_len(1))
-    app_secret: str | bytes | None = attrs.field(default=None, repr=False)
-    verify_token: str | None = attrs.field(default=None, repr=False)
+    app_secret: str | bytes | None = attrs.field(default=None, repr=False,
+                                                 validator=require_secret)
+    verify_token: str | None = attrs.field(default=None, repr=False, validator=require_secret)
     access_token: str | None = attrs.field(default=None, repr=False)
     api_version: str = DEFAULT_API_VERSION
     base_url: str = "https://graph.facebook.com"
@@ -110,18 +118,14 @@ class WhatsApp:
 
     @property
     def _key(self) -> bytes:
-        if not self.app_secret:
-            raise ConfigurationError("WhatsApp needs app_secret to verify webhook signatures")
-        return self.app_secret.encode() if isinstance(self.app_secret, str) else self.app_secret
+        return app_key(self.app_secret, "WhatsApp")
 
     def sign(self, body: bytes) -> dict[str, str]:
         """Headers that authenticate ``body`` as Meta would send them (tests, examples)."""
-        return {SIGNATURE_HEADER: "sha256=" + hmac_sha256_hex(self._key, body)}
+        return sign_body(self._key, body)
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        verify_hmac_sha256(
-            self._key, body, get_header(headers, SIGNATURE_HEADER), what=SIGNATURE_HEADER
-        )
+        verify_signature(self._key, body, headers)
 
     def handshake(self, params: Mapping[str, Any]) -> Handshake:
         """Answer ``GET ?hub.mode=subscribe&hub.verify_token=...&hub.challenge=...``.
@@ -130,16 +134,7 @@ class WhatsApp:
         otherwise. ``params`` is the query string as a mapping; list values
         (``parse_qs``) are accepted.
         """
-        mode = _first(params.get("hub.mode"))
-        token = _first(params.get("hub.verify_token"))
-        challenge = _first(params.get("hub.challenge"))
-        if not self.verify_token:
-            return Handshake(403, "verify_token is not configured")
-        if mode != "subscribe" or token is None or challenge is None:
-            return Handshake(403, "not a subscription request")
-        if not hmac.compare_digest(token.encode(), self.verify_token.encode()):
-            return Handshake(403, "verify token does not match")
-        return Handshake(200, challenge)
+        return answer_handshake(self.verify_token, params)
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[ChannelEvent]:
         return parse_document(decode_body(body), self.phone_number_id)
@@ -162,23 +157,18 @@ class WhatsApp:
         business number within the last 24 hours, through the public
         timeline (merged contacts included).
         """
-        since = self.clock() - WINDOW
-        cursor = None
-        while True:
-            page = history.timeline(contact, limit=100, before=cursor,
-                                    channels={Channel.WHATSAPP.value}, since=since)
-            for item in page.items:
-                if item.account == self.phone_number_id and item.direction == "inbound":
-                    return self.window_closes_at(item.occurred_at)
-            if page.next_cursor is None:
-                return None
-            cursor = page.next_cursor
+        last = last_inbound(history, contact, Channel.WHATSAPP.value, self.phone_number_id,
+                            self.clock() - WINDOW)
+        return self.window_closes_at(last)
 
     # -- outbound ---------------------------------------------------------------
 
     @cached_property
     def _graph(self) -> GraphAPI:
         return GraphAPI(
+            channel=_CHANNEL,
+            classify=error_from_object,
+            throttling_codes=THROTTLING_CODES,
             access_token=self.access_token,
             api_version=self.api_version,
             base_url=self.base_url,
@@ -374,8 +364,3 @@ class WhatsApp:
             ref=key,
         )
 
-
-def _first(value: Any) -> str | None:
-    if isinstance(value, list | tuple):
-        value = value[0] if value else None
-    return value if isinstance(value, str) else None

@@ -32,7 +32,7 @@ from ..._events import ChannelEvent
 from ..._models import Address, Attachment, Interaction
 from ..._outbound import Outgoing, SendResult
 from ...typing import BlobStore
-from .._common import get_header
+from .._common import get_header, require_secret
 from ._form import decode_params, form_pairs, is_json
 from ._parse import MESSAGE_STATUSES, parse_params
 from ._send import MessagesAPI
@@ -74,7 +74,7 @@ class Twilio:
     """
 
     account_sid: str = attrs.field(validator=attrs.validators.min_len(1))
-    auth_token: str | None = attrs.field(default=None, repr=False)
+    auth_token: str | None = attrs.field(default=None, repr=False, validator=require_secret)
     number: str | None = attrs.field(default=None, converter=_phone)
     webhook_url: str | None = None
     messaging_service_sid: str | None = None
