@@ -245,9 +245,9 @@ def test_json_times_are_iso_8601_as_export_writes_them(letter_db: Path) -> None:
     assert item["occurred_at"] == line["occurred_at"] == "2026-11-02T09:14:00+00:00"
     assert item["received_at"] == line["received_at"]
     assert dt.datetime.fromisoformat(document["contact"]["created_at"]).tzinfo is not None
-    assert item["attachments"][0] == {"filename": "crushed box.jpg",
-                                      "content_type": "image/jpeg", "size": 734_003,
-                                      "sha256": None, "ref": None}
+    attachment = item["attachments"][0]
+    assert (attachment["filename"], attachment["content_type"], attachment["size"]) == (
+        "crushed box.jpg", "image/jpeg", 734_003)
 
 
 # -- merge, unmerge, link ----------------------------------------------------------------------

@@ -69,8 +69,10 @@ def test_reading_decrypts_transparently(tmp_path: Path) -> None:
         assert history.interaction(item.id) == item
         (edit,) = history.events(item)
         assert edit.data["text"] == f"{SECRET} (edited)"
+        # Listed as replay() would use it: opened (it is sealed at rest).
         (quarantined,) = history.quarantine()
-        assert quarantined.sealed is not None and quarantined.body == b""
+        assert quarantined.sealed is None and SECRET.encode() in quarantined.body
+        assert quarantined.headers == CHAT.sign(quarantined.body)
         # Found by exact match, read back readable.
         assert history.contacts.find("ANNA@example.com") == anna
         assert [str(a) for a in anna.addresses] == ["email:anna@example.com"]
@@ -143,7 +145,7 @@ def test_key_rotation_rewraps_without_rewriting_content(tmp_path: Path) -> None:
         anna = history.contacts.find("anna@example.com")
         assert anna is not None
         assert history.timeline(anna).items[0].text == SECRET
-        assert history.quarantine()[0].sealed is not None
+        assert SECRET.encode() in history.quarantine()[0].body
         assert history.verify().ok
 
 
@@ -228,3 +230,28 @@ def test_addresses_stored_before_the_key_are_still_found(tmp_path: Path) -> None
         assert history.verify().ok
     assert sql(tmp_path / "h.db", "SELECT count(*) FROM addresses WHERE value LIKE 'bi:%'"
                ) == [(1,)]
+
+
+def test_an_email_subject_and_its_thread_key_never_reach_the_file(tmp_path: Path) -> None:
+    """The subject is content: sealed in conversations, its thread key blind-indexed."""
+    from omnicx.channels import Email
+
+    subject = "Kuendigung Vertrag 88-4711"
+    mailbox = Email(mailbox="support@example.com")
+
+    def mail(number: int, hour: int) -> bytes:
+        return (f"From: Anna <anna@example.com>\r\nTo: support@example.com\r\n"
+                f"Subject: {'Re: ' if number > 1 else ''}{subject}\r\n"
+                f"Message-ID: <s-{number}@example.com>\r\n"
+                f"Date: Wed, 05 Mar 2025 {hour:02d}:00:00 +0000\r\n\r\nHello\r\n").encode()
+
+    with omnicx.open(tmp_path / "h.db", key=KEY) as history:
+        (first,) = history.receive(mailbox, body=mail(1, 9)).interactions
+        (second,) = history.receive(mailbox, body=mail(2, 10)).interactions
+        assert second.conversation_id == first.conversation_id  # threaded by subject
+        with history.store.reading() as tx:
+            conversation = tx.conversation(first.conversation_id)
+        assert conversation is not None and conversation.subject == subject
+    disk = _disk(tmp_path)
+    assert subject.encode() not in disk
+    assert subject.lower().encode() not in disk

@@ -121,6 +121,18 @@ TAMPERING = {
     "forged event erasure": ("anna", "UPDATE events SET data = NULL, erased_at = 1"
                                      " WHERE event_id = 'edit-1'"),
     "external id": ("anna", f"UPDATE interactions SET external_id = 'other' {_M2}"),
+    "status forged": ("anna", "UPDATE interactions SET status = 'played', status_rank = 40"
+                              f" {_M2}"),
+    "status rank": ("anna", "UPDATE interactions SET status_rank = 5"
+                            " WHERE external_id = 'm1'"),
+    "status moved back": ("anna", "UPDATE interactions SET status = NULL, status_rank = -1"
+                                  " WHERE external_id = 'm1'"),
+    "sent status forged": ("carol", "UPDATE interactions SET status = 'failed'"
+                                    " WHERE origin_id IS NOT NULL"),
+    "first status": ("anna", "UPDATE interactions SET origin_status = 'read'"
+                             " WHERE external_id = 'm3'"),
+    "plaintext beside sealed": ("anna", "UPDATE interactions SET sealed = X'00', text = 'x'"
+                                        " WHERE external_id = 'm3'"),
     "origin id": ("anna", "UPDATE interactions SET origin_id = external_id,"
                           f" external_id = 'other' {_M2}"),
     "copied chain fields": ("anna", "INSERT INTO interactions SELECT 99, contact_id,"
@@ -128,8 +140,8 @@ TAMPERING = {
                             " message_type, occurred_at, received_at, sender_kind, sender_value,"
                             " sender_name, recipients, subject, text, html, attachments,"
                             " reply_to, status, status_rank, data, raw_id, erased_at, sealed,"
-                            f" origin_id, chain_seq, digest, hash, prev_hash FROM interactions"
-                            f" {_M2}"),
+                            " origin_id, chain_seq, digest, hash, prev_hash, origin_status"
+                            f" FROM interactions {_M2}"),
     "sent id": ("carol", "UPDATE interactions SET external_id = 'other'"
                          " WHERE origin_id IS NOT NULL"),
     "confirmation": ("carol", "DELETE FROM events WHERE external_id = 'provider-1'"),

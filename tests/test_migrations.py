@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 import omnicx
-from omnicx.storage import Store, _postgres, _sqlite
+from omnicx import _vault
+from omnicx.storage import Store, _postgres, _sql, _sqlite
+from omnicx.storage._base import RawPayload
 from omnicx.storage._schema import MIGRATIONS, SCHEMA_VERSION
 from omnicx.testing import WebChatPayloads
 
@@ -17,11 +20,27 @@ CHAT = WebChatPayloads()
 AT = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 
 
+def _archive_v1(tx: _sql.SqlTransaction, payloads: Sequence[RawPayload]) -> None:
+    """`SqlTransaction.archive` as version 1 wrote (no ``contact_id``)."""
+    tx._many("INSERT INTO raw_payloads (id, channel, account, received_at, headers, body,"
+             " state, error, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             [(p.id, p.channel, p.account, _sql.to_us(p.received_at),
+               json.dumps(dict(p.headers)), p.body, p.state, p.error, p.sealed)
+              for p in payloads])
+
+
 def check_upgrade(open_store: Callable[[], Store], module: object,
                   thread_index: Callable[[Store], list[str]],
                   monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patch:  # what omnicx's first release created
         patch.setattr(module, "MIGRATIONS", MIGRATIONS[:1])
+        # ... and wrote: interactions without the columns later versions added.
+        old_row = _sql.interaction_row
+        patch.setattr(_sql, "_INSERT_INTERACTION", _sql._INSERT_INTERACTION.replace(
+            ", origin_status)", ")").replace(", ?)", ")"))
+        patch.setattr(_sql, "interaction_row", lambda item, seal: old_row(item, seal)[:30])
+        patch.setattr(_vault, "origin_status", lambda status: None)  # and chained
+        patch.setattr(_sql.SqlTransaction, "archive", _archive_v1)
         with omnicx.History(open_store()) as old:
             body, headers = CHAT.message("m1", at=AT)
             first = old.receive(CHAT.channel, body=body, headers=headers)
@@ -34,6 +53,8 @@ def check_upgrade(open_store: Callable[[], Store], module: object,
         (before,), (after,) = first.interactions, later.interactions
         assert after.conversation_id == before.conversation_id  # the session goes on
         assert [i.external_id for i in history.timeline(before.contact_id).items] == ["m2", "m1"]
+        # Rows stored before the first status was chained still verify.
+        assert history.verify().ok, str(history.verify())
 
 
 def test_a_version_1_sqlite_file_migrates(tmp_path: Path,

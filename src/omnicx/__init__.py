@@ -22,6 +22,7 @@ from ._errors import (
     SendError,
     SignatureError,
     StorageError,
+    TamperedError,
     TranslationError,
     WindowClosedError,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "StatusChange",
     "StorageError",
     "StreamPosition",
+    "TamperedError",
     "Translated",
     "Translation",
     "TranslationError",

@@ -1,6 +1,6 @@
 """Blob stores: where attachment bytes live, addressed by their SHA-256.
 
-Both implement `omnicx.typing.BlobStore` (``put`` / ``get``). The key of a
+Both implement `omnicx.typing.BlobStore` (``put`` / ``get`` / ``delete``). The key of a
 blob is the hex SHA-256 of its bytes, so storing the same file twice costs
 nothing and a key can never point at different content.
 
@@ -46,6 +46,9 @@ class MemoryBlobStore:
             return self._blobs[key]
         except KeyError:
             raise NotFoundError(f"no blob {key!r}") from None
+
+    def delete(self, key: str) -> None:
+        self._blobs.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._blobs)
@@ -95,6 +98,21 @@ class FileBlobStore:
             raise NotFoundError(f"no blob {key!r} under {self.root}") from None
         except OSError as exc:
             raise StorageError(f"cannot read blob {key} under {self.root}: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        """Remove a blob, its bytes overwritten first (a plain unlink leaves them on disk
+        until the blocks are reused; erasure wants them gone)."""
+        path = self._path(key)
+        try:
+            with path.open("r+b") as handle:
+                handle.write(bytes(path.stat().st_size))
+                handle.flush()
+                os.fsync(handle.fileno())
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StorageError(f"cannot delete blob {key} under {self.root}: {exc}") from exc
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and bool(_KEY.fullmatch(key)) and self._path(key).exists()

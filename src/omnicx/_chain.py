@@ -40,6 +40,7 @@ from typing import Any
 
 import attrs
 
+from ._enums import status_rank
 from ._models import Address, Attachment, Interaction
 
 __all__ = [
@@ -54,8 +55,10 @@ __all__ = [
     "event_material",
     "interaction_material",
     "link",
+    "origin_status",
     "pack_head",
     "screen",
+    "status_explained",
     "unpack_head",
     "verify_contact",
 ]
@@ -106,13 +109,17 @@ def content_columns(item: Interaction) -> tuple[Any, ...]:
         item.subject,
         item.text,
         item.html,
-        dumps([
-            {"filename": a.filename, "content_type": a.content_type, "size": a.size,
-             "sha256": a.sha256, "ref": a.ref}
-            for a in item.attachments
-        ]),
+        dumps([_attachment(a) for a in item.attachments]),
         dumps(dict(item.data)),
     )
+
+
+def _attachment(a: Attachment) -> dict[str, Any]:
+    fields = {"filename": a.filename, "content_type": a.content_type, "size": a.size,
+              "sha256": a.sha256, "ref": a.ref}
+    if a.blob is not None:
+        fields["blob"] = a.blob
+    return fields
 
 
 def content_bytes(columns: Sequence[Any]) -> bytes:
@@ -137,10 +144,50 @@ def decode_content(columns: Sequence[Any]) -> dict[str, Any]:
 
 
 # -- materials -----------------------------------------------------------------------------
-def interaction_material(fields: Sequence[Any], digest: bytes) -> bytes:
+def interaction_material(fields: Sequence[Any], digest: bytes,
+                         origin_status: str | None = None) -> bytes:
     """``fields``: id, contact_id, conversation_id, channel, account, original external_id,
-    direction, kind, message_type, occurred_at µs, received_at µs, reply_to, raw_id, seq."""
-    return _encode_list(["i", *fields, digest.hex()]).encode()
+    direction, kind, message_type, occurred_at µs, received_at µs, reply_to, raw_id, seq.
+
+    ``origin_status`` is the status the interaction was stored with (``""`` for
+    none; see `origin_status`). Rows stored before it was chained have ``None``
+    and the material they were hashed with, without it.
+    """
+    if origin_status is None:
+        return _encode_list(["i", *fields, digest.hex()]).encode()
+    return _encode_list(["i", *fields, digest.hex(), origin_status]).encode()
+
+
+def origin_status(status: Any) -> str:
+    """The ``origin_status`` column of a new interaction: its first status, ``""`` for none.
+
+    It is chained (`interaction_material`), so that `History.verify` can tell
+    the current ``status`` from a forged one: the current status must be the
+    best-ranked of this one and the chained status events (`status_explained`).
+    """
+    return "" if status is None else str(status)
+
+
+def status_explained(status: str | None, rank: Any, origin: str | None,
+                     chained: Sequence[str | None]) -> bool:
+    """Whether an interaction's ``status``/``status_rank`` cells follow from its chain.
+
+    ``origin`` is its ``origin_status`` (``None`` for rows stored before it
+    was chained), ``chained`` the statuses of its chained status events. The
+    status moves forward only, to a strictly better rank
+    (`omnicx._enums.status_rank`), so: the rank is the status's; no chained
+    status outranks it; and the status is the first one, or a chained one
+    that outranks the first. Rows without a chained first status are only
+    checked against the events. The SQLite store makes the same test in SQL
+    (`Transaction.chain_inputs`).
+    """
+    if type(rank) is not int or rank != status_rank(status):
+        return False
+    if any(status_rank(s) > rank for s in chained):
+        return False
+    if origin is None or (status or "") == origin:
+        return True
+    return rank > status_rank(origin or None) and status in chained
 
 
 def event_material(fields: Sequence[Any], digest: bytes) -> bytes:
@@ -231,7 +278,24 @@ def verify_contact(
 
     The loops are written for speed: verify() is meant to run over millions of
     rows at a speed close to that of hashing them (benchmarks/bench_integrity.py).
+    A cell of a type omnicx never writes (text where bytes belong, a time as
+    text) is a problem of the contact, never an exception.
     """
+    try:
+        return _verify_contact(contact_id, head, interactions, events, erasures)
+    except (TypeError, ValueError, AttributeError, OverflowError, IndexError) as exc:
+        return [Problem(kind="edited", contact_id=contact_id,
+                        detail=f"a chained row holds a value omnicx never writes"
+                               f" ({type(exc).__name__})")]
+
+
+def _verify_contact(
+    contact_id: int,
+    head: bytes | None,
+    interactions: Iterable[Sequence[Any]],
+    events: Iterable[Sequence[Any]],
+    erasures: Iterable[Sequence[Any]],
+) -> list[Problem]:
     problems: list[Problem] = []
     records: list[_Record] = []
     append = records.append
@@ -246,10 +310,13 @@ def verify_contact(
         erased_before.append(row[3])
     erased_ids: set[int] = set()
     chained_ids: dict[int, set[str]] = {}
+    chained_statuses: dict[int, list[str | None]] = {}
     event_rows = list(events)
     for row in event_rows:
         if row[1] is not None and row[14] is not None:
             chained_ids.setdefault(row[1], set()).add(row[4])
+            if row[6] == "status":
+                chained_statuses.setdefault(row[1], []).append(row[7])
 
     for row in interactions:
         iid, seq, digest = row[0], row[13], _b(row[14])
@@ -260,12 +327,15 @@ def verify_contact(
             continue
         fields = row[:14]
         stored, prev = row[15], _b(row[16])
+        origin = row[30]
+        material = (["i", *fields, digest.hex()] if origin is None
+                    else ["i", *fields, digest.hex(), origin])
         ok = prev is not None and stored == sha256(
-            prev + version + encode(["i", *fields, digest.hex()]).encode()).digest()
-        append(("i", iid, seq, _b(stored), prev, ok, fields, digest))
-        erased_at, sealed = row[17], row[18]
+            prev + version + encode(material).encode()).digest()
+        append(("i", iid, seq, _b(stored), prev, ok, (*fields, origin), digest))
+        erased_at, sealed = row[17], _b(row[18])
         if erased_at is not None:
-            if not any(b is None or row[9] < b for b in erased_before):
+            if not any(b is None or _before(row[9], b) for b in erased_before):
                 problems.append(Problem(kind="edited", contact_id=contact_id,
                                         table="interactions", record_id=iid, position=seq,
                                         detail="content is marked erased but no chained"
@@ -275,9 +345,15 @@ def verify_contact(
             if sha256(sealed).digest() != digest:
                 problems.append(_edited("interactions", contact_id, iid, seq,
                                         "sealed content differs from what was chained"))
-        elif sha256(encode(list(row[19:28])).encode()).digest() != digest:
+        elif sha256(_content(row[19:28])).digest() != digest:
             problems.append(_edited("interactions", contact_id, iid, seq,
                                     "content differs from what was chained"))
+        if sealed is not None and any(c is not None for c in row[20:28]):
+            problems.append(_edited("interactions", contact_id, iid, seq,
+                                    "plaintext content was written beside its sealed content"))
+        if not status_explained(row[31], row[32], origin, chained_statuses.get(iid, ())):
+            problems.append(_edited("interactions", contact_id, iid, seq,
+                                    "status differs from the best-ranked status chained for it"))
         if row[29] is not None and row[28] not in chained_ids.get(iid, ()):
             problems.append(_edited("interactions", contact_id, iid, seq,
                                     f"external id was changed to {row[28]!r} without a"
@@ -301,10 +377,10 @@ def verify_contact(
                 problems.append(_edited("events", contact_id, eid, seq,
                                         "content is marked erased but its interaction is not"))
         elif row[17] is not None:
-            if sha256(row[17]).digest() != digest:
+            if sha256(_b(row[17]) or b"").digest() != digest:
                 problems.append(_edited("events", contact_id, eid, seq,
                                         "sealed content differs from what was chained"))
-        elif sha256((row[18] or "").encode()).digest() != digest:
+        elif sha256(_text(row[18])).digest() != digest:
             problems.append(_edited("events", contact_id, eid, seq,
                                     "content differs from what was chained"))
 
@@ -340,12 +416,15 @@ def screen(
         seqs += s
         prevs += p
         hashes += h
-        computed = [sha256(b).digest() for b in linked]
-        if computed != list(h):
-            suspects.update(compress(c, map(ne, computed, h)))
-        computed = [sha256(b).digest() for b in content]
-        if computed != list(d):  # a NULL digest never matches
-            suspects.update(compress(c, map(ne, computed, d)))
+        try:
+            computed = [sha256(b).digest() for b in linked]
+            if computed != list(h):
+                suspects.update(compress(c, map(ne, computed, h)))
+            computed = [sha256(b).digest() for b in content]
+            if computed != list(d):  # a NULL digest never matches
+                suspects.update(compress(c, map(ne, computed, d)))
+        except TypeError:  # text where bytes belong (SQLite keeps any type): walk them
+            suspects.update(c)
     # The chain walk. Every record links to the record one position lower in
     # its contact's chain (position 0 standing for GENESIS); with positions
     # unique, that makes them 1..n, and the head must hold n and the last hash.
@@ -368,6 +447,28 @@ def screen(
                 suspects.add(contact_id)
     suspects.update(c for c in contact_ids if c not in sizes and heads.get(c))
     return len(contacts) - sum(sizes[c] for c in suspects), suspects
+
+
+def _before(occurred: Any, cutoff: Any) -> bool:
+    try:
+        return bool(occurred < cutoff)
+    except TypeError:  # a time cell rewritten as text: covered by nothing
+        return False
+
+
+def _text(value: Any) -> bytes:
+    """The bytes an event's ``data`` cell was digested as (anything else: no match)."""
+    if value is None:
+        return b""
+    return value.encode() if isinstance(value, str) else b"\x00" + bytes(str(value), "utf-8")
+
+
+def _content(columns: Sequence[Any]) -> bytes:
+    """`content_bytes` of content cells; cells of a type we never write do not match."""
+    try:
+        return _encode_list(list(columns)).encode()
+    except (TypeError, ValueError):
+        return b""
 
 
 def _b(value: Any) -> bytes | None:
@@ -473,11 +574,12 @@ def _moved(bad: list[_Record]) -> dict[str, dict[int, int]]:
     for kind, record_id, _, hashed, prev, _, fields, digest in bad:
         if prev is None or digest is None or kind == "x":
             continue
-        encode = interaction_material if kind == "i" else event_material
         for other in bad:
             if other[1] == record_id or other[0] != kind:
                 continue
-            if hashed == link(prev, encode([other[1], *fields[1:]], digest)):
+            material = (interaction_material([other[1], *fields[1:-1]], digest, fields[-1])
+                        if kind == "i" else event_material([other[1], *fields[1:]], digest))
+            if hashed == link(prev, material):
                 moved.setdefault(kind, {})[record_id] = other[1]
                 break
     return moved

@@ -215,8 +215,11 @@ def cmd_quarantine(history: History, args: argparse.Namespace, out: TextIO) -> i
         _dump([attrs.evolve(e, body=b"") for e in entries], out)
         return 0
     for entry in entries:
+        # Sealed like the payload (it may quote it) when the key is not at hand.
+        error = ("(sealed: give the key)" if entry.error and entry.error.startswith("sealed:")
+                 else entry.error)
         print(f"#{entry.id:<6} {entry.channel:<9} {entry.account:<24}"
-              f" {entry.received_at:%Y-%m-%d %H:%M}  {entry.error}", file=out)
+              f" {entry.received_at:%Y-%m-%d %H:%M}  {error}", file=out)
     if not entries:
         print("quarantine is empty", file=out)
     return 0

@@ -34,13 +34,14 @@ from functools import lru_cache
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ._errors import ConfigurationError, StorageError
+from ._errors import ConfigurationError, TamperedError
 
 __all__ = [
     "ARCHIVE",
     "CONTACT",
     "KEY_ENV",
     "Keyring",
+    "forget_cached",
     "key_from_env",
     "parse_key",
     "warn_clear",
@@ -151,18 +152,25 @@ class Keyring:
 
     @staticmethod
     def tag(sealed: bytes) -> int:
-        if len(sealed) < 2 + _NONCE or sealed[0] != _FORMAT:
-            raise StorageError("a sealed value is damaged or of an unknown format")
+        if (not isinstance(sealed, bytes) or len(sealed) < 2 + _NONCE
+                or sealed[0] != _FORMAT):
+            raise TamperedError("a sealed value is damaged or of an unknown format")
         return sealed[1]
 
     @staticmethod
     def open(cipher: AESGCM, sealed: bytes, row: bytes) -> bytes:
-        """Decrypt a value `seal` produced for the same row."""
+        """Decrypt a value `seal` produced for the same row.
+
+        `TamperedError` (a `StorageError`) when it does not open: damaged,
+        moved to another row, under another key, or not bytes at all.
+        """
+        if not isinstance(sealed, bytes) or len(sealed) < 2 + _NONCE:
+            raise TamperedError(f"sealed content of {row.decode()} is damaged")
         head = sealed[:2]
         try:
             return cipher.decrypt(sealed[2:2 + _NONCE], sealed[2 + _NONCE:], head + row)
         except InvalidTag as exc:
-            raise StorageError(
+            raise TamperedError(
                 f"sealed content of {row.decode()} does not open: damaged, moved or"
                 " under another key") from exc
 
@@ -171,6 +179,15 @@ class Keyring:
     def blind(index_key: bytes, kind: str, value: str) -> str:
         """The keyed hash an address is stored and found by (its blind index)."""
         return _blind(index_key, kind, value)
+
+
+def forget_cached(keyring: Keyring | None) -> None:
+    """Drop what this process remembers of keys and addresses (after an erasure):
+    the blind-index cache is keyed by readable addresses, the keyring's by
+    wrapped data keys."""
+    _blind.cache_clear()
+    if keyring is not None:
+        keyring._opened.clear()
 
 
 @lru_cache(maxsize=65536)

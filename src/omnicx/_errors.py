@@ -6,7 +6,8 @@
     ├── NotFoundError (LookupError)        unknown contact, interaction, quarantine entry, cursor
     ├── ConfigurationError (ValueError)    bad arguments to open(), a channel, a missing extra
     ├── StorageError                       the database failed underneath us (wraps sqlite3/psycopg)
-    │   └── ConflictError                  a transient write conflict that retries did not resolve
+    │   ├── ConflictError                  a transient write conflict that retries did not resolve
+    │   └── TamperedError                  a cell holds what omnicx never writes (see verify())
     ├── SendError                          an outbound provider call failed (carries .code)
     │   └── WindowClosedError              free-form message outside the customer-service window
     └── TranslationError                   a translation provider failed (carries .code, .retryable)
@@ -28,6 +29,7 @@ __all__ = [
     "SendError",
     "SignatureError",
     "StorageError",
+    "TamperedError",
     "TranslationError",
     "WindowClosedError",
 ]
@@ -80,6 +82,16 @@ class StorageError(OmnicxError):
 
 class ConflictError(StorageError):
     """A write conflict (lock, serialization failure) that retries could not resolve."""
+
+
+class TamperedError(StorageError):
+    """A stored row cannot be read back: a cell holds a value omnicx never writes.
+
+    Raised instead of a decoding error when a row was edited behind the
+    library's back (text where ciphertext belongs, sealed content that does
+    not open, a time that is not a number). The message names the row, never
+    its content; `History.verify` names the problem in detail.
+    """
 
 
 class SendError(OmnicxError):

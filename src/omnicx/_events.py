@@ -114,6 +114,9 @@ class MessageEvent:
     data: Mapping[str, Any] = _EMPTY
     sequence: StreamPosition | None = None
     watermarked: bool = False
+    # The bytes of ``attachments`` the payload carries (an email's parts), by their
+    # hex SHA-256; the history keeps them in its blob store (`History.attachment`).
+    attachment_bytes: Mapping[str, bytes] = attrs.field(default=_EMPTY, repr=False)
 
 
 @attrs.frozen(kw_only=True)

@@ -51,7 +51,7 @@ from ._outbound import Outgoing, SendResult
 from ._translation import Translation
 from ._vault import Sealer, Vault
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
-from .typing import ChannelAdapter, Headers, Poller, Sender, Translator
+from .typing import BlobStore, ChannelAdapter, Headers, Poller, Sender, Translator
 
 if TYPE_CHECKING:
     from ._kpis import KpiReport
@@ -145,16 +145,18 @@ class History:
         channels: Iterable[ChannelAdapter] = (),
         key: bytes | str | None = None,
         default_region: str | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         #: Where national phone numbers are read (``"CH"``: ``079 123 45 67``), in
         #: parsing, sending and finding alike; ``None`` accepts international ones only.
         self.default_region = check_region(default_region)
         self._store = store
+        self.blobs = blobs
         self._channels: dict[tuple[str, str], ChannelAdapter] = {}
         for channel in channels:
             self._register(channel)
         master = parse_key(key) if key is not None else key_from_env()
-        self._vault = Vault(Keyring(master) if master is not None else None)
+        self._vault = Vault(Keyring(master) if master is not None else None, blobs)
         store.atomic(self._vault.attach)
         # With a key, every transaction goes through the vault (blind-indexed addresses).
         self._store = store = self._vault.store(store)
@@ -357,8 +359,9 @@ class History:
         It goes through `receive` like a webhook (identity, threading, chain,
         encryption, gaps). ``contact`` is an address string, an `Address` or
         a `Contact`; ``duration`` a timedelta or seconds; ``attachments``
-        bytes, file paths or stored `Attachment` objects (bytes go to ``blobs=``,
-        a `FileBlobStore` under ``./omnicx-media`` by default). The same
+        bytes, file paths or stored `Attachment` objects (bytes go to this
+        history's blob store, sealed with a key, see `attachment`; or to
+        ``blobs=`` when given; or, with neither, under ``./omnicx-media``). The same
         ``external_id`` twice is a duplicate: the first interaction is
         returned. ``options``: ``account``, ``kind``, ``name``, ``reply_to``,
         ``thread``, ``data``, ``blobs`` (see `omnicx._record.record`).
@@ -433,9 +436,17 @@ class History:
 
     # -- quarantine ----------------------------------------------------------------------------
     def quarantine(self) -> list[RawPayload]:
-        """Payloads that could not be parsed, oldest first, with their errors."""
+        """Payloads that could not be parsed, oldest first, with their errors.
+
+        Each is what `replay` would parse: with the key, headers, body and
+        error are opened (they are sealed at rest); without it, an encrypted
+        history lists them sealed (``sealed`` set, ``body`` empty).
+        """
         with self._store.reading() as tx:
-            return tx.raws("quarantined")
+            found = tx.raws("quarantined")
+            if self._vault.keyring is None:  # in the clear, or sealed without the key
+                return found
+            return [self._vault.open_raw(tx, raw) for raw in found]
 
     @in_default_region
     def replay(self, quarantine_id: int, channel: ChannelAdapter | None = None) -> Receipt:
@@ -461,7 +472,8 @@ class History:
             events = _parse(adapter, raw.body, dict(raw.headers))
         except PayloadError as exc:
             message = exc.message
-            self._store.atomic(lambda tx: tx.set_raw_state(raw.id, "quarantined", message))
+            self._store.atomic(lambda tx: tx.set_raw_state(
+                raw.id, "quarantined", self._vault.sealer(tx).raw_error(raw.id, message)))
             raise PayloadError(message, channel=raw.channel, quarantine_id=raw.id) from exc
 
         def work(tx: Transaction) -> Receipt:
@@ -609,8 +621,24 @@ class History:
         addresses and names; their interactions keep when, which channel and
         which direction, with the content gone (``erased=True``). The history
         stays gapless and `verify` still passes.
+
+        Every other copy goes too: the raw payloads about them (redeliveries
+        included), quarantined payloads that name one of their addresses (so
+        `replay` cannot bring them back), conversation subjects and thread
+        keys. With a key, searching a sealed quarantine needs the key
+        (`ConfigurationError` otherwise). See ``docs/privacy.md``.
         """
-        return _privacy.erase(self._store, contact, reason=reason, at=_now())
+        return _privacy.erase(self._store, self._vault, contact, reason=reason, at=_now())
+
+    def attachment(self, interaction: Interaction | int, index: int) -> bytes:
+        """The bytes of attachment ``index`` of an interaction, from the blob store.
+
+        Opened with the contact's data key when the history is encrypted, and
+        checked against the attachment's SHA-256. `NotFoundError` when the
+        interaction, the attachment or its bytes do not exist, or were erased;
+        `TamperedError` when the stored bytes are not the ones received.
+        """
+        return _privacy.attachment(self._store, self._vault, interaction, index)
 
     def apply_retention(self, *, older_than: dt.timedelta | dt.datetime,
                         reason: str = "retention") -> int:

@@ -4,12 +4,13 @@
 `History.receive_batch` (many) with the store's `Transaction`; the store
 commits everything it wrote, or nothing. The steps, in order:
 
-1. archive the raw payloads;
-2. look up, in bulk, every external id the batch mentions (its own ids,
+1. look up, in bulk, every external id the batch mentions (its own ids,
    reply-to parents, thread references, update targets);
-3. for each new message: resolve its addresses to one contact (creating,
+2. for each new message: resolve its addresses to one contact (creating,
    linking or merging contacts), thread it into a conversation, build the
    `Interaction`; a known external id is a counted duplicate;
+3. archive the raw payloads, each tied to the contact it is about (its
+   ``contact_id``), so that erasing that person empties it (redeliveries too);
 4. insert the new rows with the database's own uniqueness guard: if another
    writer got there first, `ConflictError` makes `Store.atomic` re-run the
    whole function, which then sees those rows as duplicates;
@@ -266,9 +267,6 @@ def _mentioned(events: Iterable[ChannelEvent]) -> dict[AccountKey, set[str]]:
 def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer: Sealer
            ) -> IngestResult:
     """Store every event of ``batch``; see the module docstring for the steps."""
-    to_archive = [sealer.raw(p.raw) for p in batch if p.archive and p.raw is not None]
-    if to_archive:
-        tx.archive(to_archive)
     state = _Batch(tx, now, sealer)
     events = [(p.raw.id if p.raw else None, e) for p in batch for e in p.events]
     for key, ids in _mentioned(e for _, e in events).items():
@@ -283,6 +281,11 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
             interaction = _message(state, event, raw_id)
             if interaction is not None:
                 new.append(interaction)
+    # Archived once their people are known (before the rows that reference them).
+    to_archive = [sealer.raw(attrs.evolve(p.raw, contact_id=_owner(state, p.events)))
+                  for p in batch if p.archive and p.raw is not None]
+    if to_archive:
+        tx.archive(to_archive)
     state.flush_identity()
     if state.new_conversations:
         tx.insert_conversations([
@@ -313,6 +316,29 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
     return state.result
 
 
+def _owner(state: _Batch, events: Sequence[ChannelEvent]) -> int | None:
+    """The contact a payload is about (its first event's), which erasing empties it with.
+
+    A message, new or redelivered, belongs to its interaction's contact; an
+    update to its target's; any event, else, to the owner of an address it names.
+    """
+    for event in events:
+        known = state.known.get((str(event.channel), event.account), {})
+        if isinstance(event, MessageEvent):
+            ref = known.get(event.external_id)
+        elif isinstance(event, UpdateEvent):
+            ref = known.get(event.target)
+        else:  # a watermark names its contact by address
+            ref = None
+        if ref is not None:
+            return ref.contact_id
+        for address in event.contact:
+            owner = state.owners.get((str(address.kind), address.value))
+            if owner is not None:
+                return owner.contact_id
+    return None
+
+
 def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interaction | None:
     known = state.known[(str(event.channel), event.account)]
     if event.external_id in known:
@@ -332,6 +358,8 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interact
         attachments=event.attachments, reply_to=event.reply_to, status=event.status,
         data=event.data, raw_id=raw_id or None,  # 0: History.send, no raw payload
     )
+    if event.attachment_bytes:
+        interaction = state.sealer.keep_attachments(interaction, event.attachment_bytes)
     known[event.external_id] = InteractionRef(id=interaction_id, contact_id=owner.contact_id,
                                               conversation_id=conversation_id,
                                               occurred_at=occurred)

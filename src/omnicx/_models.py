@@ -93,6 +93,9 @@ class Attachment:
     size: int | None = None
     sha256: str | None = None
     ref: str | None = None  # provider media id, URL or blob-store key
+    # Where the history keeps the bytes (`History.attachment` reads them): a key of
+    # its blob store, whose file is sealed under the contact's data key with a key.
+    blob: str | None = None
 
 
 @attrs.frozen(kw_only=True)

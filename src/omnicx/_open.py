@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ._blobs import FileBlobStore, MemoryBlobStore
 from ._errors import ConfigurationError
 from ._history import History
 from .storage._base import Store
-from .typing import ChannelAdapter
+from .typing import BlobStore, ChannelAdapter
 
 __all__ = ["open"]
 
@@ -22,6 +23,7 @@ def open(
     key: bytes | str | None = None,
     default_region: str | None = None,
     create: bool = True,
+    blobs: BlobStore | str | Path | None = None,
     **options: Any,
 ) -> History:
     """Open (creating and migrating as needed) a contact history.
@@ -38,11 +40,17 @@ def open(
     and the adapters' parsing during `receive`. ``create=False`` opens only a
     history that exists (a SQLite file, a PostgreSQL schema with omnicx's
     tables) and raises `NotFoundError` otherwise: a mistyped path or schema
-    is then an error, not a new empty history. Other
+    is then an error, not a new empty history. ``blobs`` is where attachment
+    bytes go (a `BlobStore` or a directory; by default a directory beside a
+    SQLite file, ``history.db`` -> ``history.blobs``, memory for
+    ``":memory:"``, and none, so metadata only, for PostgreSQL and other
+    stores). Other
     ``options`` go to the store (e.g. ``synchronous="NORMAL"`` for SQLite).
     """
+    blob_store = FileBlobStore(blobs) if isinstance(blobs, (str, Path)) else blobs
     if not isinstance(target, (str, Path)):
-        return History(target, channels=channels, key=key, default_region=default_region)
+        return History(target, channels=channels, key=key, default_region=default_region,
+                       blobs=blob_store)
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         try:
@@ -53,10 +61,15 @@ def open(
             ) from exc
         return History(PostgresStore(text, schema=schema or "omnicx", create=create,
                                      **options),
-                       channels=channels, key=key, default_region=default_region)
+                       channels=channels, key=key, default_region=default_region,
+                       blobs=blob_store)
     if schema is not None:
         raise ConfigurationError("schema= applies to PostgreSQL only")
     from .storage._sqlite import SQLiteStore
 
-    return History(SQLiteStore(text, create=create, **options), channels=channels, key=key,
-                   default_region=default_region)
+    store = SQLiteStore(text, create=create, **options)  # before a blob directory is named
+    if blob_store is None:
+        blob_store = (MemoryBlobStore() if text == ":memory:"
+                      else FileBlobStore(Path(text).with_suffix(".blobs")))
+    return History(store, channels=channels, key=key, default_region=default_region,
+                   blobs=blob_store)

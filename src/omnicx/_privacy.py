@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
@@ -23,13 +24,14 @@ from ._chain import (
     screen,
     verify_contact,
 )
-from ._crypto import Keyring
-from ._errors import ConfigurationError, NotFoundError, StorageError
-from ._models import Contact, Interaction
-from ._vault import Sealer, Vault
+from ._crypto import Keyring, forget_cached
+from ._errors import ConfigurationError, NotFoundError, StorageError, TamperedError
+from ._models import Address, Contact, Interaction
+from ._vault import Sealer, Vault, attachment_row
 from .storage._base import ChainRows, EventRecord, Gap, Store, TimelineQuery, Transaction
+from .storage._sql import clear_row_caches
 
-__all__ = ["apply_retention", "erase", "export", "rotate_key", "verify"]
+__all__ = ["apply_retention", "attachment", "erase", "export", "rotate_key", "verify"]
 
 _VERIFY_CHUNK = 256
 _EXPORT_PAGE = 200
@@ -61,12 +63,47 @@ def verify(store: Store) -> VerifyReport:
                     suspects = [c for c in ids if c in found]
             except StorageError:  # the store could not build them; check every record
                 pass
-            rows = tx.chain_rows(suspects) if suspects else None
+            unreadable: list[int] = []
+            rows = _chain_rows(tx, suspects, unreadable) if suspects else None
+            cells = tx.tampered_cells(ids)
         last = ids[-1]
+        problems += [_tampered(*cell) for cell in cells]
+        problems += [Problem(kind="edited", contact_id=c,
+                             detail="its rows cannot be read back: a cell holds bytes the"
+                                    " database cannot decode") for c in unreadable]
         contacts += len(ids)
         if rows is not None:
-            records += _verify_rows(suspects, rows, problems)
+            records += _verify_rows([c for c in suspects if c not in unreadable], rows,
+                                    problems)
     return VerifyReport(contacts=contacts, records=records, problems=tuple(problems))
+
+
+def _chain_rows(tx: Transaction, ids: Sequence[int], unreadable: list[int]) -> ChainRows:
+    """`Transaction.chain_rows`; when a cell cannot even be read (SQLite text that is
+    not UTF-8), contact by contact, listing in ``unreadable`` those that fail."""
+    try:
+        return tx.chain_rows(ids)
+    except TamperedError:
+        if len(ids) == 1:
+            unreadable.append(ids[0])
+            return ChainRows(heads={}, interactions=[], events=[], erasures=[])
+    parts = [_chain_rows(tx, [c], unreadable) for c in ids]
+    return ChainRows(heads={c: h for p in parts for c, h in p.heads.items()},
+                     interactions=[r for p in parts for r in p.interactions],
+                     events=[r for p in parts for r in p.events],
+                     erasures=[r for p in parts for r in p.erasures])
+
+
+_CELL_DETAILS = {
+    "erased_at": "erased flag disagrees with the chained erasures",
+    "data_key": "data key is gone but no chained erasure destroyed it",
+}
+
+
+def _tampered(table: str, contact_id: int, record_id: int, position: int | None,
+              column: str) -> Problem:
+    return Problem(kind="edited", contact_id=contact_id, table=table, record_id=record_id,
+                   position=position, detail=_CELL_DETAILS.get(column, f"{column} was edited"))
 
 
 def _verify_rows(ids: Sequence[int], rows: ChainRows, problems: list[Problem]) -> int:
@@ -101,13 +138,18 @@ def _erase_one(tx: Transaction, sealer: Sealer, contact_id: int, at: dt.datetime
     return erased
 
 
-def erase(store: Store, contact: Contact | int, *, reason: str, at: dt.datetime) -> int:
+def erase(store: Store, vault: Vault, contact: Contact | int, *, reason: str,
+          at: dt.datetime) -> int:
     """Crypto-shred a person: every contact merged with ``contact`` loses its data key,
-    addresses, name and content; the skeleton of the timeline stays. Returns the
-    number of interactions erased."""
+    addresses, name and content; the skeleton of the timeline stays. Raw payloads
+    about them are emptied, and quarantined payloads that name one of their
+    addresses are deleted (`_quarantined_mentions`). Returns the number of
+    interactions erased."""
     contact_id = contact.id if isinstance(contact, Contact) else int(contact)
+    blobs: list[str] = []
 
     def work(tx: Transaction) -> int:
+        blobs.clear()  # the unit of work may run again
         found = tx.contact(contact_id)
         if found is None:
             raise NotFoundError(f"no contact #{contact_id}")
@@ -115,13 +157,115 @@ def erase(store: Store, contact: Contact | int, *, reason: str, at: dt.datetime)
         sealer = Sealer(tx, None)
         erased = 0
         root = found.merged_into or found.id
-        for member in tx.members([root])[root]:
+        members = tx.members([root])[root]
+        addresses = [a for m in members if (c := tx.contact(m)) is not None
+                     for a in c.addresses]
+        blobs.extend(_blob_keys(tx, vault, members))
+        tx.forget_raws(_quarantined_mentions(tx, vault, addresses))
+        for member in members:
             erased += _erase_one(tx, sealer, member, at, None, reason)
             tx.forget_contact(member, at)
         sealer.flush()
         return erased
 
-    return store.atomic(work)
+    erased = store.atomic(work)
+    if vault.blobs is not None:  # after the commit: a rolled-back erasure keeps them
+        for key in dict.fromkeys(blobs):
+            vault.blobs.delete(key)
+    purge = getattr(store, "purge", None)
+    if callable(purge):  # e.g. SQLite: the log still holds the old pages
+        purge()
+    # This process's caches hold addresses and attachment lists read before.
+    forget_cached(vault.keyring)
+    clear_row_caches()
+    return erased
+
+
+def _blob_keys(tx: Transaction, vault: Vault, members: Sequence[int]) -> list[str]:
+    """The blob-store keys of the attachments of these contacts' unerased interactions.
+
+    Without the key of an encrypted history their attachment lists cannot be
+    read; their files are sealed under the data keys erasure destroys anyway.
+    """
+    if vault.blobs is None or (vault.keyring is None and vault.encrypted_store):
+        return []
+    keys: list[str] = []
+    before: tuple[dt.datetime, int] | None = None
+    while True:
+        page = tx.timeline(TimelineQuery(contact_ids=tuple(members), limit=_EXPORT_PAGE,
+                                         before=before))
+        for item in vault.open_interactions(tx, [i for i in page if not i.erased]):
+            keys += [a.blob for a in item.attachments if a.blob is not None]
+        if len(page) < _EXPORT_PAGE:
+            return keys
+        before = (page[-1].occurred_at, page[-1].id)
+
+
+def attachment(store: Store, vault: Vault, interaction: Interaction | int, index: int
+               ) -> bytes:
+    """See `History.attachment`."""
+    iid = interaction.id if isinstance(interaction, Interaction) else int(interaction)
+    with store.reading() as tx:
+        found = tx.interaction(iid)
+        if found is None:
+            raise NotFoundError(f"no interaction #{iid}")
+        sealed = bool(tx.sealed([iid]))
+        (item,) = vault.open_interactions(tx, [found])
+        cipher = (vault.contact_cipher(tx, item.contact_id)
+                  if sealed and not item.erased else None)
+    if item.erased:
+        raise NotFoundError(f"interaction #{iid} was erased, its attachments with it")
+    if not 0 <= index < len(item.attachments):
+        raise NotFoundError(f"interaction #{iid} has no attachment {index}")
+    found_attachment = item.attachments[index]
+    if found_attachment.blob is None or vault.blobs is None:
+        raise NotFoundError(f"the bytes of attachment {index} of interaction #{iid} were"
+                            " not kept (no blob store, or they came without their bytes)")
+    data = vault.blobs.get(found_attachment.blob)
+    if cipher is not None:
+        data = Keyring.open(cipher, data, attachment_row(item.contact_id,
+                                                         found_attachment.sha256 or ""))
+    if found_attachment.sha256 and hashlib.sha256(data).hexdigest() != found_attachment.sha256:
+        raise TamperedError(f"attachment {index} of interaction #{iid} is not the file"
+                            " that was received (its SHA-256 differs)")
+    return data
+
+
+def _needles(addresses: Sequence[Address]) -> list[bytes]:
+    """The spellings of these addresses a payload may carry, lower-cased."""
+    needles: set[bytes] = set()
+    for address in addresses:
+        value = address.value.strip().lower()
+        if value.startswith("bi:"):  # a blind index: the address itself is not known
+            continue
+        if len(value) >= 5:
+            needles.add(value.encode())
+        if value.startswith("+") and value[1:].isdigit():
+            needles.add(value[1:].encode())  # WhatsApp's wa_id, Twilio's digits
+    return sorted(needles)
+
+
+def _quarantined_mentions(tx: Transaction, vault: Vault, addresses: Sequence[Address]
+                          ) -> list[int]:
+    """Quarantined payloads in whose headers or body one of ``addresses`` appears.
+
+    Their person was never known (they could not be parsed), so the only tie
+    to an erased person is the text. Sealed payloads are opened to be
+    searched, which needs the key.
+    """
+    needles = _needles(addresses)
+    found = []
+    for stored in tx.raws("quarantined"):
+        if stored.sealed is not None and vault.keyring is None:  # nor are the addresses
+            raise ConfigurationError(
+                "the quarantine holds sealed payloads, which erasure must search for"
+                " the person: open the history with its key (key= or OMNICX_KEY)")
+        raw = vault.open_raw(tx, stored)
+        text = (json.dumps(dict(raw.headers), ensure_ascii=False).encode() + b"\n"
+                + raw.body).lower()
+        if any(needle in text for needle in needles):
+            found.append(raw.id)
+    return found
 
 
 def apply_retention(store: Store, *, before: dt.datetime, at: dt.datetime,
@@ -199,7 +343,7 @@ def _interaction_line(item: Interaction) -> dict[str, Any]:
                        for a in item.recipients],
         "subject": item.subject, "text": item.text, "html": item.html,
         "attachments": [{"filename": a.filename, "content_type": a.content_type,
-                         "size": a.size, "sha256": a.sha256, "ref": a.ref}
+                         "size": a.size, "sha256": a.sha256, "ref": a.ref, "blob": a.blob}
                         for a in item.attachments],
         "reply_to": item.reply_to, "status": item.status.value if item.status else None,
         "data": dict(item.data), "erased": item.erased,

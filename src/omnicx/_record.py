@@ -61,6 +61,9 @@ class Recorded:
 
     channel: Channel = attrs.field(converter=Channel.coerce)  # type: ignore[misc]
     account: str = DEFAULT_ACCOUNT
+    # Attachment bytes by SHA-256, for the history's own blob store (sealed there with
+    # a key); they travel beside the payload, not in it.
+    contents: Mapping[str, bytes] = attrs.field(factory=dict, repr=False, eq=False)
     format: ClassVar[str] = "omnicx.record/1"
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
@@ -85,7 +88,7 @@ class Recorded:
                 recipients=contact if doc["direction"] == "outbound" else (),
                 subject=doc.get("subject"), text=doc.get("text"), attachments=attachments,
                 reply_to=doc.get("reply_to"), thread_key=doc.get("thread"),
-                data=doc.get("data") or {})]
+                data=doc.get("data") or {}, attachment_bytes=self.contents)]
         except PayloadError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -101,10 +104,28 @@ def record(
     blobs: BlobStore | None = None,
     **fields: Any,
 ) -> Interaction:
-    """Record one interaction; see `History.record` (``fields`` are `payload`'s)."""
+    """Record one interaction; see `History.record` (``fields`` are `payload`'s).
+
+    Without ``blobs``, attachment bytes go to the history's blob store
+    through the ingest (sealed under the contact's data key with a key,
+    erased with them); with ``blobs``, to that store, as given.
+    """
+    described = [_describe(item) for item in attachments]
+    contents: dict[str, bytes] = {}
+    stored = []
+    for described_attachment, data in described:
+        if data is not None and blobs is None and history.blobs is not None:
+            contents[described_attachment.sha256 or ""] = data
+            stored.append(described_attachment)
+        elif data is not None:
+            target = blobs if blobs is not None else FileBlobStore("omnicx-media")
+            stored.append(attrs.evolve(described_attachment, ref=target.put(
+                data, content_type=described_attachment.content_type)))
+        else:
+            stored.append(described_attachment)
     adapter, body, identifier = payload(
-        contact=_addresses(history, contact),
-        attachments=[_store(item, blobs) for item in attachments], **fields)
+        contact=_addresses(history, contact), attachments=stored, contents=contents,
+        **fields)
     receipt = history.receive(adapter, body=body, headers={"Content-Type": "application/json"})
     if receipt.interactions:
         return receipt.interactions[0]
@@ -128,9 +149,10 @@ def payload(
     reply_to: str | None = None,
     thread: str | None = None,
     data: Mapping[str, Any] | None = None,
+    contents: Mapping[str, bytes] | None = None,
 ) -> tuple[Recorded, bytes, str]:
     """The adapter, the body `History.receive` gets, and the external id of one record."""
-    adapter = Recorded(channel=channel, account=account)
+    adapter = Recorded(channel=channel, account=account, contents=dict(contents or {}))
     direction = Direction.coerce(direction)
     when = utc(occurred_at) if occurred_at is not None else dt.datetime.now(dt.UTC)
     details: dict[str, Any] = dict(data or {})
@@ -171,9 +193,10 @@ def _addresses(history: History, contact: Contact | Address | str) -> list[Addre
                              f"{type(contact).__name__}")
 
 
-def _store(item: AttachmentInput, blobs: BlobStore | None) -> Attachment:
+def _describe(item: AttachmentInput) -> tuple[Attachment, bytes | None]:
+    """An attachment's metadata, and its bytes when it came as bytes or a file."""
     if isinstance(item, Attachment):
-        return item
+        return item, None
     if isinstance(item, (bytes, bytearray, memoryview)):
         data, filename = bytes(item), None
     else:
@@ -185,10 +208,8 @@ def _store(item: AttachmentInput, blobs: BlobStore | None) -> Attachment:
         filename = path.name
     content_type = (mimetypes.guess_type(filename)[0] if filename else None) or next(
         (kind for magic, kind in _SNIFF if data.startswith(magic)), "application/octet-stream")
-    target = blobs if blobs is not None else FileBlobStore("omnicx-media")
-    key = target.put(data, content_type=content_type)
     return Attachment(filename=filename, content_type=content_type, size=len(data),
-                      sha256=hashlib.sha256(data).hexdigest(), ref=key)
+                      sha256=hashlib.sha256(data).hexdigest()), data
 
 
 def _existing(history: History, adapter: Recorded, external_id: str) -> Interaction:

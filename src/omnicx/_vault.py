@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
@@ -31,15 +31,18 @@ from ._chain import (
     interaction_material,
     link,
     micros,
+    origin_status,
     pack_head,
     unpack_head,
 )
 from ._crypto import ARCHIVE, CONTACT, Keyring, new_key, warn_clear
 from ._errors import ConfigurationError
-from ._models import Address, Contact, Interaction
+from ._models import Address, Contact, Conversation, Interaction
 from .storage._base import EventRecord, RawPayload, RowSeal, Store, Transaction
+from .typing import BlobStore
 
-__all__ = ["Sealer", "Vault", "VaultStore", "VaultTransaction"]
+__all__ = ["ERROR_KEY", "Sealer", "Vault", "VaultStore", "VaultTransaction",
+           "attachment_row"]
 
 T = TypeVar("T")
 
@@ -49,14 +52,19 @@ _ARCHIVE_KEY = "archive_key"
 INDEX_KEY = "index_key"
 _PLAIN_ADDRESSES = "plain_addresses"
 _SEALED_NAME = "sealed:"  # a display name sealed under its contact's key, in base64
+# An error text derived from a payload (a quarantined payload's parse error), sealed
+# under the archive key like the payload, in base64: it may quote the payload.
+_SEALED_ERROR = "sealed:"
 _NO_CONTENT = (None,) * 8
+ERROR_KEY = "omnicx:error"  # where an event's error text is kept, inside its data
 
 
 class Vault:
     """The master key of a history (or its absence) and the rules that follow from it."""
 
-    def __init__(self, keyring: Keyring | None) -> None:
+    def __init__(self, keyring: Keyring | None, blobs: BlobStore | None = None) -> None:
         self.keyring = keyring
+        self.blobs = blobs
         self.encrypted_store = False
         self.index_key = b""
         self.plain_addresses = False  # addresses stored before the first key was set
@@ -99,7 +107,7 @@ class Vault:
         # Said when it is true and matters: content is about to be written in the
         # clear (not on opening, which may only read, or find an encrypted store).
         warn_clear()
-        return Sealer(tx, self.keyring)
+        return Sealer(tx, self.keyring, self.blobs)
 
     # -- reading ---------------------------------------------------------------------------
     def _readable(self) -> Keyring:
@@ -146,6 +154,11 @@ class Vault:
 
     def open_events(self, tx: Transaction, contact_id: int | None,
                     records: Sequence[EventRecord]) -> list[EventRecord]:
+        """``records`` as users see them: data opened, the error text back in ``error``."""
+        return [_with_error(r) for r in self._open_events(tx, contact_id, records)]
+
+    def _open_events(self, tx: Transaction, contact_id: int | None,
+                     records: Sequence[EventRecord]) -> list[EventRecord]:
         if not any(r.sealed for r in records):
             return list(records)
         opened = []
@@ -164,13 +177,36 @@ class Vault:
         return opened
 
     def open_raw(self, tx: Transaction, raw: RawPayload) -> RawPayload:
-        if raw.sealed is None:
+        """``raw`` with its headers, body and error opened (as `History.replay` uses it)."""
+        sealed_error = raw.error is not None and raw.error.startswith(_SEALED_ERROR)
+        if raw.sealed is None and not sealed_error:
             return raw
         cipher = self.archive_cipher(tx)
         if cipher is None:
             raise ConfigurationError(f"raw payload #{raw.id} has no archive key to open it")
-        headers, _, body = Keyring.open(cipher, raw.sealed, b"r/%d" % raw.id).partition(b"\n")
-        return attrs.evolve(raw, headers=_loads(headers), body=body, sealed=None)
+        if raw.sealed is not None:
+            headers, _, body = Keyring.open(cipher, raw.sealed, b"r/%d" % raw.id).partition(
+                b"\n")
+            raw = attrs.evolve(raw, headers=_loads(headers), body=body, sealed=None)
+        if sealed_error and raw.error is not None:
+            blob = base64.b64decode(raw.error[len(_SEALED_ERROR):])
+            raw = attrs.evolve(raw, error=Keyring.open(
+                cipher, blob, b"q/%d" % raw.id).decode("utf-8", "replace"))
+        return raw
+
+
+def attachment_row(contact_id: int, sha256: str) -> bytes:
+    """The associated data of a sealed attachment file: its contact and its content."""
+    return b"b/%d/" % contact_id + sha256.encode()
+
+
+def _with_error(record: EventRecord) -> EventRecord:
+    """An event whose error text was stored with its data (`Sealer.event`), as it came."""
+    if ERROR_KEY not in record.data:
+        return record
+    data = dict(record.data)
+    error = data.pop(ERROR_KEY)
+    return attrs.evolve(record, data=data, error=error if isinstance(error, str) else None)
 
 
 def _loads(data: bytes | str) -> Any:
@@ -186,9 +222,11 @@ class _Head:
 class Sealer:
     """Seals and chains the new rows of one transaction."""
 
-    def __init__(self, tx: Transaction, keyring: Keyring | None) -> None:
+    def __init__(self, tx: Transaction, keyring: Keyring | None,
+                 blobs: BlobStore | None = None) -> None:
         self._tx = tx
         self._keyring = keyring
+        self._blobs = blobs
         self._heads: dict[int, _Head] = {}
         self._dirty: set[int] = set()
         self._ciphers: dict[int, AESGCM] = {}
@@ -279,7 +317,7 @@ class Sealer:
             [item.id, item.contact_id, item.conversation_id, str(item.channel), item.account,
              item.external_id, str(item.direction), str(item.kind), item.message_type,
              micros(item.occurred_at), micros(item.received_at), item.reply_to, item.raw_id,
-             seq], digest))
+             seq], digest, origin_status(item.status)))
         head.seq, head.last = seq, hashed
         self._dirty.add(item.contact_id)
         return RowSeal(columns, sealed, digest, seq, hashed, prev)
@@ -288,8 +326,18 @@ class Sealer:
         """Seal an event; chain it when its interaction (``contact_id``'s) is known.
 
         Call `commit` with the result once the row was actually inserted.
+        The error text (a provider's diagnostic, which may quote an address or a
+        number) is stored with the data, as content: sealed with a key, erased
+        with the interaction, and outside the chained columns (``columns`` is
+        then ``(data, None)``: the row's ``error`` column stays empty).
         """
-        data = dumps(dict(record.data))
+        content = dict(record.data)
+        moved = record.error is not None
+        if moved:
+            content[ERROR_KEY] = record.error
+            record = attrs.evolve(record, error=None)
+        data = dumps(content)
+        columns: tuple[str | None, ...]
         if self._keyring is None or data is None:
             sealed, columns = None, (data,)
             digest = _sha256((data or "").encode()).digest()
@@ -299,6 +347,8 @@ class Sealer:
             sealed = Keyring.seal(cipher, CONTACT if contact_id is not None else ARCHIVE,
                                   data.encode(), b"e/%d" % record.id)
             columns, digest = (None,), _sha256(sealed).digest()
+        if moved:
+            columns = (*columns, None)
         if contact_id is None or record.interaction_id is None:
             return RowSeal(columns=columns, sealed=sealed, digest=digest)
         head = self._head(contact_id)
@@ -333,6 +383,29 @@ class Sealer:
         seq, hashed, prev = self._append(contact_id, material_of)
         return RowSeal(digest=b"", seq=seq, hash=hashed, prev_hash=prev)
 
+    def keep_attachments(self, item: Interaction, contents: Mapping[str, bytes]
+                         ) -> Interaction:
+        """Put the bytes of ``item``'s attachments in the blob store; note each ``blob``.
+
+        With a key each file is sealed under the contact's data key (bound to
+        the contact and the attachment's SHA-256, `attachment_row`), so
+        erasing the contact shreds it like the rest of their content.
+        """
+        if self._blobs is None or not contents:
+            return item
+        kept = []
+        for attachment in item.attachments:
+            data = contents.get(attachment.sha256) if attachment.sha256 else None
+            if data is None or attachment.blob is not None:
+                kept.append(attachment)
+                continue
+            if self._keyring is not None:
+                data = Keyring.seal(self._cipher(item.contact_id), CONTACT, data,
+                                    attachment_row(item.contact_id, attachment.sha256 or ""))
+            key = self._blobs.put(data, content_type=attachment.content_type)
+            kept.append(attrs.evolve(attachment, blob=key))
+        return attrs.evolve(item, attachments=tuple(kept))
+
     def raw(self, payload: RawPayload) -> RawPayload:
         """A raw payload as archived: sealed under the archive key when there is a key.
 
@@ -343,7 +416,20 @@ class Sealer:
             return payload
         plain = (dumps(dict(payload.headers)) or "{}").encode() + b"\n" + payload.body
         sealed = Keyring.seal(self.archive_cipher(), ARCHIVE, plain, b"r/%d" % payload.id)
-        return attrs.evolve(payload, headers={}, body=b"", sealed=sealed)
+        return attrs.evolve(payload, headers={}, body=b"", sealed=sealed,
+                            error=self.raw_error(payload.id, payload.error))
+
+    def raw_error(self, raw_id: int, error: str | None) -> str | None:
+        """The ``raw_payloads.error`` to store: sealed like the payload when there is a key.
+
+        Parse errors quote what they could not parse (a phone number, an
+        address, a line of text), so they are as personal as the payload.
+        """
+        if self._keyring is None or error is None:
+            return error
+        sealed = Keyring.seal(self.archive_cipher(), ARCHIVE, error.encode("utf-8", "replace"),
+                              b"q/%d" % raw_id)
+        return _SEALED_ERROR + base64.b64encode(sealed).decode()
 
     def flush(self) -> None:
         """Write the moved chain heads and the new data keys."""
@@ -419,7 +505,7 @@ class VaultTransaction:
     @property
     def sealer(self) -> Sealer:
         if self._sealer is None:
-            self._sealer = Sealer(self._inner, self._vault.keyring)
+            self._sealer = Sealer(self._inner, self._vault.keyring, self._vault.blobs)
         return self._sealer
 
     def __getattr__(self, name: str) -> Any:
@@ -451,6 +537,49 @@ class VaultTransaction:
                 for (kind, value, contact_id, name), (_, blind, _, _) in zip(
                     rows, stored, strict=True)])
         return inserted
+
+    # -- conversations: the thread key blind-indexed, the subject sealed -----------------
+    def _blind_thread(self, key: str) -> str:
+        return self._blind("thread", key)
+
+    def threads(self, contact_ids: Iterable[int], channel: str, account: str,
+                thread_keys: Iterable[str]) -> dict[tuple[int, str], tuple[int, Any]]:
+        keys = list(dict.fromkeys(thread_keys))
+        blind = {self._blind_thread(k): k for k in keys}
+        wanted = [*keys, *blind] if self._vault.plain_addresses else list(blind)
+        found = self._inner.threads(list(contact_ids), channel, account, wanted)
+        threads: dict[tuple[int, str], tuple[int, Any]] = {}
+        for (contact_id, stored), value in found.items():
+            key = blind.get(stored, stored)
+            best = threads.get((contact_id, key))
+            if best is None or (value[1], value[0]) > (best[1], best[0]):
+                threads[(contact_id, key)] = value
+        return threads
+
+    def insert_conversations(self, conversations: Sequence[Conversation]) -> None:
+        self.sealer.prefetch(c.contact_id for c in conversations)
+        self._inner.insert_conversations([attrs.evolve(
+            c, thread_key=None if c.thread_key is None else self._blind_thread(c.thread_key),
+            subject=None if c.subject is None else self._seal_text(
+                c.contact_id, c.subject, b"c/%d" % c.id)) for c in conversations])
+
+    def conversation(self, conversation_id: int) -> Conversation | None:
+        found = self._inner.conversation(conversation_id)
+        if found is None or not (found.subject or "").startswith(_SEALED_NAME):
+            return found
+        cipher = self.sealer.cipher_for(found.contact_id) if self._has_key(
+            found.contact_id) else None
+        subject = None if cipher is None else Keyring.open(
+            cipher, base64.b64decode(found.subject[len(_SEALED_NAME):]),  # type: ignore[index]
+            b"c/%d" % found.id).decode()
+        return attrs.evolve(found, subject=subject)
+
+    def _has_key(self, contact_id: int) -> bool:
+        return self._inner.data_keys([contact_id]).get(contact_id) is not None
+
+    def _seal_text(self, contact_id: int, text: str, row: bytes) -> str:
+        sealed = Keyring.seal(self.sealer.cipher_for(contact_id), CONTACT, text.encode(), row)
+        return _SEALED_NAME + base64.b64encode(sealed).decode()
 
     def _seal_name(self, contact_id: int, name: str) -> str:
         sealed = Keyring.seal(self.sealer.cipher_for(contact_id), CONTACT, name.encode(),

@@ -878,6 +878,57 @@ class StoreConformance:
         report = history.verify()
         assert report.ok and report.records == 4, str(report)
 
+    def test_tampered_cells_name_what_the_chain_does_not_explain(
+            self, store: Store, history: History, chat: WebChatPayloads) -> None:
+        for ext, minute in (("a1", 1), ("a2", 2)):
+            body, headers = chat.message(ext, sender="agent", at=_at(minute))
+            history.receive(chat.channel, body=body, headers=headers)
+        body, headers = chat.status("a1", "read", at=_at(3))
+        history.receive(chat.channel, body=body, headers=headers)
+        contact = _only_contact(history)
+        first, second = sorted(history.timeline(contact).items, key=lambda i: i.id)
+        with store.reading() as tx:
+            assert tx.tampered_cells([contact.id]) == []  # every status explained
+
+        def behind_the_chain(tx: Transaction) -> None:
+            tx.advance_status(second.id, "played", 40)  # no chained event says so
+            tx.forget_contact(contact.id, _at(5))  # no chained erasure either
+
+        store.atomic(behind_the_chain)
+        with store.reading() as tx:
+            found = tx.tampered_cells([contact.id])
+        assert [(c[0], c[2], c[4]) for c in found] == [("contacts", contact.id, "erased_at")]
+        # The status is checked with its record, by verify() on every backend.
+        problems = {(p.table, p.record_id, p.detail) for p in history.verify().problems}
+        assert ("interactions", second.id,
+                "status differs from the best-ranked status chained for it") in problems
+        assert first.status == Status.READ
+
+    def test_raw_payloads_are_tied_to_their_contact_and_erased_with_it(
+            self, store: Store, history: History, chat: WebChatPayloads) -> None:
+        body, headers = chat.message("a1", email="anna@example.com")
+        first = history.receive(chat.channel, body=body, headers=headers)
+        again = history.receive(chat.channel, body=body, headers=headers)  # a redelivery
+        other, other_headers = chat.message("b1", visitor="v2", email="bob@example.com")
+        history.receive(chat.channel, body=other, headers=other_headers)
+        contact = history.contacts.find("anna@example.com")
+        assert contact is not None
+        with store.reading() as tx:
+            raws = [tx.raw(i) for i in (*first.raw_ids, *again.raw_ids)]
+        assert [r.contact_id for r in raws if r is not None] == [contact.id, contact.id]
+        broken = FixableChannel(chat.channel)
+        for message_id, visitor, email in (("a9", "visitor-1", "anna@example.com"),
+                                           ("b9", "v2", "bob@example.com")):
+            body, headers = chat.message(message_id, visitor=visitor, email=email)
+            with pytest.raises(PayloadError):  # quarantined, naming one of them
+                history.receive(broken, body=body, headers=headers)
+        history.erase(contact)
+        with store.reading() as tx:
+            emptied = [tx.raw(i) for i in (*first.raw_ids, *again.raw_ids)]
+            assert all(r is not None and r.body == b"" and r.sealed is None for r in emptied)
+            (kept,) = tx.raws("quarantined")
+        assert b"bob@example.com" in kept.body
+
     def test_status_before_message_is_a_gap_until_it_arrives(
             self, history: History, chat: WebChatPayloads) -> None:
         body, headers = chat.status("a1", "read")

@@ -103,6 +103,10 @@ class BlobStore(Protocol):
         """Return the bytes stored under ``key``; raise `omnicx.NotFoundError`."""
         ...
 
+    def delete(self, key: str) -> None:
+        """Remove the bytes stored under ``key`` (erasure); nothing if there are none."""
+        ...
+
 
 @attrs.frozen(kw_only=True)
 class PollBatch:

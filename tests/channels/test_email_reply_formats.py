@@ -319,3 +319,12 @@ def test_html_only_bottom_posted_answers_are_kept(html: str) -> None:
     assert isinstance(event, MessageEvent)
     assert event.text == ANSWER
     assert "Bestellung 4711 wurde versandt" in event.data["quoted"]
+
+
+@pytest.mark.parametrize("word", ["À", "Thema", "To", "cc"])
+def test_an_answer_of_field_names_alone_is_not_a_lotus_header(word: str) -> None:
+    # Found by hypothesis: one bare field name, repeated, is an answer, not Lotus Notes'
+    # To/cc/Subject block (which names different fields).
+    body = (f"{word}\n{word}\n\nOn Mon, Mar 3, 2025 at 10:02 AM Kundendienst"
+            " <service@example.com> wrote:\n> ")
+    assert split_reply(body).text == f"{word}\n{word}"

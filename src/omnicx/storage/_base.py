@@ -72,6 +72,7 @@ class RawPayload:
     state: str = "ok"  # ok | quarantined | replayed
     error: str | None = None
     sealed: bytes | None = None  # headers and body, encrypted (then both are empty)
+    contact_id: int | None = None  # the person it is about, once known (emptied on erasure)
 
 
 @attrs.frozen(kw_only=True)
@@ -154,7 +155,7 @@ class ChainRows:
       coalesce(origin_id, external_id), direction, kind, message_type,
       occurred_at, received_at, reply_to, raw_id, chain_seq, digest, hash,
       prev_hash, erased_at, sealed, the nine content columns, external_id,
-      origin_id;
+      origin_id, origin_status, status, status_rank;
     - ``events`` (attached to those interactions): id, interaction_id,
       channel, account, external_id, event_id, kind, status, occurred_at,
       received_at, error, raw_id, chain_seq, digest, hash, prev_hash,
@@ -370,6 +371,18 @@ class Transaction(Protocol):
         raise `StorageError` (for example on a value the encoding cannot hold).
         """
         ...
+    def tampered_cells(self, contact_ids: Sequence[int]
+                       ) -> list[tuple[str, int, int, int | None, str]]:
+        """The cells of these contacts themselves that their chains do not explain.
+
+        Rows of (table, contact id, record id, chain position or ``None``,
+        column): a contact whose ``erased_at`` is set without a chained full
+        erasure, or cleared despite one (``erased_at``); a contact with
+        sealed, unerased content whose data key is gone without an erasure
+        (``data_key``). (An interaction's mutable cells are checked with its
+        record: `chain_rows`, `chain_inputs`.)
+        """
+        ...
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         """Ids of contacts (merged or not) above ``after``, ascending, at most ``limit``."""
         ...
@@ -381,7 +394,12 @@ class Transaction(Protocol):
         events and raw payloads; mark them erased. Returns the interactions erased."""
         ...
     def forget_contact(self, contact_id: int, at: dt.datetime) -> None:
-        """Destroy a contact's data key, addresses and name; mark it erased."""
+        """Destroy a contact's data key, addresses and name; mark it erased. Empty the
+        raw payloads tied to it (``RawPayload.contact_id``) and its conversations'
+        subjects and thread keys (an email thread key holds the subject)."""
+        ...
+    def forget_raws(self, raw_ids: Sequence[int]) -> None:
+        """Delete these raw payloads (quarantined ones an erasure found the person in)."""
         ...
     def contacts_with_content(self, before: dt.datetime) -> list[int]:
         """Contacts that have unerased interactions older than ``before``."""

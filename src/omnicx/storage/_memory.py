@@ -55,7 +55,7 @@ _ABSENT: Any = object()
 # Positions in the SQL row form of an interaction (see `_sql.interaction_row`), plus
 # ``origin_id`` appended at the end.
 _EXTERNAL_ID, _OCCURRED_AT, _STATUS, _STATUS_RANK = 5, 9, 20, 21
-_ERASED_AT, _SEALED, _ORIGIN = 24, 25, 30
+_ERASED_AT, _SEALED, _ORIGIN_STATUS, _ORIGIN = 24, 25, 30, 31
 _CONTENT = (11, 12, 13, 14, 15, 16, 17, 18, 22)  # the nine content columns
 _ERASABLE = (12, 13, 14, 15, 16, 17, 18, 22, _SEALED)  # all of them but sender_kind
 
@@ -478,10 +478,10 @@ class _MemoryTransaction:
                 continue
             if e.id in self._t.events:
                 raise StorageError(f"event #{e.id} exists")
-            (data,) = seal.columns
+            data, *moved = seal.columns  # see _sql.SqlTransaction.insert_events
             self._t.put(self._t.events, e.id, attrs.evolve(
                 e, data=json.loads(data) if data else {}, digest=seal.digest,
-                sealed=seal.sealed))
+                sealed=seal.sealed, error=moved[0] if moved else e.error))
             self._t.put(self._t.event_chain, e.id, _EventChain(
                 data=data, seq=seal.seq, hash=seal.hash, prev_hash=seal.prev_hash))
             self._t.put(self._t.event_keys, key, e.id)
@@ -586,7 +586,8 @@ class _MemoryTransaction:
                 interactions.append((
                     *r[:5], r[_ORIGIN] if r[_ORIGIN] is not None else r[_EXTERNAL_ID],
                     *r[6:11], r[19], r[23], r[26], r[27], r[28], r[29], r[_ERASED_AT],
-                    r[_SEALED], *(r[i] for i in _CONTENT), r[_EXTERNAL_ID], r[_ORIGIN]))
+                    r[_SEALED], *(r[i] for i in _CONTENT), r[_EXTERNAL_ID], r[_ORIGIN],
+                    r[_ORIGIN_STATUS], r[_STATUS], r[_STATUS_RANK]))
         for e in self._t.events.values():
             if e.interaction_id not in owner:
                 continue
@@ -604,6 +605,23 @@ class _MemoryTransaction:
     def chain_inputs(self, contact_ids: Sequence[int]
                      ) -> Iterator[Sequence[Sequence[Any]]] | None:
         return None  # nothing to save: the rows are Python objects already
+
+    def tampered_cells(self, contact_ids: Sequence[int]
+                       ) -> list[tuple[str, int, int, int | None, str]]:
+        found: list[tuple[str, int, int, int | None, str]] = []
+        for contact_id in sorted(set(contact_ids)):
+            row = self._t.contacts.get(contact_id)
+            if row is None:
+                continue
+            full = any(x[1] == contact_id and x[3] is None for x in self._t.erasures.values())
+            if (row.erased_at is not None) != full:
+                found.append(("contacts", contact_id, contact_id, None, "erased_at"))
+            if row.data_key is None and row.erased_at is None and any(
+                    self._t.interactions[i][_SEALED] is not None
+                    and self._t.interactions[i][_ERASED_AT] is None
+                    for i in self._t.by_contact.get(contact_id, ())):
+                found.append(("contacts", contact_id, contact_id, None, "data_key"))
+        return found
 
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         return sorted(c for c in self._t.contacts if c > after)[:limit]
@@ -651,6 +669,14 @@ class _MemoryTransaction:
                         attrs.evolve(found, headers={}, body=b"", sealed=None))
 
     def forget_contact(self, contact_id: int, at: dt.datetime) -> None:
+        for raw in list(self._t.raw.values()):
+            if raw.contact_id == contact_id:
+                self._t.put(self._t.raw, raw.id, attrs.evolve(
+                    raw, headers={}, body=b"", sealed=None, error=None))
+        for conversation in list(self._t.conversations.values()):
+            if conversation.contact_id == contact_id:
+                self._t.put(self._t.conversations, conversation.id,
+                            attrs.evolve(conversation, subject=None, thread_key=None))
         for key, (owner, _, _) in list(self._t.addresses.items()):
             if owner == contact_id:
                 self._t.remove(self._t.addresses, key)
@@ -658,6 +684,11 @@ class _MemoryTransaction:
                     self._t.remove(self._t.address_seals, key)
         self._t.change(self._contact_row(contact_id), display_name=None, data_key=None,
                        erased_at=at)
+
+    def forget_raws(self, raw_ids: Sequence[int]) -> None:
+        for raw_id in raw_ids:
+            if raw_id in self._t.raw:
+                self._t.remove(self._t.raw, raw_id)
 
     def contacts_with_content(self, before: dt.datetime) -> list[int]:
         cutoff = to_us(before)

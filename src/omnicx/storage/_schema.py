@@ -172,5 +172,16 @@ _V2 = [
         ON conversations (contact_id, channel, account, thread_key)""",
 ]
 
-MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2))
+# The status an interaction was stored with, chained with it (``""``: none), so
+# that verify() can check the mutable ``status`` against it and the chained
+# status events. NULL on rows stored before: they keep their original hash.
+_V3 = [
+    "ALTER TABLE interactions ADD COLUMN origin_status TEXT",
+    # The person a raw payload is about, once known: erasing them empties it.
+    "ALTER TABLE raw_payloads ADD COLUMN contact_id {int}",
+    "CREATE INDEX raw_payloads_contact ON raw_payloads (contact_id)"
+    " WHERE contact_id IS NOT NULL",
+]
+
+MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2), (3, _V3))
 SCHEMA_VERSION = MIGRATIONS[-1][0]

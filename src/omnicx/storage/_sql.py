@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
-from .._chain import content_columns
+from .._chain import content_columns, origin_status
 from .._chain import dumps as _dumps
 from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
-from .._errors import ConflictError
+from .._errors import ConflictError, TamperedError
 from .._models import Address, Attachment, Contact, Conversation, Interaction
 from ._base import (
     ActivityRow,
@@ -39,7 +40,7 @@ try:  # the `fast` extra; rows are our own compact JSON, which both decode alike
 except ImportError:  # pragma: no cover - depends on the environment
     pass
 
-__all__ = ["Dialect", "SqlTransaction", "from_us", "to_us"]
+__all__ = ["Dialect", "SqlTransaction", "blob", "clear_row_caches", "from_us", "rank_sql", "to_us"]
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _CHUNK = 500  # rows per IN (...) list: far below every backend's parameter limit
@@ -134,7 +135,7 @@ _INTERACTION_COLUMNS = (
 )
 _INSERT_INTERACTION = (
     f"INSERT INTO interactions ({_INTERACTION_COLUMNS}, sealed, chain_seq, digest, hash,"
-    f" prev_hash) VALUES ({', '.join('?' * 30)})"
+    f" prev_hash, origin_status) VALUES ({', '.join('?' * 31)})"
     " ON CONFLICT (channel, account, external_id) DO NOTHING"
 )
 _EVENT_COLUMNS = (
@@ -148,13 +149,35 @@ _CHAIN_INTERACTION = (
     "id, contact_id, conversation_id, channel, account, coalesce(origin_id, external_id),"
     " direction, kind, message_type, occurred_at, received_at, reply_to, raw_id, chain_seq,"
     " digest, hash, prev_hash, erased_at, sealed, sender_kind, sender_value, sender_name,"
-    " recipients, subject, text, html, attachments, data, external_id, origin_id"
+    " recipients, subject, text, html, attachments, data, external_id, origin_id,"
+    " origin_status, status, status_rank"
 )
 _CHAIN_EVENT = (
     "e.id, e.interaction_id, e.channel, e.account, e.external_id, e.event_id, e.kind,"
     " e.status, e.occurred_at, e.received_at, e.error, e.raw_id, e.chain_seq, e.digest,"
     " e.hash, e.prev_hash, e.erased_at, e.sealed, e.data, i.contact_id"
 )
+
+
+def rank_sql(column: str) -> str:
+    """`status_rank` of a status column, in SQL."""
+    ranks = " ".join(f"WHEN '{s.value}' THEN {status_rank(s)}"
+                     for s in Status if status_rank(s) >= 0)
+    return f"CASE {column} {ranks} ELSE -1 END"
+
+
+# `Transaction.tampered_cells`: a contact's cells that its chained erasures do not explain.
+_TAMPERED_CELLS = """
+SELECT 'contacts', c.id, c.id, NULL, 'erased_at' FROM contacts c
+WHERE c.id IN ({marks}) AND CASE WHEN c.erased_at IS NULL THEN 0 ELSE 1 END
+    <> CASE WHEN EXISTS (SELECT 1 FROM erasures x WHERE x.contact_id = c.id
+        AND x.erased_before IS NULL) THEN 1 ELSE 0 END
+UNION ALL
+SELECT 'contacts', c.id, c.id, NULL, 'data_key' FROM contacts c
+WHERE c.id IN ({marks}) AND c.data_key IS NULL AND c.erased_at IS NULL
+    AND EXISTS (SELECT 1 FROM interactions s WHERE s.contact_id = c.id
+        AND s.sealed IS NOT NULL AND s.erased_at IS NULL)
+"""
 
 
 def interaction_row(item: Interaction, seal: RowSeal) -> tuple[Any, ...]:
@@ -196,6 +219,7 @@ def interaction_row(item: Interaction, seal: RowSeal) -> tuple[Any, ...]:
         seal.digest,
         seal.hash,
         seal.prev_hash,
+        origin_status(item.status),
     )
 
 
@@ -228,6 +252,13 @@ def _attachments(text: str) -> tuple[Attachment, ...]:
     return tuple(Attachment(**a) for a in json.loads(text))
 
 
+def clear_row_caches() -> None:
+    """Forget the addresses and attachment lists decoded rows share (after an erasure)."""
+    stored_address.cache_clear()
+    _recipients.cache_clear()
+    _attachments.cache_clear()
+
+
 # `interactions_from_rows` fills each `Interaction`'s slots directly, one
 # setter per field: attrs' ``__init__`` would run the converters again on
 # values that are canonical already, and a timeline page builds fifty of these
@@ -253,36 +284,43 @@ def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
     received_at, address, recipients_of, attachments_of, loads = (
         _received_at, stored_address, _recipients, _attachments, _json_loads)
     items = []
-    for (iid, contact_id, conversation_id, channel, account, external_id, direction, kind,
-         message_type, occurred_at, received, sender_kind, sender_value, sender_name,
-         recipients, subject, text, html, attachments, reply_to, status, _rank, data,
-         raw_id, erased_at) in rows:
-        item = new(cls)
-        set_id(item, iid)
-        set_contact_id(item, contact_id)
-        set_conversation_id(item, conversation_id)
-        set_channel(item, channels.get(channel) or Channel(channel))
-        set_account(item, account)
-        set_external_id(item, external_id)
-        set_direction(item, directions.get(direction) or Direction(direction))
-        set_kind(item, kinds.get(kind) or Kind(kind))
-        set_message_type(item, message_type)
-        set_occurred_at(item, from_us(occurred_at))
-        set_received_at(item, received_at(received))
-        set_sender(item, None if sender_value is None
-                   else address(sender_kind, sender_value, sender_name))
-        set_recipients(item, recipients_of(recipients) if recipients else ())
-        set_subject(item, subject)
-        set_text(item, text)
-        set_html(item, html)
-        set_attachments(item, attachments_of(attachments) if attachments else ())
-        set_reply_to(item, reply_to)
-        set_status(item, None if status is None
-                   else statuses.get(status) or Status(status))
-        set_data(item, loads(data) if data else {})
-        set_raw_id(item, raw_id)
-        set_erased(item, erased_at is not None)
-        items.append(item)
+    iid: Any = "?"
+    try:
+        for (iid, contact_id, conversation_id, channel, account, external_id, direction, kind,
+             message_type, occurred_at, received, sender_kind, sender_value, sender_name,
+             recipients, subject, text, html, attachments, reply_to, status, _rank, data,
+             raw_id, erased_at) in rows:
+            item = new(cls)
+            set_id(item, iid)
+            set_contact_id(item, contact_id)
+            set_conversation_id(item, conversation_id)
+            set_channel(item, channels.get(channel) or Channel(channel))
+            set_account(item, account)
+            set_external_id(item, external_id)
+            set_direction(item, directions.get(direction) or Direction(direction))
+            set_kind(item, kinds.get(kind) or Kind(kind))
+            set_message_type(item, message_type)
+            set_occurred_at(item, from_us(occurred_at))
+            set_received_at(item, received_at(received))
+            set_sender(item, None if sender_value is None
+                       else address(sender_kind, sender_value, sender_name))
+            set_recipients(item, recipients_of(recipients) if recipients else ())
+            set_subject(item, subject)
+            set_text(item, text)
+            set_html(item, html)
+            set_attachments(item, attachments_of(attachments) if attachments else ())
+            set_reply_to(item, reply_to)
+            set_status(item, None if status is None
+                       else statuses.get(status) or Status(status))
+            set_data(item, loads(data) if data else {})
+            set_raw_id(item, raw_id)
+            set_erased(item, erased_at is not None)
+            items.append(item)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        # A cell of a type or shape omnicx never writes: edited behind our back. The
+        # message names the row, never the value (it may be personal data).
+        raise TamperedError(f"interaction #{iid} holds a value omnicx never writes"
+                            f" ({type(exc).__name__}); run verify()") from None
     return items
 
 
@@ -293,6 +331,14 @@ def interaction_from_row(row: Sequence[Any]) -> Interaction:
 
 
 def _event_from_row(row: Sequence[Any]) -> EventRecord:
+    try:
+        return _event_record(row)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        raise TamperedError(f"event #{row[0]} holds a value omnicx never writes"
+                            f" ({type(exc).__name__}); run verify()") from None
+
+
+def _event_record(row: Sequence[Any]) -> EventRecord:
     return EventRecord(
         id=row[0],
         interaction_id=row[1],
@@ -307,8 +353,8 @@ def _event_from_row(row: Sequence[Any]) -> EventRecord:
         error=row[10],
         data=json.loads(row[11]) if row[11] else {},
         raw_id=row[12],
-        digest=None if row[13] is None else bytes(row[13]),
-        sealed=None if row[14] is None else bytes(row[14]),
+        digest=None if row[13] is None else blob(row[13]),
+        sealed=None if row[14] is None else blob(row[14]),
     )
 
 
@@ -324,6 +370,24 @@ def _gap_from_row(row: Sequence[Any]) -> Gap:
         closed_at=from_us(row[7]) if row[7] is not None else None,
         detail=row[8],
     )
+
+
+def _undecodable(exc: sqlite3.OperationalError) -> Exception:
+    """SQLite's "Could not decode to UTF-8" (a text cell holding other bytes, which
+    only an edit behind our back writes) as `TamperedError`: its message quotes the
+    cell, which may be personal data. Any other error is returned as it was."""
+    if "decode" in str(exc):
+        return TamperedError("a stored text cell holds bytes that are not UTF-8 (written"
+                             " behind omnicx's back); run verify()")
+    return exc
+
+
+def blob(value: Any) -> bytes:
+    """A binary cell as bytes; text written there behind our back becomes its UTF-8
+    (which no seal or hash accepts) instead of a `TypeError`."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return str(value).encode("utf-8", "surrogatepass")
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
@@ -423,10 +487,16 @@ class SqlTransaction:
         return int(self._cursor.rowcount)
 
     def _all(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(self._execute(statement, params).fetchall())
+        try:
+            return list(self._execute(statement, params).fetchall())
+        except sqlite3.OperationalError as exc:
+            raise _undecodable(exc) from None
 
     def _one(self, statement: str, params: Sequence[Any] = ()) -> Any:
-        return self._execute(statement, params).fetchone()
+        try:
+            return self._execute(statement, params).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise _undecodable(exc) from None
 
     # -- ids -----------------------------------------------------------------------------
     def new_ids(self, table: str, count: int) -> Sequence[int]:
@@ -436,11 +506,11 @@ class SqlTransaction:
     def archive(self, payloads: Sequence[RawPayload]) -> None:
         self._many(
             "INSERT INTO raw_payloads (id, channel, account, received_at, headers, body, state,"
-            " error, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " error, sealed, contact_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (p.id, p.channel, p.account, to_us(p.received_at),
                  _dumps(dict(p.headers)), p.body if p.sealed is None else None, p.state,
-                 p.error, p.sealed)
+                 p.error, p.sealed, p.contact_id)
                 for p in payloads
             ],
         )
@@ -451,14 +521,20 @@ class SqlTransaction:
 
     def _raw_rows(self, where: str, params: Sequence[Any]) -> list[RawPayload]:
         rows = self._all(
-            "SELECT id, channel, account, received_at, headers, body, state, error, sealed"
-            f" FROM raw_payloads WHERE {where} ORDER BY id", params)
-        return [
-            RawPayload(id=r[0], channel=r[1], account=r[2], received_at=from_us(r[3]),
-                       headers=json.loads(r[4]) if r[4] else {}, body=bytes(r[5] or b""),
-                       state=r[6], error=r[7], sealed=None if r[8] is None else bytes(r[8]))
-            for r in rows
-        ]
+            "SELECT id, channel, account, received_at, headers, body, state, error, sealed,"
+            f" contact_id FROM raw_payloads WHERE {where} ORDER BY id", params)
+        payloads = []
+        for r in rows:
+            try:
+                payloads.append(RawPayload(
+                    id=r[0], channel=r[1], account=r[2], received_at=from_us(r[3]),
+                    headers=json.loads(r[4]) if r[4] else {}, body=blob(r[5] or b""),
+                    state=r[6], error=r[7], sealed=None if r[8] is None else blob(r[8]),
+                    contact_id=r[9]))
+            except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+                raise TamperedError(f"raw payload #{r[0]} holds a value omnicx never writes"
+                                    f" ({type(exc).__name__})") from None
+        return payloads
 
     def raw(self, raw_id: int) -> RawPayload | None:
         found = self._raw_rows("id = ?", (raw_id,))
@@ -765,14 +841,16 @@ class SqlTransaction:
             seals = [RowSeal(columns=(_dumps(dict(e.data)),)) for e in events]
         inserted = []
         for e, seal in zip(events, seals, strict=True):
-            (data,) = seal.columns
+            # A second column: the error text went into the data (omnicx._vault.Sealer.event).
+            data, *moved = seal.columns
+            error = moved[0] if moved else e.error
             row = self._one(
                 f"INSERT INTO events ({_EVENT_COLUMNS}, sealed, chain_seq, digest, hash,"
                 f" prev_hash) VALUES ({_marks(18)})"
                 " ON CONFLICT (channel, account, external_id, event_id) DO NOTHING RETURNING id",
                 (e.id, e.interaction_id, e.channel, e.account, e.external_id, e.event_id,
                  str(e.kind), str(e.status) if e.status is not None else None,
-                 to_us(e.occurred_at), to_us(e.received_at), e.error, data,
+                 to_us(e.occurred_at), to_us(e.received_at), error, data,
                  e.raw_id, seal.sealed, seal.seq, seal.digest, seal.hash, seal.prev_hash),
             )
             if row is not None:
@@ -938,7 +1016,7 @@ class SqlTransaction:
             for iid, value in self._all(
                     f"SELECT id, sealed FROM interactions WHERE id IN ({_marks(len(chunk))})"
                     " AND sealed IS NOT NULL", chunk):
-                found[iid] = bytes(value)
+                found[iid] = blob(value)
         return found
 
     def chain_rows(self, contact_ids: Sequence[int]) -> ChainRows:
@@ -961,6 +1039,15 @@ class SqlTransaction:
     def chain_inputs(self, contact_ids: Sequence[int]
                      ) -> Iterator[Sequence[Sequence[Any]]] | None:
         return self._dialect.chain_inputs(self._cursor, contact_ids)
+
+    def tampered_cells(self, contact_ids: Sequence[int]
+                       ) -> list[tuple[str, int, int, int | None, str]]:
+        ids = list(contact_ids)
+        if not ids:
+            return []
+        statement = _TAMPERED_CELLS.format(marks=_marks(len(ids)))
+        return [(r[0], r[1], r[2], r[3] if type(r[3]) is int else None, r[4])
+                for r in self._all(statement, ids * 2)]
 
     def chained_contacts(self, after: int, limit: int) -> list[int]:
         return [r[0] for r in self._all(
@@ -1005,9 +1092,17 @@ class SqlTransaction:
         return len(ids)
 
     def forget_contact(self, contact_id: int, at: dt.datetime) -> None:
+        self._execute("UPDATE raw_payloads SET headers = NULL, body = NULL, sealed = NULL,"
+                      " error = NULL WHERE contact_id = ?", (contact_id,))
+        self._execute("UPDATE conversations SET subject = NULL, thread_key = NULL"
+                      " WHERE contact_id = ?", (contact_id,))
         self._execute("DELETE FROM addresses WHERE contact_id = ?", (contact_id,))
         self._execute("UPDATE contacts SET display_name = NULL, data_key = NULL,"
                       " erased_at = ? WHERE id = ?", (to_us(at), contact_id))
+
+    def forget_raws(self, raw_ids: Sequence[int]) -> None:
+        for chunk in _chunks(list(raw_ids)):
+            self._execute(f"DELETE FROM raw_payloads WHERE id IN ({_marks(len(chunk))})", chunk)
 
     def contacts_with_content(self, before: dt.datetime) -> list[int]:
         return [r[0] for r in self._all(

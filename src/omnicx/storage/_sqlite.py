@@ -26,7 +26,7 @@ import sqlite_utils
 from .._errors import ConflictError, NotFoundError, StorageError
 from ._base import Capabilities, Transaction
 from ._schema import MIGRATIONS
-from ._sql import SqlTransaction
+from ._sql import SqlTransaction, rank_sql
 
 __all__ = ["SQLiteStore"]
 
@@ -43,17 +43,34 @@ _TYPES = {"pk": "INTEGER PRIMARY KEY", "int": "INTEGER", "blob": "BLOB"}
 # fails one gets a NULL digest, which no hash equals; a record with no content to
 # check (an erasure, erased content) gets b"" and the digest of b"".
 _EMPTY = "X'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'"
+# The status checks of `omnicx._chain.status_explained`, split so that no record
+# needs a lookup in the common case: an interaction's status is its first one
+# or a chained one that outranks the first (looked up only then), and no chained
+# status event outranks its interaction's status (checked on the event's row).
+_STATUS_OK = f"""coalesce(status_rank = {rank_sql("status")} AND (origin_status IS NULL
+    OR coalesce(status, '') = origin_status OR (status_rank > {rank_sql("origin_status")}
+    AND EXISTS (SELECT 1 FROM events c WHERE c.interaction_id = interactions.id
+        AND c.kind = 'status' AND c.hash IS NOT NULL AND c.status = interactions.status))),
+    FALSE)"""
+_PLAINTEXT = ("coalesce(sender_value, sender_name, recipients, subject, text, html,"
+              " attachments, data)")
 _CHAIN_INPUTS = f"""
 SELECT contact_id, iif(typeof(chain_seq) = 'integer', chain_seq, -1), prev_hash, hash,
-    coalesce(CAST(prev_hash || 'ocx1' || json_array('i', id, contact_id, conversation_id,
-        channel, account, coalesce(origin_id, external_id), direction, kind, message_type,
-        occurred_at, received_at, reply_to, raw_id, chain_seq, lower(hex(digest))) AS BLOB),
-        X''),
-    CASE WHEN erased_at IS NULL THEN coalesce(sealed, CAST(json_array(sender_kind,
+    coalesce(CAST(prev_hash || 'ocx1' || CASE WHEN origin_status IS NULL THEN json_array('i',
+        id, contact_id, conversation_id, channel, account, coalesce(origin_id, external_id),
+        direction, kind, message_type, occurred_at, received_at, reply_to, raw_id, chain_seq,
+        lower(hex(digest))) ELSE json_array('i', id, contact_id, conversation_id, channel,
+        account, coalesce(origin_id, external_id), direction, kind, message_type, occurred_at,
+        received_at, reply_to, raw_id, chain_seq, lower(hex(digest)), origin_status) END
+        AS BLOB), X''),
+    CASE WHEN erased_at IS NULL THEN coalesce(CAST(sealed AS BLOB), CAST(json_array(sender_kind,
         sender_value, sender_name, recipients, subject, text, html, attachments, data)
         AS BLOB)) ELSE X'' END,
     CASE
         WHEN prev_hash IS NULL OR digest IS NULL THEN NULL
+        -- a status no chained record explains; plaintext beside sealed content
+        WHEN NOT {_STATUS_OK} THEN NULL
+        WHEN sealed IS NOT NULL AND {_PLAINTEXT} IS NOT NULL THEN NULL
         -- a provider id replaced the original: a chained event must carry it
         WHEN origin_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events c
             WHERE c.interaction_id = interactions.id AND c.hash IS NOT NULL
@@ -71,10 +88,14 @@ SELECT i.contact_id, iif(typeof(e.chain_seq) = 'integer', e.chain_seq, -1),
     coalesce(CAST(e.prev_hash || 'ocx1' || json_array('e', e.id, e.interaction_id, e.channel,
         e.account, e.external_id, e.event_id, e.kind, e.status, e.occurred_at, e.received_at,
         e.error, e.raw_id, e.chain_seq, lower(hex(e.digest))) AS BLOB), X''),
-    CASE WHEN e.erased_at IS NULL THEN coalesce(e.sealed, CAST(coalesce(e.data, '') AS BLOB))
+    CASE WHEN e.erased_at IS NULL THEN coalesce(CAST(e.sealed AS BLOB),
+        CAST(coalesce(e.data, '') AS BLOB))
         ELSE X'' END,
     CASE
         WHEN e.prev_hash IS NULL OR e.hash IS NULL OR e.digest IS NULL THEN NULL
+        -- a chained status its interaction's status does not reach
+        WHEN e.kind = 'status' AND NOT coalesce({rank_sql("e.status")} <= i.status_rank, FALSE)
+            THEN NULL
         WHEN e.erased_at IS NULL THEN e.digest
         -- erased event data: its interaction must be erased too
         WHEN i.erased_at IS NOT NULL AND i.digest IS NOT NULL THEN {_EMPTY}
@@ -297,6 +318,17 @@ class SQLiteStore:
             finally:
                 if snapshot:
                     conn.execute("COMMIT")
+
+    def purge(self) -> None:
+        """Checkpoint and truncate the write-ahead log, which still holds the pages an
+        erasure overwrote (with ``secure_delete`` the main file does not)."""
+        if self.path == ":memory:":
+            return
+        with self._lock:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                raise StorageError(f"SQLite failed to checkpoint: {exc}") from exc
 
     def close(self) -> None:
         with self._lock:

@@ -267,6 +267,7 @@ class Email:
                 Attachment(filename=a.filename, content_type=a.content_type, size=a.size,
                            sha256=a.sha256, ref=f"cid:{a.content_id}" if a.content_id else None)
                 for a in mail.attachments),
+            attachment_bytes={a.sha256: a.data for a in mail.attachments if a.data},
             reply_to=parent,
             thread_refs=refs,
             thread_key=f"subject:{key}" if key else None,

@@ -80,6 +80,7 @@ class MimeAttachment:
     sha256: str
     inline: bool = False
     content_id: str | None = None
+    data: bytes = attrs.field(default=b"", repr=False, eq=False)  # the decoded bytes
 
 
 @attrs.frozen(kw_only=True)
@@ -454,6 +455,7 @@ def _walk(part: Message, acc: _Walk, depth: int, *, in_report: bool) -> None:
         sha256=hashlib.sha256(data).hexdigest(),
         inline=disposition == "inline" or (disposition is None and cid is not None),
         content_id=normalise_message_id(str(cid)) or None if cid is not None else None,
+        data=data,
     ))
 
 
@@ -502,6 +504,7 @@ def _nested_message(child: Message, acc: _Walk, depth: int, *, in_report: bool) 
         content_type="message/rfc822",
         size=len(raw),
         sha256=hashlib.sha256(raw).hexdigest(),
+        data=raw,
     ))
 
 

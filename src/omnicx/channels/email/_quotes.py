@@ -156,11 +156,14 @@ def _lotus_block_at(lines: list[str], index: int) -> int | None:
     Lotus writes the sender and date as a short paragraph, then ``To``,
     ``cc`` and ``Subject`` each alone on a line with the value below.
     """
-    if not LOTUS_BARE_FIELD.match(lines[index].strip()):
+    first = lines[index].strip()
+    if not LOTUS_BARE_FIELD.match(first):
         return None
-    bare = sum(1 for line in lines[index + 1:index + 8]
-               if LOTUS_BARE_FIELD.match(line.strip()))
-    if bare < 1:
+    # Different fields ("To", then "cc" or "Subject"): an answer of one word that
+    # happens to be a field name ("À", "Thema"), even repeated, opens no block.
+    names = {first.casefold()} | {line.strip().casefold() for line in lines[index + 1:index + 8]
+                                  if LOTUS_BARE_FIELD.match(line.strip())}
+    if len(names) < 2:
         return None
     # The sender paragraph above: up to three lines, naming an address or a date.
     start = index
