@@ -69,7 +69,7 @@ def demo_db(tmp_path: Path) -> Path:
 # -- a mistyped --db ---------------------------------------------------------------------------
 
 ARGUMENTS = {"timeline": ["1"], "erase": ["1", "--yes"], "export": ["--all"],
-             "conversation": ["1"],
+             "conversation": ["1"], "webhooks": ["list"],
              "merge": ["1", "2"], "unmerge": ["1", "2"], "link": ["1", "crm-1"]}
 
 
@@ -90,6 +90,14 @@ def test_a_command_that_writes_creates_it(tmp_path: Path) -> None:
     code, _ = run("--db", str(tmp_path / "new.db"), "import", str(mail), "--mailbox",
                   "support@shop.example.ch", "--quiet")
     assert code == 0 and (tmp_path / "new.db").exists()
+
+
+def test_a_webhook_can_be_set_up_before_anything_arrives(tmp_path: Path) -> None:
+    db = str(tmp_path / "new.db")
+    assert run("--db", db, "webhooks", "list")[0] == 2  # only looks: creates nothing
+    assert list(tmp_path.iterdir()) == []
+    assert run("--db", db, "webhooks", "add", "https://crm.example.ch/omnicx")[0] == 0
+    assert "https://crm.example.ch/omnicx" in run("--db", db, "webhooks", "list")[1]
 
 
 def test_the_library_can_refuse_to_create(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from ._errors import (
     WindowClosedError,
 )
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
+from ._feed import Change, ChangeKind, ChangePage, Subscription
 from ._history import History, Page, Receipt
 from ._kpis import Durations, KpiGroup, KpiReport, SlaBreach
 from ._lifecycle import ConversationChange, ConversationState, Lifecycle
@@ -43,6 +44,15 @@ from ._open import open
 from ._outbound import Outgoing, SendResult
 from ._server import webhook_app
 from ._translation import DeepL, LibreTranslate, Translated, Translation, detect_language
+from ._webhooks import (
+    Delivery,
+    DeliveryAttempt,
+    DeliveryReport,
+    DeliveryWorker,
+    RetryPolicy,
+    Webhook,
+    Webhooks,
+)
 from .storage._base import Gap, RawPayload
 
 __version__ = "0.1.0"
@@ -52,6 +62,9 @@ __all__ = [
     "AddressKind",
     "Attachment",
     "BusinessHours",
+    "Change",
+    "ChangeKind",
+    "ChangePage",
     "Channel",
     "ChannelEvent",
     "ConfigurationError",
@@ -61,6 +74,10 @@ __all__ = [
     "ConversationChange",
     "ConversationState",
     "DeepL",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryReport",
+    "DeliveryWorker",
     "Direction",
     "Durations",
     "EventKind",
@@ -84,6 +101,7 @@ __all__ = [
     "Problem",
     "RawPayload",
     "Receipt",
+    "RetryPolicy",
     "SLA",
     "SendError",
     "SendResult",
@@ -93,6 +111,7 @@ __all__ = [
     "StatusChange",
     "StorageError",
     "StreamPosition",
+    "Subscription",
     "TamperedError",
     "Translated",
     "Translation",
@@ -100,6 +119,8 @@ __all__ = [
     "UpdateEvent",
     "VerifyReport",
     "WatermarkEvent",
+    "Webhook",
+    "Webhooks",
     "WindowClosedError",
     "__version__",
     "detect_language",

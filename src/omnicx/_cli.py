@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -32,10 +33,12 @@ from ._adapters import adapter_channel
 from ._demo import run_demo
 from ._display import format_timeline
 from ._errors import ConfigurationError, OmnicxError
+from ._feed import Change
 from ._history import History
 from ._models import Contact
 from ._open import open as open_history
 from ._serve import load_channels, serve
+from ._webhooks import DeliveryReport, DeliveryWorker
 from .typing import Sender
 
 __all__ = ["COMMANDS", "CREATES", "load_channels", "main"]
@@ -337,8 +340,14 @@ def cmd_export(history: History, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_serve(history: History, args: argparse.Namespace, out: TextIO) -> int:
-    serve(history, channels=args.channels, host=args.host, port=args.port,
-          workers=args.workers, db=args.db, schema=args.schema, out=out)
+    # Outbound webhooks go out from this (the main) process, on a thread of their own.
+    worker = None if args.no_deliver else DeliveryWorker(history).start()
+    try:
+        serve(history, channels=args.channels, host=args.host, port=args.port,
+              workers=args.workers, db=args.db, schema=args.schema, out=out)
+    finally:
+        if worker is not None:
+            worker.stop(timeout=15)
     return 0
 
 
@@ -365,6 +374,109 @@ def cmd_import(history: History, args: argparse.Namespace, out: TextIO) -> int:
     else:
         print(", ".join(f"{key} {value:,}" for key, value in counts.items()), file=out)
     return 0
+
+
+def _change_line(change: Change) -> dict[str, Any]:
+    return {"id": change.id, "cursor": change.cursor, "kind": change.kind,
+            "at": change.at.isoformat(), "contact_id": change.contact_id,
+            "interaction_id": change.interaction_id, "data": dict(change.data)}
+
+
+def cmd_changes(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Print the feed after ``--after``; with ``--follow``, keep printing what commits."""
+    cursor = args.after
+    printed = 0
+    try:
+        while True:
+            page = history.changes(after=cursor, limit=args.limit, kinds=args.kind or None)
+            for change in page.items:
+                if args.json:
+                    print(json.dumps(_change_line(change), ensure_ascii=False), file=out)
+                else:
+                    data = " ".join(f"{k}={v}" for k, v in sorted(change.data.items()))
+                    print(f"#{change.id} {change.at:%Y-%m-%d %H:%M:%S} {change.kind}"
+                          f" contact={change.contact_id} interaction={change.interaction_id}"
+                          f" {data}".rstrip(), file=out)
+                printed += 1
+            out.flush()
+            cursor = page.next_cursor
+            if args.max is not None and printed >= args.max:
+                break
+            if not page.items:
+                if not args.follow:
+                    break
+                time.sleep(args.interval)
+    except KeyboardInterrupt:
+        pass
+    print(f"resume with: --after {cursor}", file=sys.stderr)
+    return 0
+
+
+def cmd_deliver(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Deliver due webhooks: one pass with ``--once``, else until interrupted."""
+    if args.once:
+        report = history.webhooks.deliver(limit=args.limit, timeout=args.timeout)
+        totals = attrs.asdict(report)
+    else:
+        def show(report: DeliveryReport) -> None:
+            print(f"delivered {report.delivered}, failed {report.failed}, dead {report.dead}",
+                  file=sys.stderr, flush=True)
+
+        worker = DeliveryWorker(history, interval=args.interval, limit=args.limit,
+                                timeout=args.timeout, on_pass=None if args.quiet else show)
+        try:
+            worker.run()
+        except KeyboardInterrupt:
+            worker.stop()
+        totals = attrs.asdict(worker.total)
+    if args.json:
+        _dump(totals, out)
+    else:
+        print(", ".join(f"{key} {value:,}" for key, value in totals.items()), file=out)
+    return 0
+
+
+def cmd_webhooks(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    """Add, list, disable webhooks; list and re-send dead letters."""
+    hooks = history.webhooks
+    result: Any
+    if args.action == "add":
+        if not args.url:
+            raise ConfigurationError("webhooks add needs a URL")
+        hook = hooks.add(args.url, secret=os.environ.get("OMNICX_WEBHOOK_SECRET"),
+                         events=args.event or None)
+        # The secret is printed once, here, for the receiver's configuration.
+        result = {"id": hook.id, "url": hook.url, "secret": hook.secret,
+                  "events": sorted(hook.events) if hook.events else "*"}
+    elif args.action == "list":
+        result = [{"id": h.id, "url": h.url, "active": h.active,
+                   "events": sorted(h.events) if h.events else "*"} for h in hooks.all()]
+    elif args.action == "disable":
+        hooks.disable(_number(args.url))
+        result = {"disabled": _number(args.url)}
+    elif args.action == "dead":
+        result = [attrs.asdict(d) for d in hooks.dead(limit=args.limit)]
+    elif args.action == "prune":
+        result = {"pruned": hooks.prune(older_than=dt.timedelta(days=args.older_than_days))}
+    else:  # resend
+        ids = [d.id for d in hooks.dead(limit=args.limit)] if args.url in (None, "all") \
+            else [_number(args.url)]
+        result = {"resent": hooks.resend(ids)}
+    if args.json or args.action in ("add", "dead"):
+        _dump(result, out)
+    elif isinstance(result, list):
+        for row in result:
+            print(f"#{row['id']} {row['url']} events={row['events']}"
+                  f"{'' if row['active'] else ' (disabled)'}", file=out)
+    else:
+        print(", ".join(f"{key} {value}" for key, value in result.items()), file=out)
+    return 0
+
+
+def _number(text: str | None) -> int:
+    if text is None or not text.isdigit():
+        raise ConfigurationError(f"not an id: {text!r}")
+    return int(text)
 
 
 def _duration(text: str) -> float:
@@ -443,6 +555,9 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "report": (cmd_report, "counts, or the service KPIs (--kpis, --html FILE)"),
     "conversation": (cmd_conversation, "show, resolve, assign or hand over a conversation"),
     "serve": (cmd_serve, "run the webhook receiver (needs omnicx[server])"),
+    "changes": (cmd_changes, "the change feed after a cursor; --follow tails it"),
+    "deliver": (cmd_deliver, "deliver outbound webhooks until interrupted (or --once)"),
+    "webhooks": (cmd_webhooks, "add, list, disable webhooks; list and re-send dead letters"),
     "record": (cmd_record, "record a call, video call, letter, fax, visit or note"),
     "poll": (cmd_poll, "fetch a Telegram bot's updates with getUpdates (no public URL)"),
     "merge": (cmd_merge, "merge two contacts that are one person (recorded, undoable)"),
@@ -451,9 +566,14 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "send": (cmd_send, "send a message through a configured channel and record it"),
 }
 
-#: The commands that may create a database: they make sense on an empty history.
-#: Every other command, given a path that does not exist, says so.
-CREATES = frozenset({"import", "serve", "send", "record", "poll"})
+#: The commands (or "command action"s) that may create a database: they make sense
+#: on an empty history. Every other command, given a path that does not exist, says so.
+CREATES = frozenset({"import", "serve", "send", "record", "poll", "webhooks add"})
+
+
+def _creates(args: argparse.Namespace) -> bool:
+    action = getattr(args, "action", None)
+    return args.command in CREATES or f"{args.command} {action}" in CREATES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -498,6 +618,33 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--also", action="append", help="an alias of the mailbox")
             command.add_argument("--batch-size", type=int, default=200)
             command.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        elif name == "changes":
+            command.add_argument("--after", help="cursor printed by the previous run")
+            command.add_argument("--limit", type=int, default=500, help="changes per read")
+            command.add_argument("--kind", action="append", help="only these change kinds")
+            command.add_argument("--follow", action="store_true",
+                                 help="keep printing new changes until interrupted")
+            command.add_argument("--interval", type=float, default=1.0,
+                                 help="seconds between polls with --follow")
+            command.add_argument("--max", type=int, help="stop after this many changes")
+        elif name == "deliver":
+            command.add_argument("--once", action="store_true", help="one pass, then exit")
+            command.add_argument("--interval", type=float, default=1.0,
+                                 help="seconds to wait when nothing is due")
+            command.add_argument("--limit", type=int, default=500, help="deliveries per pass")
+            command.add_argument("--timeout", type=float, default=10.0,
+                                 help="seconds a receiver has to answer")
+            command.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        elif name == "webhooks":
+            command.add_argument("action",
+                                 choices=("add", "list", "disable", "dead", "resend", "prune"))
+            command.add_argument("url", nargs="?",
+                                 help="add: the URL; disable/resend: an id (resend: or all)")
+            command.add_argument("--event", action="append",
+                                 help="add: only these change kinds (default: all)")
+            command.add_argument("--older-than-days", type=float, default=30,
+                                 help="prune: forget deliveries delivered this long ago")
+            command.add_argument("--limit", type=int, default=100)
         elif name == "record":
             command.add_argument("--channel", required=True,
                                  help="phone, video, letter, fax, visit, note...")
@@ -546,6 +693,8 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--port", type=int, default=8000)
             command.add_argument("--workers", type=int, default=1,
                                  help="server processes, each group-committing (PostgreSQL)")
+            command.add_argument("--no-deliver", action="store_true",
+                                 help="do not deliver outbound webhooks from this process")
         elif name in ("merge", "unmerge"):
             command.add_argument("winner", help="the contact that stays (id, phone or email)")
             command.add_argument("loser", help="the contact merged into it")
@@ -576,7 +725,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     command, _ = COMMANDS[args.command]
     with open_history(args.db, schema=args.schema, default_region=args.region,
-                      create=args.command in CREATES) as history:
+                      create=_creates(args)) as history:
         return command(history, args, out)
 
 

@@ -36,6 +36,7 @@ from ._errors import (
     SignatureError,
 )
 from ._events import ChannelEvent, MessageEvent
+from ._feed import Change, ChangePage, FeedStore, Subscription, read_changes
 from ._identity import check_region, guess_kind, in_default_region
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
 from ._lifecycle import ConversationChange
@@ -50,12 +51,14 @@ from ._models import (
 from ._outbound import Outgoing, SendResult
 from ._translation import Translation
 from ._vault import Sealer, Vault
+from ._webhooks import Webhooks
 from .storage._base import EventRecord, Gap, RawPayload, Store, TimelineQuery, Transaction
 from .typing import BlobStore, ChannelAdapter, Headers, Poller, Sender, Translator
 
 if TYPE_CHECKING:
     from ._kpis import KpiReport
     from ._mailimport import ImportProgress
+    from ._webhooks import DeliveryReport
 
 __all__ = ["History", "Page", "Receipt"]
 
@@ -158,10 +161,14 @@ class History:
         master = parse_key(key) if key is not None else key_from_env()
         self._vault = Vault(Keyring(master) if master is not None else None, blobs)
         store.atomic(self._vault.attach)
-        # With a key, every transaction goes through the vault (blind-indexed addresses).
-        self._store = store = self._vault.store(store)
+        # Every write transaction records its changes in the feed (omnicx._feed); with a
+        # key, every transaction goes through the vault (blind-indexed addresses) first.
+        self._feed = FeedStore(store, redact=master is not None or self._vault.encrypted_store)
+        self._store = store = self._vault.store(self._feed)
         self.contacts = Contacts(store, default_region=self.default_region,
                                  key_missing=self.key_missing)
+        #: Outbound webhook subscriptions, deliveries, dead letters (omnicx._webhooks).
+        self.webhooks = Webhooks(store, self._vault.keyring)
         self.conversations = Conversations(store, self._vault)
 
     @property
@@ -669,6 +676,35 @@ class History:
             with Path(out).open("w", encoding="utf-8") as handle:
                 return _privacy.export(self._store, self._vault, handle, contact)
         return _privacy.export(self._store, self._vault, out, contact)
+
+    # -- change feed, subscribers, webhooks (omnicx._feed, omnicx._webhooks) ---------------------
+    def changes(self, *, after: str | int | None = None, limit: int = 500,
+                kinds: Iterable[str] | None = None) -> ChangePage:
+        """The changes committed after the cursor ``after`` (``None``: from the start).
+
+        Oldest first; store ``page.next_cursor`` with what you did and pass it
+        back: a reader that resumes never misses or repeats a change, however
+        many processes write. ``kinds`` keeps only those `ChangeKind` values.
+        """
+        return read_changes(self._store, after, limit, kinds)
+
+    def subscribe(self, callback: Callable[[Change], object], *,
+                  kinds: Iterable[str] | None = None) -> Subscription:
+        """Call ``callback(change)`` after each commit of this history, in this process.
+
+        A callback that raises is logged and skipped: the change stays in the
+        feed, and the write that made it has returned normally.
+        """
+        return self._feed.subscribe(callback, kinds)
+
+    def deliver_webhooks(self, now: dt.datetime | None = None, *, limit: int = 500,
+                         timeout: float = 10.0) -> DeliveryReport:
+        """One pass of the webhook worker: send what is due, in order per contact.
+
+        ``now`` moves the retry clock (tests, backfills). `omnicx deliver`
+        runs passes in a loop; see `omnicx._webhooks`.
+        """
+        return self.webhooks.deliver(now=now, limit=limit, timeout=timeout)
 
     # -- translation ---------------------------------------------------------------------------
     def translate(self, interaction: Interaction | int, *, to: str,

@@ -36,6 +36,7 @@ from ._chain import screen
 from ._enums import Channel, Status
 from ._errors import ConfigurationError, ConflictError, PayloadError, SignatureError
 from ._events import ChannelEvent, MessageEvent, WatermarkEvent
+from ._feedconformance import FeedConformance
 from ._history import History
 from ._models import Address, Contact, Conversation, Interaction
 from .channels import WebChat
@@ -183,8 +184,10 @@ def _at(minutes: int) -> dt.datetime:
     return _T0 + dt.timedelta(minutes=minutes)
 
 
-class StoreConformance:
+class StoreConformance(FeedConformance):
     """The storage conformance suite: subclass it and provide ``store_factory``.
+
+    It includes the change feed's and webhook outbox's tests (`FeedConformance`).
 
     ``store_factory`` is a pytest fixture returning a callable; each call
     opens the store again, on the same (initially empty) data when the store

@@ -26,6 +26,7 @@ import attrs
 from .._enums import Channel, EventKind, Status, optional_status, to_channel, to_event_kind
 from .._errors import ConfigurationError
 from .._models import Contact, Conversation, Interaction, utc
+from ._feedrows import AttemptRecord, Change, DeliveryRecord, NewChange, WebhookRecord
 
 __all__ = [
     "ActivityRow",
@@ -446,6 +447,61 @@ class Transaction(Protocol):
     # -- resume cursors ---------------------------------------------------------------------
     def cursor(self, name: str) -> str | None: ...
     def set_cursor(self, name: str, value: str, at: dt.datetime) -> None: ...
+
+    # -- change feed and webhook outbox (see omnicx.storage._feedsql) ---------------------
+    def append_changes(self, changes: Sequence[NewChange]) -> list[int]:
+        """Give these changes the next positions of the feed, in commit order; write a
+        pending delivery for each active webhook whose events match. The last
+        thing a writing transaction does. Returns the positions."""
+        ...
+    def changes(self, after: int, limit: int) -> list[Change]:
+        """Changes above position ``after``, ascending, at most ``limit``."""
+        ...
+    def change_records(self, change_ids: Iterable[int]) -> dict[int, Change]: ...
+    def last_change(self) -> int:
+        """The highest position handed out (0 for none)."""
+        ...
+    def open_gaps_returning(self, gaps: Sequence[Gap]) -> list[int]:
+        """`open_gaps`, returning the ids of the gaps that were new."""
+        ...
+    def close_gaps_returning(self, channel: str, account: str, references: Iterable[str],
+                             at: dt.datetime) -> list[Gap]:
+        """`close_gaps`, returning the gaps it closed."""
+        ...
+    def insert_webhook(self, url: str, events: frozenset[str] | None, secret: str | None,
+                       sealed: bytes | None, at: dt.datetime) -> int: ...
+    def seal_webhook(self, webhook_id: int, sealed: bytes) -> None: ...
+    def webhooks(self) -> list[WebhookRecord]: ...
+    def set_webhook_active(self, webhook_id: int, active: bool) -> bool:
+        """Switch a webhook on or off; off also gives up its pending deliveries (dead)."""
+        ...
+    def next_delivery_at(self) -> dt.datetime | None:
+        """When the earliest pending delivery is due (``None``: nothing pending)."""
+        ...
+    def claim_deliveries(self, now: dt.datetime, limit: int, lease_until: dt.datetime
+                         ) -> list[DeliveryRecord]:
+        """Pending deliveries due at ``now`` that no earlier pending delivery of the
+        same contact to the same webhook waits before, in change order; each is
+        leased (its next attempt moved to ``lease_until``) so that a concurrent
+        worker does not take it too."""
+        ...
+    def release_deliveries(self, delivery_ids: Sequence[int], at: dt.datetime) -> None:
+        """Give pending deliveries back before their lease ends (due again at ``at``)."""
+        ...
+    def record_attempts(self, outcomes: Sequence[tuple[AttemptRecord, str, dt.datetime]]
+                        ) -> None:
+        """Log attempts; set each delivery's new state and next attempt time."""
+        ...
+    def deliveries(self, *, state: str | None, webhook_id: int | None, after: int,
+                   limit: int) -> list[DeliveryRecord]: ...
+    def requeue_deliveries(self, delivery_ids: Sequence[int], at: dt.datetime) -> int:
+        """Make dead deliveries pending again, due at ``at``; returns how many."""
+        ...
+    def prune_deliveries(self, before: dt.datetime) -> int:
+        """Delete deliveries delivered before ``before``, and their attempts; returns
+        how many deliveries. Pending and dead ones stay."""
+        ...
+    def attempts(self, delivery_id: int) -> list[AttemptRecord]: ...
 
 
 class Store(Protocol):

@@ -42,6 +42,7 @@ from ._base import (
     TimelineQuery,
     Transaction,
 )
+from ._feedmemory import FeedMemory, FeedTables
 from ._sql import from_us, interaction_from_row, interaction_row, stored_address, to_us
 
 __all__ = ["MemoryStore"]
@@ -114,6 +115,7 @@ class _Tables:
         self.event_chain: dict[int, _EventChain] = {}
         self.erasures: dict[int, tuple[Any, ...]] = {}
         self.address_seals: dict[tuple[str, str], bytes] = {}
+        self.feed = FeedTables()
         self.undo: list[Callable[[], object]] | None = None
 
     def put(self, table: dict[K, V], key: K, value: V) -> None:
@@ -162,7 +164,7 @@ class _Tables:
             step()
 
 
-class _MemoryTransaction:
+class _MemoryTransaction(FeedMemory):
     """`Transaction` over `_Tables`; writes go through the undo log."""
 
     def __init__(self, tables: _Tables) -> None:

@@ -183,5 +183,67 @@ _V3 = [
     " WHERE contact_id IS NOT NULL",
 ]
 
-MIGRATIONS: tuple[tuple[int, list[str]], ...] = ((1, _V1), (2, _V2), (3, _V3))
+# The change feed and outbound webhooks (see `omnicx._feed`, `omnicx._webhooks`).
+# ``changes.id`` is a commit-ordered position, not a sequence value: each
+# writing transaction takes its block of positions from ``change_clock`` as
+# its last statement, holding the row's lock until it commits, so positions
+# become visible in order and a reader resuming after position N never
+# skips a change that commits later (docs/storage.md, "The change feed").
+_V4 = [
+    # ``webhooks``: how many are active, read with the clock, so that a history
+    # without webhooks spends no statement on the outbox.
+    """CREATE TABLE change_clock (
+        id {int} PRIMARY KEY,
+        value {int} NOT NULL,
+        webhooks {int} NOT NULL DEFAULT 0)""",
+    "INSERT INTO change_clock (id, value, webhooks) VALUES (1, 0, 0)",
+    """CREATE TABLE changes (
+        id {int} PRIMARY KEY,
+        kind TEXT NOT NULL,
+        at {int} NOT NULL,
+        contact_id {int},
+        interaction_id {int},
+        data TEXT)""",
+    # ``events``: ',kind,kind,' or '*'. ``secret``: the signing secret, or its
+    # ciphertext under the master key (``sealed``) when a key is set.
+    """CREATE TABLE webhooks (
+        id {pk},
+        url TEXT NOT NULL,
+        secret TEXT,
+        sealed {blob},
+        events TEXT NOT NULL,
+        created_at {int} NOT NULL,
+        active {int} NOT NULL DEFAULT 1)""",
+    # The transactional outbox: one row per (webhook, change), written with the change.
+    """CREATE TABLE webhook_deliveries (
+        id {pk},
+        webhook_id {int} NOT NULL,
+        change_id {int} NOT NULL,
+        contact_id {int},
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts {int} NOT NULL DEFAULT 0,
+        created_at {int} NOT NULL,
+        next_attempt_at {int} NOT NULL,
+        delivered_at {int},
+        last_error TEXT,
+        UNIQUE (webhook_id, change_id))""",
+    """CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, change_id)
+        WHERE state = 'pending'""",
+    """CREATE INDEX webhook_deliveries_queue
+        ON webhook_deliveries (webhook_id, contact_id, change_id) WHERE state = 'pending'""",
+    "CREATE INDEX webhook_deliveries_dead ON webhook_deliveries (id) WHERE state = 'dead'",
+    # The delivery log: every attempt, with the receiver's answer.
+    """CREATE TABLE webhook_attempts (
+        id {pk},
+        delivery_id {int} NOT NULL,
+        attempted_at {int} NOT NULL,
+        status_code {int},
+        error TEXT,
+        duration_us {int} NOT NULL)""",
+    "CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id)",
+]
+
+MIGRATIONS: tuple[tuple[int, list[str]], ...] = (
+    (1, _V1), (2, _V2), (3, _V3), (4, _V4))
 SCHEMA_VERSION = MIGRATIONS[-1][0]

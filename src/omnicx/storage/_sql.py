@@ -31,6 +31,7 @@ from ._base import (
     RowSeal,
     TimelineQuery,
 )
+from ._feedsql import FeedSql
 
 _json_loads: Callable[[str], Any] = json.loads
 try:  # the `fast` extra; rows are our own compact JSON, which both decode alike
@@ -450,7 +451,7 @@ def _timeline_sql(contacts: int, before: bool, since: bool, until: bool, channel
     return f"{own} UNION ALL {merged}{order}"
 
 
-class SqlTransaction:
+class SqlTransaction(FeedSql):
     """`Transaction` over a DB-API cursor; one instance per transaction.
 
     ``locking`` marks a write transaction of a backend whose writers run in
