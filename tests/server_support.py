@@ -6,12 +6,13 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import httpx
 import uvicorn
 
+from omnicx import Channel, ChannelEvent, ConfigurationError, SignatureError
 from webchat_payloads import message, signed
 
 CLIENTS = 16
@@ -36,6 +37,22 @@ def running(app: Any, *, http: str = "auto", loop: str = "auto") -> Iterator[str
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def wait_ready(base_url: str, server: Any, log: Any, timeout: float = 60) -> None:
+    """Wait until ``base_url/readyz`` answers 200; fail with the server's log if it never does.
+
+    ``server`` is the `subprocess.Popen` running it, ``log`` the `Path` of its log.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -70,3 +87,18 @@ def deliver(port: int, numbers: list[int], acked: set[int], stop: threading.Even
         thread.start()
     for thread in threads:
         thread.join()
+
+
+class Misconfigured:
+    """An adapter whose verify breaks only on real requests (its start-up probe passed)."""
+
+    channel: ClassVar[Channel] = Channel.WEBFORM
+    account = "site"
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        if not headers:
+            raise SignatureError("missing signature")
+        raise ConfigurationError("the signing key file is unreadable")
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[ChannelEvent]:
+        return []

@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -41,6 +42,24 @@ def _extra_names(extra: str, seen: frozenset[str] = frozenset()) -> set[str]:
         else:
             names.add(_requirement_name(requirement))
     return names
+
+
+def _with_dependencies(names: set[str]) -> set[str]:
+    """``names`` and what installing them installs (FastAPI brings Starlette along)."""
+    found, todo = set(names), list(names)
+    while todo:
+        try:
+            requirements = metadata.requires(todo.pop()) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for requirement in requirements:
+            if "extra ==" in requirement:  # only with an extra of that package
+                continue
+            name = _requirement_name(requirement)
+            if name not in found:
+                found.add(name)
+                todo.append(name)
+    return found
 
 
 def _third_party_imports(source: str) -> set[str]:
@@ -92,7 +111,7 @@ def test_what_an_example_imports_is_installed_by_what_it_names(name: str, code: 
     named = {extra.strip() for group in EXTRA.findall(prose) for extra in group.split(",")}
     unknown = named - set(PROJECT["optional-dependencies"])
     assert not unknown, f"{name} names extras that do not exist: {unknown}"
-    installed = core.union(*(_extra_names(extra) for extra in named))
+    installed = _with_dependencies(core.union(*(_extra_names(extra) for extra in named)))
     distributions = packages_distributions()
     missing = {}
     for module in _third_party_imports(code):

@@ -25,6 +25,7 @@ from omnicx.channels import (
     WebForm,
     WhatsApp,
 )
+from server_support import Misconfigured
 from test_server import exchange
 from webchat_payloads import message, signed
 
@@ -192,24 +193,9 @@ def test_an_hmac_credential_covers_every_byte_of_the_body(body: bytes, flip: int
         mail.verify(body + b"x", headers)
 
 
-class _Misconfigured:
-    """An adapter whose verify breaks only on real requests (its start-up probe passed)."""
-
-    channel: ClassVar[Channel] = Channel.WEBFORM
-    account = "site"
-
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> None:
-        if not headers:
-            raise SignatureError("missing signature")
-        raise ConfigurationError("the signing key file is unreadable")
-
-    def parse(self, body: bytes, headers: Mapping[str, str]) -> Sequence[ChannelEvent]:
-        return []
-
-
 def test_a_verify_that_fails_on_configuration_answers_500_and_stores_nothing() -> None:
     history = omnicx.open(":memory:")
-    app = omnicx.webhook_app(history, [_Misconfigured()])
+    app = omnicx.webhook_app(history, [Misconfigured()])
     (answer,) = exchange(app, ("POST", "/webform/site", b"{}", {"X-Sig": "x"}))
     assert answer.status_code == 500 and "unreadable" in answer.json()["error"]
     assert history.report()["raw_payloads"] == {}

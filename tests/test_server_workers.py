@@ -7,14 +7,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 import omnicx
-from server_support import deliver, free_port
+from server_support import deliver, free_port, wait_ready
 from webchat_payloads import CHANNEL
 
 
@@ -33,15 +31,7 @@ def test_several_worker_processes_store_each_delivery_once(
             stdout=subprocess.DEVNULL, stderr=log_file,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "server.log").read_text()
-            time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}", server, tmp_path / "server.log")
         acked: set[int] = set()
         # Every message twice: a redelivery may land on the other worker at the same time.
         deliver(port, [n for n in range(300) for _ in range(2)], acked, threading.Event())

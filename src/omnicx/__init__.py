@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from ._answer import WebhookAnswer, answer_webhook
+from ._api import api_app
 from ._blobs import FileBlobStore, MemoryBlobStore
 from ._business import SLA, BusinessHours
 from ._chain import Problem, VerifyReport
@@ -120,9 +122,12 @@ __all__ = [
     "VerifyReport",
     "WatermarkEvent",
     "Webhook",
+    "WebhookAnswer",
     "Webhooks",
     "WindowClosedError",
     "__version__",
+    "answer_webhook",
+    "api_app",
     "detect_language",
     "open",
     "webhook_app",

@@ -5,9 +5,11 @@
 `omnicx.channels.Authenticated` (the only way an email channel is served).
 `serve` checks every channel before binding the port (an empty secret, a
 channel that accepts unsigned requests: `ConfigurationError`), then runs
-uvicorn. With ``workers > 1`` (a store whose `Capabilities` allow several
-writing processes, e.g. PostgreSQL) each worker process opens its own
-history from the environment (`worker_app`) and group-commits on its own.
+uvicorn, with the read API (``omnicx._api``) at ``/api`` when the config's
+``[api]`` table or ``$OMNICX_API_TOKEN`` gives it a token. With ``workers >
+1`` (a store whose `Capabilities` allow several writing processes, e.g.
+PostgreSQL) each worker process opens its own history from the environment
+(`worker_app`) and group-commits on its own.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, TextIO
 
 from . import channels as channel_module
 from ._adapters import adapter_channel
+from ._api import api_app, api_tokens
 from ._enums import Channel
 from ._errors import ConfigurationError
 from ._history import History
@@ -79,7 +82,8 @@ def serve(history: History, *, channels: str, host: str, port: int, workers: int
         raise ConfigurationError("serve needs the server extra: pip install 'omnicx[server]'"
                                  ) from exc
     adapters = load_channels(channels)
-    app = webhook_app(history, adapters)  # refuses what cannot be served, before binding
+    # Both refuse what cannot be served (an unsigned channel, a short API token) before binding.
+    app = _app(history, adapters, channels)
     if workers > 1 and not history.store.capabilities.multi_process:
         raise ConfigurationError(
             "--workers needs a store that several processes may write (PostgreSQL, a"
@@ -88,6 +92,9 @@ def serve(history: History, *, channels: str, host: str, port: int, workers: int
     for adapter in adapters:
         print(f"POST http://{host}:{port}/{adapter_channel(adapter).value}/{adapter.account}",
               file=out)
+    if api_tokens(channels) is not None:
+        print(f"GET  http://{host}:{port}/api/... (read API, bearer token;"
+              " /api/openapi.json describes it)", file=out)
     print(f"GET  http://{host}:{port}/healthz, /readyz", file=out, flush=True)
     _log_to_stderr()
     # uvicorn's access log would print query strings (a WhatsApp verify token):
@@ -111,7 +118,14 @@ def worker_app() -> ASGIApp:
     _log_to_stderr()
     history = open_history(config["db"], schema=config["schema"],
                            default_region=config.get("region"))
-    return webhook_app(history, load_channels(config["channels"]))
+    return _app(history, load_channels(config["channels"]), config["channels"])
+
+
+def _app(history: History, adapters: list[ChannelAdapter], config: str) -> ASGIApp:
+    """The webhook app, with the read API at ``/api`` when a token is configured."""
+    tokens = api_tokens(config)
+    mount = {"/api": api_app(history, tokens=tokens)} if tokens is not None else None
+    return webhook_app(history, adapters, mount=mount)
 
 
 def _log_to_stderr() -> None:

@@ -45,6 +45,7 @@ from urllib.parse import parse_qsl
 import attrs
 
 from ._adapters import adapter_channel
+from ._answer import WebhookAnswer
 from ._committer import GroupWriter
 from ._errors import (
     ConfigurationError,
@@ -54,7 +55,7 @@ from ._errors import (
     StorageError,
 )
 from ._group import Outcome, prepare
-from ._history import History, Receipt
+from ._history import History
 from .typing import ChannelAdapter
 
 __all__ = ["webhook_app"]
@@ -239,18 +240,15 @@ def _accepts_unsigned(name: str, channel: ChannelAdapter, body: bytes) -> bool:
 
 
 def _answer(channel: ChannelAdapter, outcome: Outcome) -> tuple[int, dict[str, Any]]:
-    if isinstance(outcome, Receipt):
-        return 200, {"stored": outcome.stored, "duplicates": outcome.duplicates,
-                     "updates": outcome.updates}
+    answer = WebhookAnswer.of(outcome)  # the same mapping as omnicx.answer_webhook
     if isinstance(outcome, PayloadError):
         log.warning("quarantined %s payload as #%s", adapter_channel(channel).value,
                     outcome.quarantine_id)
-        return 200, {"quarantined": outcome.quarantine_id, "error": outcome.message}
-    if isinstance(outcome, StorageError):
+    elif isinstance(outcome, StorageError):
         log.error("storage failed; the provider will retry: %s", outcome)
-        return 503, {"error": str(outcome)}
-    log.error("receiving a %s payload failed: %s", adapter_channel(channel).value, outcome)
-    return 500, {"error": str(outcome)}
+    elif answer.status >= 500:
+        log.error("receiving a %s payload failed: %s", adapter_channel(channel).value, outcome)
+    return answer.status, dict(answer.body)
 
 
 def _ready(history: History) -> tuple[bool, dict[str, Any]]:

@@ -599,9 +599,9 @@ class VaultTransaction:
         found = self._inner.contact(contact_id)
         return None if found is None else self._readable([found])[0]
 
-    def contacts(self) -> Iterator[Contact]:
+    def contacts(self, after: int = 0) -> Iterator[Contact]:
         page: list[Contact] = []
-        for contact in self._inner.contacts():
+        for contact in self._inner.contacts(after):
             page.append(contact)
             if len(page) >= 200:
                 yield from self._readable(page)

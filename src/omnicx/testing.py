@@ -340,6 +340,15 @@ class StoreConformance(FeedConformance):
             assert tx.contact_by_crm("crm-2") is None
             assert tx.contact(a + 1000) is None
 
+    def test_contacts_resume_after_an_id_and_skip_merged(self, store: Store) -> None:
+        (a, b, c, d), _ = store.atomic(lambda tx: self.seed(tx, 4))
+        store.atomic(lambda tx: tx.merge(a, c, _T0, "test"))
+        with store.reading() as tx:
+            assert [x.id for x in tx.contacts()] == [a, b, d]
+            assert [x.id for x in tx.contacts(after=a)] == [b, d]
+            assert [x.id for x in tx.contacts(after=b)] == [d]  # c is merged: not listed
+            assert list(tx.contacts(after=d)) == []
+
     def test_merges_point_at_the_root_and_unmerge_restores(self, store: Store) -> None:
         (a, b, c), _ = store.atomic(lambda tx: self.seed(tx, 3))
         store.atomic(lambda tx: tx.merge(b, c, _T0, "test"))

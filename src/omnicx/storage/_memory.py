@@ -256,8 +256,8 @@ class _MemoryTransaction(FeedMemory):
             raise StorageError(f"no contact #{contact_id}")
         return row
 
-    def contacts(self) -> Iterator[Contact]:
-        for contact_id in sorted(self._t.contacts):
+    def contacts(self, after: int = 0) -> Iterator[Contact]:
+        for contact_id in sorted(i for i in self._t.contacts if i > after):
             row = self._t.contacts.get(contact_id)
             if row is not None and row.merged_into is None:
                 yield self._contact(row)

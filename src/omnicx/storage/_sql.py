@@ -617,8 +617,8 @@ class SqlTransaction(FeedSql):
         found = self._contacts("id = ?", (contact_id,))
         return found[0] if found else None
 
-    def contacts(self) -> Iterator[Contact]:
-        last = 0
+    def contacts(self, after: int = 0) -> Iterator[Contact]:
+        last = after
         while page := self._contacts_page(last):
             yield from page
             last = page[-1].id
