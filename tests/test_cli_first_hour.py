@@ -69,7 +69,7 @@ def demo_db(tmp_path: Path) -> Path:
 # -- a mistyped --db ---------------------------------------------------------------------------
 
 ARGUMENTS = {"timeline": ["1"], "erase": ["1", "--yes"], "export": ["--all"],
-             "conversation": ["1"], "webhooks": ["list"],
+             "conversation": ["1"], "webhooks": ["list"], "search": ["parcel"],
              "merge": ["1", "2"], "unmerge": ["1", "2"], "link": ["1", "crm-1"]}
 
 

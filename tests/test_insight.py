@@ -304,3 +304,96 @@ def test_properties(script: list[tuple[int, str]]) -> None:
         assert all(n >= 0 for _, n in report.backlog)
         assert total.reopened <= total.conversations
         assert total.resolved + total.unresolved == total.conversations
+
+
+def _one_interaction(machine: Any, at: int, direction: str, kind: str,
+                     message_type: str | None) -> None:
+    """The rules as written before the fold went by runs: an independent reference."""
+    from omnicx._lifecycle import AUTOMATIC_TYPES, is_bot
+
+    machine._wake(at)
+    automatic = kind == "system" or message_type in AUTOMATIC_TYPES
+    if direction == "inbound":
+        if automatic:
+            if machine.state is None:
+                machine.state = Lifecycle.PENDING
+            return
+        machine.inbound += 1
+        if machine.state is Lifecycle.RESOLVED:
+            machine.reopened += 1
+        machine.state = Lifecycle.OPEN
+        if machine.first_inbound is None:
+            machine.first_inbound = at
+        if machine.waiting_since is None:
+            machine.waiting_since = at
+        machine._moved(at)
+        return
+    if direction != "outbound":
+        if machine.state is None:
+            machine.state = Lifecycle.OPEN
+        return
+    machine.outbound += 1
+    if machine.state is None:
+        machine.state = Lifecycle.PENDING
+    if automatic:
+        return
+    if is_bot(machine.assignee):
+        machine.bot = True
+        return
+    if machine.waiting_since is not None:
+        if machine.first_response is None and machine.first_inbound is not None:
+            machine.first_response = at - machine.first_inbound
+            machine.first_responder = (machine.assignee, machine.team)
+        else:
+            machine.next_responses.append(at - machine.waiting_since)
+        machine.waiting_since = None
+
+
+_CHANGE_KINDS = {
+    "resolve": ("resolved", None), "reopen": ("open", None), "pending": ("pending", None),
+    "snooze": ("snoozed", None), "bot": (None, "bot:faq"), "agent": (None, "agent:7"),
+    "team": (None, "team:billing")}
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.tuples(
+    st.integers(min_value=0, max_value=100),
+    st.sampled_from(["inbound", "outbound", "internal"]),
+    st.sampled_from(["message", "system"]),
+    st.sampled_from([None, "text", "auto_reply"])), max_size=30),
+    changes=st.lists(st.tuples(st.integers(min_value=0, max_value=100),
+                               st.sampled_from(sorted(_CHANGE_KINDS)),
+                               st.integers(min_value=0, max_value=100)), max_size=8),
+    handover=st.booleans(),
+    until=st.none() | st.integers(min_value=0, max_value=110))
+def test_the_fold_by_runs_equals_the_fold_one_interaction_at_a_time(
+        rows: list[tuple[int, str, str, str | None]], changes: list[tuple[int, str, int]],
+        handover: bool, until: int | None) -> None:
+    from omnicx._lifecycle import ConversationChange, Fold, fold
+
+    def moment(us: int) -> dt.datetime:
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
+
+    rows.sort(key=lambda r: r[0])
+    activity = [(n, 1, 1, "webchat", direction, kind, message_type, at)
+                for n, (at, direction, kind, message_type) in enumerate(rows)]
+    recorded = [ConversationChange(
+        id=n, conversation_id=1,
+        action="handover" if handover and _CHANGE_KINDS[kind][1] else "change",
+        occurred_at=moment(at), state=_CHANGE_KINDS[kind][0], assignee=_CHANGE_KINDS[kind][1],
+        until=moment(at + wake) if kind == "snooze" else None)
+        for n, (at, kind, wake) in enumerate(sorted(changes))]
+    # The reference: one interaction at a time, a change before any later interaction.
+    reference, pending = Fold(), list(recorded)
+    for row in rows:
+        if until is not None and row[0] >= until:
+            break
+        while pending and pending[0].occurred_at < moment(row[0]):
+            reference.change(pending.pop(0))
+        _one_interaction(reference, *row)
+    for change in pending:
+        if until is not None and change.occurred_at >= moment(until):
+            break
+        reference.change(change)
+    reference.finish(until)
+    assert vars(fold(activity, recorded, until_us=until)) == vars(reference)

@@ -35,6 +35,8 @@ def check_upgrade(open_store: Callable[[], Store], module: object,
                   monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patch:  # what omnicx's first release created
         patch.setattr(module, "MIGRATIONS", MIGRATIONS[:1])
+        # ...and it had no search index to write to.
+        patch.setattr("omnicx._ingest.document_terms", lambda subject, text: [])
         # ... and the first release wrote no change feed: its tables came later.
         patch.setattr(FeedStore, "atomic", lambda self, work: self.inner.atomic(work))
         # ... and wrote: interactions without the columns later versions added.
@@ -59,6 +61,10 @@ def check_upgrade(open_store: Callable[[], Store], module: object,
         assert [i.external_id for i in history.timeline(before.contact_id).items] == ["m2", "m1"]
         # Rows stored before the first status was chained still verify.
         assert history.verify().ok, str(history.verify())
+        # Search finds what came after the upgrade, and the rest once reindexed.
+        assert [h.interaction.external_id for h in history.search("text")] == ["m2"]
+        assert history.reindex_search() == 2
+        assert [h.interaction.external_id for h in history.search("text")] == ["m2", "m1"]
 
 
 def test_a_version_1_sqlite_file_migrates(tmp_path: Path,

@@ -24,6 +24,24 @@ def test_unknown_enum_values_are_kept_not_rejected() -> None:
     assert Channel("EMAIL") is Channel.EMAIL
 
 
+@given(st.text(min_size=1, max_size=20))
+def test_an_unknown_value_read_again_is_the_same_pseudo_member(value: str) -> None:
+    # Pseudo-members are kept once made (reading millions of rows back);
+    # the second lookup must give exactly what the first gave.
+    first, again = Status(value), Status(value)
+    assert again == first == first.value
+    assert type(again) is Status
+    assert again.value == value or again is Status(value.lower())
+
+
+def test_the_pseudo_member_cache_is_bounded() -> None:
+    from omnicx import _enums
+
+    for n in range(_enums._PSEUDO_LIMIT + 10):
+        assert Status(f"provider-status-{n}").value == f"provider-status-{n}"
+    assert len(_enums._PSEUDO) <= _enums._PSEUDO_LIMIT
+
+
 def test_status_only_moves_forward_along_its_ranks() -> None:
     order = ["pending", "sent", "failed", "delivered", "read", "played"]
     ranks = [status_rank(s) for s in order]
@@ -134,6 +152,7 @@ def test_a_stored_row_decodes_to_the_interaction_that_was_stored() -> None:
     row = interaction_row(item, RowSeal(columns=content_columns(item)))[:25]
     decoded = interaction_from_row(row)
     assert decoded == item
+    assert type(decoded) is omnicx.Interaction
     assert repr(decoded) == repr(item)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         decoded.text = "changed"  # type: ignore[misc]

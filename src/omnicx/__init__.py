@@ -44,6 +44,7 @@ from ._models import (
 )
 from ._open import open
 from ._outbound import Outgoing, SendResult
+from ._search import SearchHit
 from ._server import webhook_app
 from ._translation import DeepL, LibreTranslate, Translated, Translation, detect_language
 from ._webhooks import (
@@ -105,6 +106,7 @@ __all__ = [
     "Receipt",
     "RetryPolicy",
     "SLA",
+    "SearchHit",
     "SendError",
     "SendResult",
     "SignatureError",

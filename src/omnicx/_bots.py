@@ -231,16 +231,16 @@ class BotRunner:
         failures, waiting = 0, False
         with self.history.store.reading() as tx:
             rows = list(tx.activity(None, conversation_id=interaction.conversation_id))
-        for row in rows:
-            if row.interaction_id == interaction.id or (since is not None
-                                                        and row.occurred_us < since):
+        for interaction_id, _, _, _, direction, kind, message_type, occurred_us in rows:
+            if interaction_id == interaction.id or (since is not None
+                                                    and occurred_us < since):
                 continue
-            if row.kind == "system" or row.message_type in AUTOMATIC_TYPES:
+            if kind == "system" or message_type in AUTOMATIC_TYPES:
                 continue
-            if row.direction == "inbound":
+            if direction == "inbound":
                 failures += waiting  # the previous message got no answer
                 waiting = True
-            elif row.direction == "outbound":
+            elif direction == "outbound":
                 waiting = False
         return failures + waiting
 

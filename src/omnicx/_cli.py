@@ -108,6 +108,23 @@ def cmd_timeline(history: History, args: argparse.Namespace, out: TextIO) -> int
     return 0
 
 
+def cmd_search(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    contact = _contact(history, args.contact) if args.contact else None
+    hits = history.search(args.query, contact=contact, channels=args.channel or None,
+                          since=_when(args.since), until=_when(args.until), limit=args.limit)
+    if args.json:
+        _dump([{"interaction": h.interaction, "score": h.score, "snippet": h.snippet,
+                "highlights": h.highlights} for h in hits], out)
+        return 0
+    for hit in hits:
+        item = hit.interaction
+        print(f"#{item.id:<6} {item.occurred_at:%Y-%m-%d %H:%M} {item.channel!s:<9}"
+              f" {item.direction!s:<8} contact #{item.contact_id:<5} {hit.marked()}", file=out)
+    if not hits:
+        print("nothing found", file=out)
+    return 0 if hits else 1
+
+
 def cmd_contacts(history: History, args: argparse.Namespace, out: TextIO) -> int:
     if args.find:
         found = history.contacts.find(args.find)
@@ -547,6 +564,7 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "import": (cmd_import, "import mail: an .eml file, an mbox, a Maildir (resumable)"),
     "timeline": (cmd_timeline, "a contact's unified timeline, newest first"),
     "contacts": (cmd_contacts, "list contacts, or find one by phone or email"),
+    "search": (cmd_search, "full-text search over subjects and texts, best first"),
     "gaps": (cmd_gaps, "what is known to be missing from the history"),
     "verify": (cmd_verify, "check every hash chain; exit 1 if anything was tampered with"),
     "erase": (cmd_erase, "crypto-shred a person's content (GDPR erasure)"),
@@ -598,6 +616,13 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--channel", action="append", help="only these channels")
             command.add_argument("--lines", type=int, default=4, metavar="N",
                                  help="lines of text shown per interaction (0: all)")
+        elif name == "search":
+            command.add_argument("query", help="words, each matched by its stem")
+            command.add_argument("--contact", help="contact id, phone number or email")
+            command.add_argument("--channel", action="append", help="only these channels")
+            command.add_argument("--since", help="from (ISO 8601, UTC if naive)")
+            command.add_argument("--until", help="until, exclusive (ISO 8601, UTC if naive)")
+            command.add_argument("--limit", type=int, default=20)
         elif name == "contacts":
             command.add_argument("--find", help="a phone number or email")
         elif name == "gaps":

@@ -29,6 +29,14 @@ __all__ = [
 ]
 
 
+# Pseudo-members already made, so a value omnicx stores itself (the event kind
+# "conversation", a provider's own status) costs a dict lookup when millions
+# of rows are read back, not a walk over the members and a new object. Bounded:
+# the values come from outside, and past the bound they are simply made anew.
+_PSEUDO: dict[tuple[type, str], Any] = {}
+_PSEUDO_LIMIT = 4096
+
+
 class OpenEnum(enum.StrEnum):
     """A `StrEnum` whose lookup of an unknown string yields a pseudo-member."""
 
@@ -37,6 +45,9 @@ class OpenEnum(enum.StrEnum):
         if not isinstance(value, str) or not value.strip():
             return None
         value = value.strip()  # " phone" from a config file is the phone channel
+        known = _PSEUDO.get((cls, value))
+        if known is not None:
+            return known
         lowered = value.lower()
         for member in cls:
             if member.value == lowered:
@@ -44,6 +55,8 @@ class OpenEnum(enum.StrEnum):
         pseudo = str.__new__(cls, value)
         pseudo._name_ = value.upper()
         pseudo._value_ = value
+        if len(_PSEUDO) < _PSEUDO_LIMIT:
+            _PSEUDO[cls, value] = pseudo
         return pseudo
 
     @classmethod

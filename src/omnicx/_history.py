@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
-from . import _privacy, _translation
+from . import _privacy, _search, _translation
 from ._adapters import adapter_channel, channel_names
 from ._business import SLA
 from ._chain import VerifyReport
@@ -49,6 +49,7 @@ from ._models import (
     StatusChange,
 )
 from ._outbound import Outgoing, SendResult
+from ._search import SearchHit
 from ._translation import Translation
 from ._vault import Sealer, Vault
 from ._webhooks import Webhooks
@@ -527,6 +528,43 @@ class History:
         items = tuple(rows[:limit])
         return Page(items=items,
                     next_cursor=_encode_cursor(items[-1]) if len(rows) > limit else None)
+
+    def search(
+        self,
+        query: str,
+        *,
+        contact: Contact | int | None = None,
+        channels: Iterable[str] | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int = 50,
+    ) -> list[SearchHit]:
+        """Interactions whose subject or text holds every word of ``query``, best first.
+
+        Words match by stem in English, French, German and Italian ("Pakete"
+        finds "Paket"); each `SearchHit` carries a snippet with the matched
+        words. ``contact`` narrows to a contact and everyone merged into it;
+        ``since``/``until`` bound the provider time (until exclusive). With a
+        key the index holds keyed hashes only: see ``docs/search.md``.
+        """
+        if self._vault.encrypted_store and self._vault.keyring is None:
+            raise ConfigurationError(
+                "this history is encrypted: open it with key= (or OMNICX_KEY) to search it")
+        return _search.search(self._store, self._vault.open_interactions, query,
+                              contact=contact, channels=channels, since=since, until=until,
+                              limit=limit, snapshot=self._vault.encrypted_store)
+
+    def reindex_search(self) -> int:
+        """Build the search index of every unerased interaction again; return how many.
+
+        Interactions stored before search existed (a history created by an
+        older omnicx) are found only after this; new ones are indexed as they
+        are stored. Safe to re-run, and to run while others write.
+        """
+        if self._vault.encrypted_store and self._vault.keyring is None:
+            raise ConfigurationError(
+                "this history is encrypted: open it with key= (or OMNICX_KEY) to index it")
+        return _search.reindex(self._store, self._vault.open_interactions)
 
     def interaction(self, interaction_id: int) -> Interaction:
         with self._store.reading() as tx:

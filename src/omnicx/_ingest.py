@@ -42,6 +42,7 @@ from ._enums import Direction, EventKind, Status, status_rank
 from ._errors import ConflictError
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
 from ._models import Address, Contact, Conversation, Interaction
+from ._search import document_terms
 from ._vault import Sealer
 from .storage._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, Transaction
 
@@ -296,6 +297,9 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
         seals = [sealer.interaction(i) for i in new]
         if tx.insert_interactions(new, seals) != len(new):
             raise ConflictError("an interaction was stored by a concurrent writer")
+        # Searchable once committed, in the same transaction (omnicx._search).
+        tx.index_terms([(i.id, terms) for i in new
+                        if (terms := document_terms(i.subject, i.text))])
     if state.touched:  # what is left: conversations that existed before this batch
         tx.touch_conversations(state.touched)
 

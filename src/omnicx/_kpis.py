@@ -38,7 +38,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import groupby
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 import attrs
@@ -275,27 +275,26 @@ def _breach(cid: int, channel: str, target: str, limit: dt.timedelta | None, sla
 
 def _measure(cid: int, rows: list[ActivityRow], changes: Sequence[ConversationChange],
              until_us: int, sla: SLA | None) -> _Outcome:
-    machine = fold([(r.occurred_us, r.direction, r.kind, r.message_type) for r in rows],
-                   changes, until_us=until_us)
-    first = rows[0]
+    machine = fold(rows, changes, until_us=until_us)
+    _, _, _, channel, direction, _, _, started = rows[0]
     resolved = machine.state is Lifecycle.RESOLVED
     start = machine.first_inbound
     resolution = None
     if resolved and machine.resolved_at is not None:
-        resolution = machine.resolved_at - (start if start is not None else first.occurred_us)
+        resolution = machine.resolved_at - (start if start is not None else started)
     breaches: list[SlaBreach] = []
     if sla is not None and start is not None:
         met = start + machine.first_response if machine.first_response is not None else None
-        found = [_breach(cid, first.channel, "first_response", sla.first_response, sla, start,
+        found = [_breach(cid, channel, "first_response", sla.first_response, sla, start,
                          met, until_us),
-                 _breach(cid, first.channel, "resolution", sla.resolution, sla, start,
+                 _breach(cid, channel, "resolution", sla.resolution, sla, start,
                          start + resolution if resolution is not None else None, until_us)]
         breaches = [b for b in found if b is not None]
     assignee, team = machine.first_responder if machine.first_response is not None else (
         machine.assignee, machine.team)
     return _Outcome(
-        key_channel=first.channel, started=first.occurred_us, inbound=machine.inbound,
-        outbound=machine.outbound, outbound_first=first.direction == "outbound",
+        key_channel=channel, started=started, inbound=machine.inbound,
+        outbound=machine.outbound, outbound_first=direction == "outbound",
         first_response=machine.first_response, next_responses=tuple(machine.next_responses),
         resolution=resolution, resolved=resolved,
         ever_resolved=machine.resolved_at is not None, reopened=machine.reopened > 0,
@@ -422,22 +421,28 @@ def compute_kpis(
             changes[change.conversation_id].append(change)
         outcomes: list[_Outcome] = []
         touches: list[tuple[int, int, str, str]] = []
-        mix: dict[int, Counter[str]] = defaultdict(Counter)  # by day since the epoch
+        # Inbound messages per (day since the epoch, channel).
+        day_channel: dict[tuple[int, str], int] = {}
         first_seen = until_us
-        for cid, group in groupby(tx.activity(until), key=attrgetter("conversation_id")):
+        # The loop runs once per interaction, so it keeps to locals and plain tuples.
+        earliest = -(2**63) if since_us is None else since_us  # below any stored time
+        automatic_types, counted, add_touch = AUTOMATIC_TYPES, day_channel.get, touches.append
+        for cid, group in groupby(tx.activity(until), key=itemgetter(1)):
             rows = list(group)
-            started = rows[0].occurred_us
+            started = rows[0][7]
             first_seen = min(first_seen, started)
-            for r in rows:
-                if since_us is not None and r.occurred_us < since_us:
+            for _, _, root_id, channel, direction, kind, message_type, at in rows:
+                if at < earliest or direction != "inbound" or kind == "system" \
+                        or message_type in automatic_types:
                     continue
-                if r.message_type in AUTOMATIC_TYPES or r.kind == "system":
-                    continue
-                if r.direction == "inbound":
-                    touches.append((r.root_id, r.occurred_us, r.channel, r.direction))
-                    mix[r.occurred_us // _DAY_US][r.channel] += 1
+                add_touch((root_id, at, channel, direction))
+                key = (at // _DAY_US, channel)
+                day_channel[key] = counted(key, 0) + 1
             outcomes.append(_measure(cid, rows, changes.get(cid, ()), until_us,
-                                     _sla_for(sla, rows[0].channel)))
+                                     _sla_for(sla, rows[0][3])))
+        mix: dict[int, Counter[str]] = defaultdict(Counter)  # by day since the epoch
+        for (day, channel), count in day_channel.items():
+            mix[day][channel] += count
     in_period = [o for o in outcomes if since_us is None or o.started >= since_us]
     total, groups = _Tally(), defaultdict[str, _Tally](_Tally)
     for outcome in in_period:

@@ -40,7 +40,7 @@ from ._errors import PayloadError
 from ._models import utc
 
 if TYPE_CHECKING:
-    from .storage._base import EventRecord
+    from .storage._base import ActivityRow, EventRecord
 
 __all__ = [
     "AUTOMATIC_TYPES",
@@ -196,45 +196,70 @@ class Fold:
         if self.state is Lifecycle.SNOOZED and woke is not None and at >= woke:
             self.state, self.until_us = Lifecycle.OPEN, None
 
-    def interaction(self, at: int, direction: str, kind: str, message_type: str | None) -> None:
-        self._wake(at)
-        automatic = kind in _AUTOMATIC_KINDS or message_type in AUTOMATIC_TYPES
-        if direction == "inbound":
+    def interactions(self, rows: Iterable[ActivityRow]) -> None:
+        """Feed a run of interactions with no change between them, in time order.
+
+        The rules for what customers and agents do live here, once. KPIs fold
+        millions of interactions, so the fold's fields are held in locals for
+        the run and written back at its end (the assignee, and so whether a
+        bot answers, can only move with a change, which ends a run).
+        """
+        state, until_us, reopened = self.state, self.until_us, self.reopened
+        inbound, outbound = self.inbound, self.outbound
+        first_inbound, waiting_since = self.first_inbound, self.waiting_since
+        first_response, first_responder = self.first_response, self.first_responder
+        next_responses, open_since, bot = self.next_responses, self._open_since, self.bot
+        bot_answers = is_bot(self.assignee)
+        automatic_kinds, automatic_types = _AUTOMATIC_KINDS, AUTOMATIC_TYPES
+        opened, pending, snoozed, resolved = (Lifecycle.OPEN, Lifecycle.PENDING,
+                                              Lifecycle.SNOOZED, Lifecycle.RESOLVED)
+        for _, _, _, _, direction, kind, message_type, at in rows:
+            if state is snoozed and until_us is not None and at >= until_us:
+                state, until_us = opened, None  # the snooze's time has come
+            automatic = kind in automatic_kinds or message_type in automatic_types
+            if direction == "inbound":
+                if automatic:
+                    if state is None:
+                        state = pending
+                    continue
+                inbound += 1
+                if state is resolved:
+                    reopened += 1
+                state = opened
+                if first_inbound is None:
+                    first_inbound = at
+                if waiting_since is None:
+                    waiting_since = at
+                if open_since is None:  # backlog: unresolved since the customer wrote
+                    open_since = at
+                continue
+            if direction != "outbound":
+                if state is None:
+                    state = opened
+                continue
+            outbound += 1
+            if state is None:
+                state = pending
             if automatic:
-                if self.state is None:
-                    self.state = Lifecycle.PENDING
-                return
-            self.inbound += 1
-            if self.state is Lifecycle.RESOLVED:
-                self.reopened += 1
-            self.state = Lifecycle.OPEN
-            if self.first_inbound is None:
-                self.first_inbound = at
-            if self.waiting_since is None:
-                self.waiting_since = at
-            self._moved(at)
-            return
-        if direction != "outbound":
-            if self.state is None:
-                self.state = Lifecycle.OPEN
-            return
-        self.outbound += 1
-        if self.state is None:
-            self.state = Lifecycle.PENDING
-        if automatic:
-            return
-        if is_bot(self.assignee):
-            self.bot = True
-            return  # a bot's answer: the customer still waits for a person
-        if self.waiting_since is not None:
-            if self.first_response is None and self.first_inbound is not None:
-                # From the customer's first message, even when a resolution without an
-                # answer came between (a conversation closed unanswered is not answered).
-                self.first_response = at - self.first_inbound
-                self.first_responder = (self.assignee, self.team)
-            else:
-                self.next_responses.append(at - self.waiting_since)
-            self.waiting_since = None
+                continue
+            if bot_answers:
+                bot = True
+                continue  # a bot's answer: the customer still waits for a person
+            if waiting_since is not None:
+                if first_response is None and first_inbound is not None:
+                    # From the customer's first message, even when a resolution without
+                    # an answer came between (a conversation closed unanswered is not
+                    # answered).
+                    first_response = at - first_inbound
+                    first_responder = (self.assignee, self.team)
+                else:
+                    next_responses.append(at - waiting_since)
+                waiting_since = None
+        self.state, self.until_us, self.reopened = state, until_us, reopened
+        self.inbound, self.outbound = inbound, outbound
+        self.first_inbound, self.waiting_since = first_inbound, waiting_since
+        self.first_response, self.first_responder = first_response, first_responder
+        self._open_since, self.bot = open_since, bot
 
     def change(self, change: ConversationChange) -> None:
         at = _us(change.occurred_at)
@@ -282,33 +307,39 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def fold(
-    interactions: Iterable[tuple[int, str, str, str | None]],
+    interactions: Iterable[ActivityRow],
     changes: Sequence[ConversationChange],
     *,
     until_us: int | None = None,
 ) -> Fold:
     """Run a conversation's interactions and changes through the rules, in time order.
 
-    ``interactions`` are ``(occurred µs, direction, kind, message_type)`` in
-    provider order; ``changes`` are in provider order too. On a
+    ``interactions`` are a conversation's rows as `Transaction.activity` reads
+    them (the fold uses direction, kind, message type and time), in time
+    order; ``changes`` are in time order too. On a
     tie the interaction comes first: an agent resolving at the same
     microsecond as the customer's message has seen that message. Only what
     happened before ``until_us`` counts.
     """
     machine = Fold()
-    pending = list(changes)
-    index, count = 0, len(pending)
-    next_change = _us(pending[0].occurred_at) if pending else None
-    for at, direction, kind, message_type in interactions:
+    rows = interactions if isinstance(interactions, list) else list(interactions)
+    end = len(rows)
+    # Only what happened before until_us. The rows are in time order, so the
+    # last one says whether any is later (KPIs read only earlier rows).
+    if until_us is not None and rows and rows[-1][7] >= until_us:
+        end = next(n for n, row in enumerate(rows) if row[7] >= until_us)
+    start = 0
+    for change in changes:
+        at = _us(change.occurred_at)
         if until_us is not None and at >= until_us:
             break
-        while next_change is not None and next_change < at:
-            machine.change(pending[index])
-            index += 1
-            next_change = _us(pending[index].occurred_at) if index < count else None
-        machine.interaction(at, direction, kind, message_type)
-    for change in pending[index:]:
-        if until_us is not None and _us(change.occurred_at) >= until_us:
-            break
+        stop = start
+        while stop < end and rows[stop][7] <= at:  # on a tie the interaction comes first
+            stop += 1
+        if stop > start:
+            machine.interactions(rows[start:stop])
+            start = stop
         machine.change(change)
+    if start < end:
+        machine.interactions(rows[start:end] if start or end < len(rows) else rows)
     return machine.finish(until_us)

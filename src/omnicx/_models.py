@@ -130,7 +130,10 @@ class Conversation:
     last_activity_at: dt.datetime = attrs.field(converter=utc)
 
 
-@attrs.frozen(kw_only=True)
+# No ``__weakref__`` slot: with one, CPython refuses the ``__class__`` swap
+# that the storage layer's row decoder uses to build these cheaply (see
+# omnicx.storage._sql.interactions_from_rows); a value is never weakly held.
+@attrs.frozen(kw_only=True, weakref_slot=False)
 class Interaction:
     """One message, call, note or form submission, in or out.
 

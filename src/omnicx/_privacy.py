@@ -165,6 +165,8 @@ def erase(store: Store, vault: Vault, contact: Contact | int, *, reason: str,
         for member in members:
             erased += _erase_one(tx, sealer, member, at, None, reason)
             tx.forget_contact(member, at)
+        # Their words leave the search index, and the disk, in the same transaction.
+        tx.unindex_erased(members)
         sealer.flush()
         return erased
 
@@ -280,6 +282,8 @@ def apply_retention(store: Store, *, before: dt.datetime, at: dt.datetime,
         def work(tx: Transaction, chunk: list[int] = chunk) -> int:
             sealer = Sealer(tx, None)
             count = sum(_erase_one(tx, sealer, c, at, before, reason) for c in chunk)
+            if count:  # one index clean-up a chunk (on SQLite it rewrites the index)
+                tx.unindex_erased(chunk)
             sealer.flush()
             return count
 

@@ -38,7 +38,8 @@ from ._chain import (
 from ._crypto import ARCHIVE, CONTACT, Keyring, new_key, warn_clear
 from ._errors import ConfigurationError
 from ._models import Address, Contact, Conversation, Interaction
-from .storage._base import EventRecord, RawPayload, RowSeal, Store, Transaction
+from ._search import blind_term, search_key
+from .storage._base import EventRecord, RawPayload, RowSeal, SearchQuery, Store, Transaction
 from .typing import BlobStore
 
 __all__ = ["ERROR_KEY", "Sealer", "Vault", "VaultStore", "VaultTransaction",
@@ -513,6 +514,21 @@ class VaultTransaction:
 
     def _blind(self, kind: str, value: str) -> str:
         return Keyring.blind(self._vault.index_key, kind, value)
+
+    # Search terms are stored as keyed hashes too (omnicx._search.blind_term); a
+    # query hashes its terms the same way, and also looks for plain ones when
+    # the history was used without a key before (``plain_addresses``).
+    def index_terms(self, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
+        key = search_key(self._vault.index_key)
+        self._inner.index_terms([(iid, [blind_term(key, t) for t in terms])
+                                 for iid, terms in rows])
+
+    def search(self, query: SearchQuery) -> list[tuple[Interaction, float]]:
+        key = search_key(self._vault.index_key)
+        plain = self._vault.plain_addresses
+        return self._inner.search(attrs.evolve(query, words=tuple(
+            (*(blind_term(key, t) for t in group), *(group if plain else ()))
+            for group in query.words)))
 
     def owners(self, addresses: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
         keys = list(dict.fromkeys(addresses))

@@ -45,6 +45,7 @@ from .storage import (
     Gap,
     RawPayload,
     RowSeal,
+    SearchQuery,
     Store,
     TimelineQuery,
     Transaction,
@@ -621,11 +622,11 @@ class StoreConformance(FeedConformance):
             assert tx.first_interaction(conv) == ids[1]
             assert tx.first_interaction(conv + 1000) is None
             rows = list(tx.activity(None))
-            assert [r.interaction_id for r in rows] == [ids[1], ids[2], ids[0]]
-            assert {(r.conversation_id, r.root_id, r.channel, r.direction, r.kind)
-                    for r in rows} == {(conv, a, "webchat", "inbound", "message")}
-            assert rows[0].occurred_us == int(_at(1).timestamp() * 1_000_000)
-            assert [r.interaction_id for r in tx.activity(_at(3))] == [ids[1], ids[2]]
+            assert [r[0] for r in rows] == [ids[1], ids[2], ids[0]]
+            assert {r[1:6] for r in rows} == {(conv, a, "webchat", "inbound", "message")}
+            assert rows[0][7] == int(_at(1).timestamp() * 1_000_000)
+            assert all(type(r) is tuple and len(r) == 8 for r in rows)
+            assert [r[0] for r in tx.activity(_at(3))] == [ids[1], ids[2]]
             assert list(tx.activity(None, conversation_id=conv + 1000)) == []
             ((contact_id, event),) = tx.conversation_events()
             assert (contact_id, event.id, event.event_id) == (b, eid, "conversation:x")
@@ -761,7 +762,147 @@ class StoreConformance(FeedConformance):
         finally:
             second.close()
 
+    # -- search (see omnicx.storage._fulltext) ---------------------------------------------------
+    def test_search_matches_every_word_ranks_and_filters(self, store: Store) -> None:
+        def work(tx: Transaction) -> dict[str, int]:
+            (a, b), conv = self.seed(tx, 2)
+            (conv_b,) = tx.new_ids("conversations", 1)
+            tx.insert_conversations([Conversation(
+                id=conv_b, contact_id=b, channel="email", account="a", thread_key="u",
+                started_at=_T0, last_activity_at=_T0)])
+            docs = {  # external id: (contact, conversation, channel, minute, terms)
+                "often": (a, conv, "webchat", 1, ["paket", "paket", "paket", "kaputt"]),
+                "once": (a, conv, "webchat", 2, ["paket", "x", "y", "z", "w", "v", "u"]),
+                "other": (b, conv_b, "email", 3, ["pak", "kaputt", *"abcdefghij"]),
+                "unrelated": (b, conv_b, "email", 4, ["rechnung"]),
+                # Rows without the words: the rarer a term, the more it weighs.
+                **{f"filler{n}": (b, conv_b, "email", 5, ["anderes"]) for n in range(6)},
+            }
+            ids = {}
+            for ext, (contact, conversation, channel, minute, _) in docs.items():
+                item = self.interaction(tx, contact, conversation, ext, _at(minute),
+                                        channel=channel)
+                tx.insert_interactions([item])
+                ids[ext] = item.id
+            tx.index_terms([(ids[e], d[4]) for e, d in docs.items()])
+            return {"a": a, "b": b, **ids}
+
+        ids = store.atomic(work)
+        names = {v: k for k, v in ids.items() if k not in ("a", "b")}
+
+        def found(words: tuple[tuple[str, ...], ...], **filters: Any) -> list[str]:
+            with store.reading() as tx:
+                hits = tx.search(SearchQuery(words=words, **filters))
+            scores = [score for _, score in hits]
+            assert scores == sorted(scores, reverse=True)  # best first
+            return [names[item.id] for item, _ in hits]
+
+        paket = ("pak", "paket")
+        # A word matches by any of its terms; ranking favours more occurrences in a
+        # shorter row; every word must match.
+        assert sorted(found((paket,))) == ["often", "once", "other"]
+        assert found((("paket",),)) == ["often", "once"]
+        assert found((paket, ("kaputt",))) == ["often", "other"]
+        assert found((("kaputt",), paket)) == ["often", "other"]
+        assert found((("nirgends",),)) == []
+        assert found((("paket",),), limit=1) == ["often"]
+        assert found((paket,), contact_ids=(ids["b"],)) == ["other"]
+        assert found((paket,), contact_ids=(ids["a"], ids["b"]), channels=frozenset({"email"})
+                     ) == ["other"]
+        assert found((paket,), since=_at(2), until=_at(3)) == ["once"]
+        # Equal scores: the most recently stored first, filtered or not.
+        fillers = [f"filler{n}" for n in reversed(range(6))]
+        assert found((("anderes",),)) == fillers
+        assert found((("anderes",),), channels=frozenset({"email"})) == fillers
+        assert found((("anderes",),), limit=2) == fillers[:2]
+        # Re-indexing a row replaces its terms.
+        store.atomic(lambda tx: tx.index_terms([(ids["unrelated"], ["paket"])]))
+        assert "unrelated" in found((paket,))
+        assert found((("rechnung",),)) == []
+
+    def test_search_forgets_erased_interactions(self, store: Store) -> None:
+        def work(tx: Transaction) -> tuple[int, int]:
+            (a, b), conv = self.seed(tx, 2)
+            first = self.interaction(tx, a, conv, "m1", _at(1))
+            second = self.interaction(tx, b, conv, "m2", _at(2))
+            tx.insert_interactions([first, second])
+            tx.index_terms([(first.id, ["geheim"]), (second.id, ["geheim"])])
+            return a, second.id
+
+        a, second = store.atomic(work)
+        assert store.atomic(lambda tx: tx.unindex_erased([a])) == 0  # nothing erased yet
+
+        def erase(tx: Transaction) -> int:
+            tx.erase_content(a, None, _at(5))
+            return tx.unindex_erased([a])
+
+        assert store.atomic(erase) == 1
+        with store.reading() as tx:
+            hits = tx.search(SearchQuery(words=(("geheim",),)))
+        assert [item.id for item, _ in hits] == [second]
+
+    def test_search_index_rolls_back_with_its_transaction(self, store: Store) -> None:
+        def work(tx: Transaction) -> None:
+            (a,), conv = self.seed(tx)
+            item = self.interaction(tx, a, conv, "m1", _at(1))
+            tx.insert_interactions([item])
+            tx.index_terms([(item.id, ["verloren"])])
+            raise _Rollback("boom")
+
+        with pytest.raises(_Rollback):
+            store.atomic(work)
+        with store.reading() as tx:
+            assert tx.search(SearchQuery(words=(("verloren",),))) == []
+
     # -- behaviour through History -------------------------------------------------------------
+    def test_search_finds_stems_in_four_languages_with_snippets(
+            self, history: History, chat: WebChatPayloads) -> None:
+        texts = {
+            "de": "Das Paket ist kaputt angekommen, bitte um Ersatz.",
+            "fr": "Les livraisons de la semaine sont en retard.",
+            "it": "Le spedizioni arrivano domani mattina.",
+            "en": "Two deliveries went missing last week.",
+        }
+        for minute, (ext, text) in enumerate(texts.items()):
+            body, headers = chat.message(ext, visitor=f"v-{ext}", text=text, at=_at(minute))
+            history.receive(chat.channel, body=body, headers=headers)
+        for query, expected, marked in (
+                ("Pakete kaputte", "de", "[Paket] ist [kaputt]"),
+                ("livraison", "fr", "[livraisons]"),
+                ("spedizione", "it", "[spedizioni]"),
+                ("delivery", "en", "[deliveries]")):
+            (hit,) = history.search(query)
+            assert hit.interaction.external_id == expected
+            assert hit.interaction.text == texts[expected]
+            assert marked in hit.marked()
+        assert history.search("Paket livraison") == []
+        assert history.search("  ,;  ") == []
+
+    def test_search_by_contact_spans_a_merge_group(self, history: History,
+                                                   chat: WebChatPayloads) -> None:
+        for ext, visitor in (("a1", "anna"), ("b1", "bob"), ("c1", "carla")):
+            body, headers = chat.message(ext, visitor=visitor, text="Rechnung offen")
+            history.receive(chat.channel, body=body, headers=headers)
+        anna = history.contacts.find(Address(kind="webchat", value="test-site/anna"))
+        bob = history.contacts.find(Address(kind="webchat", value="test-site/bob"))
+        assert anna is not None and bob is not None
+        assert [h.interaction.external_id for h in history.search("Rechnung", contact=anna)
+                ] == ["a1"]
+        history.contacts.merge(anna, bob)
+        assert sorted(h.interaction.external_id
+                      for h in history.search("Rechnung", contact=bob)) == ["a1", "b1"]
+        assert len(history.search("rechnungen")) == 3
+
+    def test_search_forgets_an_erased_person(self, history: History,
+                                             chat: WebChatPayloads) -> None:
+        for ext, visitor in (("a1", "anna"), ("b1", "bob")):
+            body, headers = chat.message(ext, visitor=visitor, text="Kündigung zum Monatsende")
+            history.receive(chat.channel, body=body, headers=headers)
+        anna = history.contacts.find(Address(kind="webchat", value="test-site/anna"))
+        assert anna is not None
+        history.erase(anna)
+        assert [h.interaction.external_id for h in history.search("Kündigung")] == ["b1"]
+
     def test_redelivery_is_a_counted_duplicate(self, history: History,
                                                chat: WebChatPayloads) -> None:
         body, headers = chat.message("m1", email="anna@example.com")

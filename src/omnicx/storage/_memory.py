@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from ._base import (
     InteractionRef,
     RawPayload,
     RowSeal,
+    SearchQuery,
     TimelineQuery,
     Transaction,
 )
@@ -115,6 +117,7 @@ class _Tables:
         self.event_chain: dict[int, _EventChain] = {}
         self.erasures: dict[int, tuple[Any, ...]] = {}
         self.address_seals: dict[tuple[str, str], bytes] = {}
+        self.search_terms: dict[int, tuple[str, ...]] = {}
         self.feed = FeedTables()
         self.undo: list[Callable[[], object]] | None = None
 
@@ -162,6 +165,19 @@ class _Tables:
         undo, self.undo = self.undo or [], None
         for step in reversed(undo):
             step()
+
+
+def _bm25(terms: Sequence[str], present: set[str], frequency: Mapping[str, int],
+          count: int, average: float) -> float:
+    """Okapi BM25 (k1 = 1.2, b = 0.75) with FTS5's inverse document frequency."""
+    score = 0.0
+    norm = 1.2 * (0.25 + 0.75 * len(terms) / average)
+    for term in present:
+        tf = terms.count(term)
+        n = frequency[term]
+        idf = max(math.log((count - n + 0.5) / (n + 0.5)), 1e-6)
+        score += idf * tf * 2.2 / (tf + norm)
+    return score
 
 
 class _MemoryTransaction(FeedMemory):
@@ -442,6 +458,49 @@ class _MemoryTransaction(FeedMemory):
         rows.sort(key=lambda r: (r[_OCCURRED_AT], r[0]), reverse=True)
         return [interaction_from_row(r) for r in rows[: query.limit]]
 
+    # -- search: BM25 over every indexed row, as FTS5 ranks (for tests, not for speed) --
+    def index_terms(self, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
+        for iid, terms in rows:
+            self._t.put(self._t.search_terms, iid, tuple(terms))
+
+    def unindex_erased(self, contact_ids: Sequence[int]) -> int:
+        dropped = 0
+        for contact_id in contact_ids:
+            for iid in sorted(self._t.by_contact.get(contact_id, ())):
+                if (iid in self._t.search_terms
+                        and self._t.interactions[iid][_ERASED_AT] is not None):
+                    self._t.remove(self._t.search_terms, iid)
+                    dropped += 1
+        return dropped
+
+    def search(self, query: SearchQuery) -> list[tuple[Interaction, float]]:
+        index = self._t.search_terms
+        if not index:
+            return []
+        wanted = {term for group in query.words for term in group}
+        frequency: dict[str, int] = dict.fromkeys(wanted, 0)
+        for terms in index.values():
+            for term in wanted.intersection(terms):
+                frequency[term] += 1
+        count, average = len(index), sum(map(len, index.values())) / len(index)
+        since = None if query.since is None else to_us(query.since)
+        until = None if query.until is None else to_us(query.until)
+        contacts = set(query.contact_ids)
+        found: list[tuple[float, list[Any]]] = []
+        for iid, terms in index.items():
+            present = wanted.intersection(terms)
+            if not all(present.intersection(group) for group in query.words):
+                continue
+            row = self._t.interactions[iid]
+            at = row[_OCCURRED_AT]
+            if (row[_ERASED_AT] is not None or (contacts and row[1] not in contacts)
+                    or (query.channels and row[3] not in query.channels)
+                    or (since is not None and at < since) or (until is not None and at >= until)):
+                continue
+            found.append((_bm25(terms, present, frequency, count, average), row))
+        found.sort(key=lambda f: (-f[0], -f[1][0]))
+        return [(interaction_from_row(row), score) for score, row in found[: query.limit]]
+
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str
     ) -> dt.datetime | None:
@@ -523,9 +582,9 @@ class _MemoryTransaction(FeedMemory):
             if conversation_id is not None and row[2] != conversation_id:
                 continue
             contact = self._t.contacts[row[1]]
-            rows.append(ActivityRow(iid, row[2], contact.merged_into or contact.id, row[3],
-                                    row[6], row[7], row[8], row[_OCCURRED_AT]))
-        rows.sort(key=lambda r: (r.conversation_id, r.occurred_us, r.interaction_id))
+            rows.append((iid, row[2], contact.merged_into or contact.id, row[3],
+                         row[6], row[7], row[8], row[_OCCURRED_AT]))
+        rows.sort(key=lambda r: (r[1], r[7], r[0]))
         return iter(rows)
 
     def conversation_events(self) -> list[tuple[int, EventRecord]]:

@@ -2,7 +2,8 @@
 
 Each migration is a list of statements written once, with three
 placeholders a dialect fills in: ``{pk}`` (the integer primary key type),
-``{int}`` (a 64-bit integer) and ``{blob}`` (binary). Migrations only ever
+``{int}`` (a 64-bit integer) and ``{blob}`` (binary), and one that stands for a
+whole statement: ``{search_index}``, the full-text index table. Migrations only ever
 append; a database records the last one applied in ``omnicx_meta``.
 
 Times are integer microseconds since the Unix epoch, UTC, in every backend
@@ -244,6 +245,13 @@ _V4 = [
     "CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id)",
 ]
 
+# Full-text search (omnicx._search): one row of index terms per interaction with
+# content. The table is the dialect's own (``{search_index}``: an FTS5 table on
+# SQLite, a tsvector column with a GIN index on PostgreSQL; see
+# omnicx.storage._fulltext).
+_V5 = ["{search_index}"]
+
+
 MIGRATIONS: tuple[tuple[int, list[str]], ...] = (
-    (1, _V1), (2, _V2), (3, _V3), (4, _V4))
+    (1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5))
 SCHEMA_VERSION = MIGRATIONS[-1][0]

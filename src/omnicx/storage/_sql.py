@@ -32,6 +32,7 @@ from ._base import (
     TimelineQuery,
 )
 from ._feedsql import FeedSql
+from ._fulltext import FullText, SearchQuery
 
 _json_loads: Callable[[str], Any] = json.loads
 try:  # the `fast` extra; rows are our own compact JSON, which both decode alike
@@ -117,6 +118,11 @@ class Dialect(Protocol):
         address?) take hundreds of keys at once; a dialect spells them so
         that the database probes the unique index once per key.
         """
+        ...
+
+    @property
+    def fulltext(self) -> FullText:
+        """The search index's statements (`omnicx.storage._fulltext`)."""
         ...
 
     @property
@@ -260,63 +266,70 @@ def clear_row_caches() -> None:
     _attachments.cache_clear()
 
 
-# `interactions_from_rows` fills each `Interaction`'s slots directly, one
-# setter per field: attrs' ``__init__`` would run the converters again on
-# values that are canonical already, and a timeline page builds fifty of these
-# per request. tests/test_models.py checks that these cover every field.
+# `interactions_from_rows` builds each `Interaction` without its ``__init__``:
+# attrs' would run the converters again on values that are canonical
+# already, and a timeline page builds fifty of these per request. Each row is
+# filled as an instance of `_InteractionRow`, a plain class with the very same
+# slots (so the same memory layout), whose plain attribute stores cost a
+# quarter of calling 22 frozen-slot setters, and is then turned into an
+# `Interaction` by assigning ``__class__``, which CPython allows between
+# classes of identical layout. tests/test_models.py checks that these cover
+# every field and that the result equals one built through ``__init__``.
 ROW_FIELDS = (
     "id", "contact_id", "conversation_id", "channel", "account", "external_id", "direction",
     "kind", "message_type", "occurred_at", "received_at", "sender", "recipients", "subject",
     "text", "html", "attachments", "reply_to", "status", "data", "raw_id", "erased",
 )
-_SETTERS = tuple(getattr(Interaction, name).__set__ for name in ROW_FIELDS)
+_InteractionRow: Any = type("_InteractionRow", (),
+                             {"__slots__": getattr(Interaction, "__slots__")})  # noqa: B009
+# Swap once at import, so a layout that stopped matching (a new attrs option)
+# fails here, loudly, and never inside the decoder, where a TypeError means
+# a tampered row.
+object.__new__(_InteractionRow).__class__ = Interaction
 _ROW_WIDTH = len(_INTERACTION_COLUMNS.split(","))
 
 
 def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
     """The inverse of `interaction_row` (columns in `_INTERACTION_COLUMNS` order)."""
     # Everything the loop touches is a local: this runs once per row of every page.
-    (set_id, set_contact_id, set_conversation_id, set_channel, set_account, set_external_id,
-     set_direction, set_kind, set_message_type, set_occurred_at, set_received_at, set_sender,
-     set_recipients, set_subject, set_text, set_html, set_attachments, set_reply_to,
-     set_status, set_data, set_raw_id, set_erased) = _SETTERS
-    new, cls = object.__new__, Interaction
+    new, twin, cls = object.__new__, _InteractionRow, Interaction
     channels, directions, kinds, statuses = _CHANNELS, _DIRECTIONS, _KINDS, _STATUSES
-    received_at, address, recipients_of, attachments_of, loads = (
-        _received_at, stored_address, _recipients, _attachments, _json_loads)
-    items = []
+    timestamp, received_at, address, recipients_of, attachments_of, loads = (
+        from_us, _received_at, stored_address, _recipients, _attachments, _json_loads)
+    items: list[Interaction] = []
+    append = items.append
     iid: Any = "?"
     try:
         for (iid, contact_id, conversation_id, channel, account, external_id, direction, kind,
              message_type, occurred_at, received, sender_kind, sender_value, sender_name,
              recipients, subject, text, html, attachments, reply_to, status, _rank, data,
              raw_id, erased_at) in rows:
-            item = new(cls)
-            set_id(item, iid)
-            set_contact_id(item, contact_id)
-            set_conversation_id(item, conversation_id)
-            set_channel(item, channels.get(channel) or Channel(channel))
-            set_account(item, account)
-            set_external_id(item, external_id)
-            set_direction(item, directions.get(direction) or Direction(direction))
-            set_kind(item, kinds.get(kind) or Kind(kind))
-            set_message_type(item, message_type)
-            set_occurred_at(item, from_us(occurred_at))
-            set_received_at(item, received_at(received))
-            set_sender(item, None if sender_value is None
-                       else address(sender_kind, sender_value, sender_name))
-            set_recipients(item, recipients_of(recipients) if recipients else ())
-            set_subject(item, subject)
-            set_text(item, text)
-            set_html(item, html)
-            set_attachments(item, attachments_of(attachments) if attachments else ())
-            set_reply_to(item, reply_to)
-            set_status(item, None if status is None
-                       else statuses.get(status) or Status(status))
-            set_data(item, loads(data) if data else {})
-            set_raw_id(item, raw_id)
-            set_erased(item, erased_at is not None)
-            items.append(item)
+            item = new(twin)
+            item.id = iid
+            item.contact_id = contact_id
+            item.conversation_id = conversation_id
+            item.channel = channels.get(channel) or Channel(channel)
+            item.account = account
+            item.external_id = external_id
+            item.direction = directions.get(direction) or Direction(direction)
+            item.kind = kinds.get(kind) or Kind(kind)
+            item.message_type = message_type
+            item.occurred_at = timestamp(occurred_at)
+            item.received_at = received_at(received)
+            item.sender = (None if sender_value is None
+                           else address(sender_kind, sender_value, sender_name))
+            item.recipients = recipients_of(recipients) if recipients else ()
+            item.subject = subject
+            item.text = text
+            item.html = html
+            item.attachments = attachments_of(attachments) if attachments else ()
+            item.reply_to = reply_to
+            item.status = None if status is None else statuses.get(status) or Status(status)
+            item.data = loads(data) if data else {}
+            item.raw_id = raw_id
+            item.erased = erased_at is not None
+            item.__class__ = cls
+            append(item)
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
         # A cell of a type or shape omnicx never writes: edited behind our back. The
         # message names the row, never the value (it may be personal data).
@@ -813,6 +826,25 @@ class SqlTransaction(FeedSql):
             args = [group, *params, group, *params, limit]
         return interactions_from_rows(self._all(statement, args))
 
+    # -- search (omnicx.storage._fulltext) ------------------------------------------------
+    def index_terms(self, rows: Sequence[tuple[int, Sequence[str]]]) -> None:
+        if rows:
+            self._dialect.fulltext.index(
+                self._cursor, [(iid, " ".join(terms)) for iid, terms in rows])
+
+    def unindex_erased(self, contact_ids: Sequence[int]) -> int:
+        if not contact_ids:
+            return 0
+        return self._dialect.fulltext.unindex(
+            self._cursor, f"contact_id IN ({_marks(len(contact_ids))}) AND erased_at IS NOT NULL",
+            list(contact_ids))
+
+    def search(self, query: SearchQuery) -> list[tuple[Interaction, float]]:
+        statement, params = self._dialect.fulltext.query(_INTERACTION_COLUMNS, query, to_us)
+        rows = self._all(statement, params)
+        items = interactions_from_rows(row[:-1] for row in rows)
+        return [(item, float(row[-1])) for item, row in zip(items, rows, strict=True)]
+
     def last_inbound(
         self, contact_ids: Sequence[int], channel: str, account: str
     ) -> dt.datetime | None:
@@ -897,9 +929,8 @@ class SqlTransaction(FeedSql):
             " i.direction, i.kind, i.message_type, i.occurred_at FROM interactions i"
             f" JOIN contacts c ON c.id = i.contact_id WHERE {' AND '.join(where)}"
             " ORDER BY i.conversation_id, i.occurred_at, i.id", params)
-        make = ActivityRow._make
         while rows := cursor.fetchmany(2000):
-            yield from map(make, rows)
+            yield from rows
 
     def conversation_events(self) -> list[tuple[int, EventRecord]]:
         rows = self._all(

@@ -25,6 +25,7 @@ import sqlite_utils
 
 from .._errors import ConflictError, NotFoundError, StorageError
 from ._base import Capabilities, Transaction
+from ._fulltext import SQLITE_DDL, SqliteFullText
 from ._schema import MIGRATIONS
 from ._sql import SqlTransaction, rank_sql
 
@@ -32,7 +33,8 @@ __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
-_TYPES = {"pk": "INTEGER PRIMARY KEY", "int": "INTEGER", "blob": "BLOB"}
+_TYPES = {"pk": "INTEGER PRIMARY KEY", "int": "INTEGER", "blob": "BLOB",
+          "search_index": SQLITE_DDL}
 
 
 # `Transaction.chain_inputs`: SQLite's json_array writes exactly the compact JSON of
@@ -142,6 +144,7 @@ class _SQLiteDialect:
     def __init__(self) -> None:
         self._next: dict[str, int] = {}
         self._data_version: int | None = None
+        self.fulltext = SqliteFullText()
 
     def sql(self, statement: str) -> str:
         return statement
