@@ -145,3 +145,11 @@ def test_any_other_name_is_kept_stripped(name: str) -> None:
     (stored,) = channel_names([name]) or ()
     assert stored == omnicx.Channel(name).value
     assert stored.lower() in {c.value for c in omnicx.Channel} or stored == name.strip()
+
+
+def test_search_filters_by_channel_names_too(history: omnicx.History) -> None:
+    history.receive(CallLog(), body=_call(1))
+    for channels in ({"Phone"}, "phone", [omnicx.Channel.PHONE]):
+        (hit,) = history.search("number", channels=channels)
+        assert hit.interaction.external_id == "call-1"
+    assert history.search("number", channels={"email"}) == []
