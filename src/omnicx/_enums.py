@@ -42,9 +42,8 @@ class OpenEnum(enum.StrEnum):
 
     @classmethod
     def _missing_(cls, value: object) -> Any:
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not value:
             return None
-        value = value.strip()  # " phone" from a config file is the phone channel
         known = _PSEUDO.get((cls, value))
         if known is not None:
             return known
