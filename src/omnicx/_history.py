@@ -20,12 +20,13 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 
 from . import _privacy, _search, _translation
+from ._adapters import adapter_channel, channel_names
 from ._business import SLA
 from ._chain import VerifyReport
 from ._contacts import Contacts
 from ._conversations import Conversations
-from ._crypto import Keyring, key_from_env, parse_key, warn_clear
-from ._enums import Direction, Kind, Status, status_rank
+from ._crypto import Keyring, key_from_env, parse_key
+from ._enums import Channel, Direction, Kind, Status, status_rank
 from ._errors import (
     ConfigurationError,
     NotFoundError,
@@ -37,7 +38,7 @@ from ._errors import (
 )
 from ._events import ChannelEvent, MessageEvent
 from ._feed import Change, ChangePage, FeedStore, Subscription, read_changes
-from ._identity import guess_kind
+from ._identity import check_region, guess_kind, in_default_region
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
 from ._lifecycle import ConversationChange
 from ._models import (
@@ -150,8 +151,12 @@ class History:
         *,
         channels: Iterable[ChannelAdapter] = (),
         key: bytes | str | None = None,
+        default_region: str | None = None,
         blobs: BlobStore | None = None,
     ) -> None:
+        #: Where national phone numbers are read (``"CH"``: ``079 123 45 67``), in
+        #: parsing, sending and finding alike; ``None`` accepts international ones only.
+        self.default_region = check_region(default_region)
         self._store = store
         self.blobs = blobs
         self._channels: dict[tuple[str, str], ChannelAdapter] = {}
@@ -160,13 +165,12 @@ class History:
         master = parse_key(key) if key is not None else key_from_env()
         self._vault = Vault(Keyring(master) if master is not None else None, blobs)
         store.atomic(self._vault.attach)
-        if master is None:
-            warn_clear()
         # Every write transaction records its changes in the feed (omnicx._feed); with a
         # key, every transaction goes through the vault (blind-indexed addresses) first.
         self._feed = FeedStore(store, redact=master is not None or self._vault.encrypted_store)
         self._store = store = self._vault.store(self._feed)
-        self.contacts = Contacts(store)
+        self.contacts = Contacts(store, default_region=self.default_region,
+                                 key_missing=self.key_missing)
         #: Outbound webhook subscriptions, deliveries, dead letters (omnicx._webhooks).
         self.webhooks = Webhooks(store, self._vault.keyring)
         self.conversations = Conversations(store, self._vault)
@@ -185,9 +189,10 @@ class History:
         self.close()
 
     def _register(self, channel: ChannelAdapter) -> None:
-        self._channels[(channel.channel.value, channel.account)] = channel
+        self._channels[(adapter_channel(channel).value, channel.account)] = channel
 
     # -- inbound -----------------------------------------------------------------------
+    @in_default_region
     def receive(
         self, channel: ChannelAdapter, *, body: bytes, headers: Headers | None = None
     ) -> Receipt:
@@ -205,7 +210,7 @@ class History:
 
             def work(tx: Transaction) -> Receipt:
                 (raw_id,) = tx.new_ids("raw_payloads", 1)
-                raw = RawPayload(id=raw_id, channel=channel.channel.value,
+                raw = RawPayload(id=raw_id, channel=adapter_channel(channel).value,
                                  account=channel.account, received_at=now,
                                  headers=header_map, body=body)
                 result = ingest(tx, [Parsed(raw=raw, events=events)], now,
@@ -239,6 +244,7 @@ class History:
 
         return receive_group(self, requests)
 
+    @in_default_region
     def receive_batch(
         self,
         channel: ChannelAdapter,
@@ -284,7 +290,7 @@ class History:
             ids = tx.new_ids("raw_payloads", len(prepared))
             good: list[Parsed] = []
             bad: list[RawPayload] = []
-            name, account = str(channel.channel), channel.account
+            name, account = adapter_channel(channel).value, channel.account
             for raw_id, (body, headers, events, error) in zip(ids, prepared, strict=True):
                 raw = RawPayload(id=raw_id, channel=name, account=account, received_at=now,
                                  headers=headers, body=body,
@@ -361,6 +367,7 @@ class History:
         return import_path(self, path, channel=channel, batch_size=batch_size,
                            progress=progress)
 
+    @in_default_region
     def record(
         self,
         *,
@@ -433,7 +440,7 @@ class History:
             raise
         except Exception as exc:
             raise SignatureError(
-                f"{channel.channel.value}: cannot verify signature: {exc}") from exc
+                f"{adapter_channel(channel).value}: cannot verify signature: {exc}") from exc
 
     def _quarantine(
         self,
@@ -446,13 +453,14 @@ class History:
         def work(tx: Transaction) -> int:
             (raw_id,) = tx.new_ids("raw_payloads", 1)
             tx.archive([self._vault.sealer(tx).raw(scrub_raw(RawPayload(
-                id=raw_id, channel=channel.channel.value, account=channel.account,
+                id=raw_id, channel=adapter_channel(channel).value, account=channel.account,
                 received_at=now, headers=headers, body=body, state="quarantined",
                 error=exc.message)))])
             return raw_id
 
         raw_id = self._store.atomic(work)
-        return PayloadError(exc.message, channel=channel.channel.value, quarantine_id=raw_id)
+        return PayloadError(exc.message, channel=adapter_channel(channel).value,
+                            quarantine_id=raw_id)
 
     # -- quarantine ----------------------------------------------------------------------------
     def quarantine(self) -> list[RawPayload]:
@@ -468,6 +476,7 @@ class History:
                 return found
             return [self._vault.open_raw(tx, raw) for raw in found]
 
+    @in_default_region
     def replay(self, quarantine_id: int, channel: ChannelAdapter | None = None) -> Receipt:
         """Parse a quarantined payload again (after fixing the adapter) and store it.
 
@@ -519,7 +528,7 @@ class History:
         *,
         limit: int = 50,
         before: str | None = None,
-        channels: Iterable[str] | None = None,
+        channels: Iterable[Channel | str] | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
     ) -> Page:
@@ -534,7 +543,7 @@ class History:
         query_before = _decode_cursor(before) if before else None
         query = TimelineQuery(
             group_of=contact_id, limit=limit + 1, before=query_before,
-            channels=frozenset(str(c) for c in channels) if channels else None,
+            channels=channel_names(channels),
             since=since, until=until)
         # The page, merged contacts included, is one statement, so it needs no
         # snapshot of its own; decrypting reads keys and ciphertext besides.
@@ -660,6 +669,15 @@ class History:
     def encrypted(self) -> bool:
         """Whether new content is encrypted at rest (a key was given)."""
         return self._vault.keyring is not None
+
+    @property
+    def key_missing(self) -> bool:
+        """Whether the history is encrypted but was opened without its key.
+
+        Content and addresses then cannot be read, nor contacts found by
+        address; `verify`, `erase` and contacts by id still work.
+        """
+        return self._vault.keyring is None and self._vault.encrypted_store
 
     def verify(self) -> VerifyReport:
         """Check every contact's hash chain against its rows (no key needed).
@@ -808,6 +826,7 @@ class History:
         return sent
 
     # -- outbound ------------------------------------------------------------------------------
+    @in_default_region
     def send(
         self,
         channel: Sender,
@@ -826,6 +845,7 @@ class History:
         after. On failure the interaction is marked ``failed`` and
         `SendError` is raised.
         """
+        name = adapter_channel(channel)
         now = _now()
         client_id = f"omnicx:{uuid.uuid4()}"
         address_kinds = _address_kinds(channel)
@@ -834,7 +854,7 @@ class History:
             address = _recipient(tx, to, address_kinds)
             references = (reply_to.external_id,) if reply_to is not None else ()
             event = MessageEvent(
-                channel=channel.channel, account=channel.account, external_id=client_id,
+                channel=name, account=channel.account, external_id=client_id,
                 direction=Direction.OUTBOUND, contact=(address,), kind=Kind.MESSAGE,
                 occurred_at=now, recipients=(address,), subject=subject, text=text, html=html,
                 reply_to=reply_to.external_id if reply_to else None,
@@ -848,7 +868,7 @@ class History:
             outgoing = Outgoing(
                 client_id=client_id, contact_id=interaction.contact_id, to=address, text=text,
                 subject=subject, html=html, reply_to=reply_to, references=references,
-                last_inbound_at=tx.last_inbound(tx.members([root])[root], channel.channel.value,
+                last_inbound_at=tx.last_inbound(tx.members([root])[root], name.value,
                                                 channel.account),
                 options=options)
             return interaction, outgoing
@@ -864,8 +884,7 @@ class History:
         except OmnicxError:
             raise
         except Exception as exc:
-            error = SendError(f"{channel.channel.value} sender failed: {exc}",
-                              channel=channel.channel.value)
+            error = SendError(f"{name.value} sender failed: {exc}", channel=name.value)
             self._store.atomic(
                 lambda tx: _mark_failed(tx, self._vault.sealer(tx), interaction, error, now))
             raise error from exc
@@ -878,7 +897,7 @@ class History:
 
 def _parse(channel: ChannelAdapter, body: bytes, headers: Headers) -> Sequence[ChannelEvent]:
     """Run the adapter's parser; any exception it lets slip becomes a `PayloadError`."""
-    name = channel.channel.value
+    name = adapter_channel(channel).value
     try:
         return list(channel.parse(body, headers))
     except PayloadError as exc:

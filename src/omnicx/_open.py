@@ -21,6 +21,8 @@ def open(
     schema: str | None = None,
     channels: Iterable[ChannelAdapter] = (),
     key: bytes | str | None = None,
+    default_region: str | None = None,
+    create: bool = True,
     blobs: BlobStore | str | Path | None = None,
     **options: Any,
 ) -> History:
@@ -31,16 +33,24 @@ def open(
     schema of that database), or any `omnicx.storage.Store`. ``channels``
     registers adapters up front so `History.replay` can find them. ``key``
     (32 bytes, or their base64 or hex; default: the ``OMNICX_KEY`` environment
-    variable) turns on encryption at rest; without one omnicx logs, once, that
-    it stores content in the clear. ``blobs`` is where attachment bytes go
-    (a `BlobStore` or a directory; by default a directory beside a SQLite
-    file, ``history.db`` -> ``history.blobs``, memory for ``":memory:"``, and
-    none, so metadata only, for PostgreSQL and other stores). Other
+    variable) turns on encryption at rest; without one, omnicx logs once, when
+    it first writes content, that it stores it in the clear.
+    ``default_region`` (``"CH"``) reads national phone numbers such as
+    ``079 123 45 67`` wherever an address comes in: `Contacts.find`, `send`,
+    and the adapters' parsing during `receive`. ``create=False`` opens only a
+    history that exists (a SQLite file, a PostgreSQL schema with omnicx's
+    tables) and raises `NotFoundError` otherwise: a mistyped path or schema
+    is then an error, not a new empty history. ``blobs`` is where attachment
+    bytes go (a `BlobStore` or a directory; by default a directory beside a
+    SQLite file, ``history.db`` -> ``history.blobs``, memory for
+    ``":memory:"``, and none, so metadata only, for PostgreSQL and other
+    stores). Other
     ``options`` go to the store (e.g. ``synchronous="NORMAL"`` for SQLite).
     """
     blob_store = FileBlobStore(blobs) if isinstance(blobs, (str, Path)) else blobs
     if not isinstance(target, (str, Path)):
-        return History(target, channels=channels, key=key, blobs=blob_store)
+        return History(target, channels=channels, key=key, default_region=default_region,
+                       blobs=blob_store)
     text = str(target)
     if text.startswith(("postgresql://", "postgres://")):
         try:
@@ -49,14 +59,17 @@ def open(
             raise ConfigurationError(
                 "PostgreSQL needs the postgres extra: pip install 'omnicx[postgres]'"
             ) from exc
-        return History(PostgresStore(text, schema=schema or "omnicx", **options),
-                       channels=channels, key=key, blobs=blob_store)
+        return History(PostgresStore(text, schema=schema or "omnicx", create=create,
+                                     **options),
+                       channels=channels, key=key, default_region=default_region,
+                       blobs=blob_store)
     if schema is not None:
         raise ConfigurationError("schema= applies to PostgreSQL only")
     from .storage._sqlite import SQLiteStore
 
+    store = SQLiteStore(text, create=create, **options)  # before a blob directory is named
     if blob_store is None:
         blob_store = (MemoryBlobStore() if text == ":memory:"
                       else FileBlobStore(Path(text).with_suffix(".blobs")))
-    return History(SQLiteStore(text, **options), channels=channels, key=key,
+    return History(store, channels=channels, key=key, default_region=default_region,
                    blobs=blob_store)

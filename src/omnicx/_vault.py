@@ -35,7 +35,7 @@ from ._chain import (
     pack_head,
     unpack_head,
 )
-from ._crypto import ARCHIVE, CONTACT, Keyring, new_key
+from ._crypto import ARCHIVE, CONTACT, Keyring, new_key, warn_clear
 from ._errors import ConfigurationError
 from ._models import Address, Contact, Conversation, Interaction
 from ._search import blind_term, search_key
@@ -105,6 +105,9 @@ class Vault:
         self.writable()
         if isinstance(tx, VaultTransaction):
             return tx.sealer
+        # Said when it is true and matters: content is about to be written in the
+        # clear (not on opening, which may only read, or find an encrypted store).
+        warn_clear()
         return Sealer(tx, self.keyring, self.blobs)
 
     # -- reading ---------------------------------------------------------------------------

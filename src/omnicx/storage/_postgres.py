@@ -59,7 +59,7 @@ import psycopg
 import psycopg_pool
 from psycopg import errors, sql
 
-from .._errors import ConfigurationError, ConflictError, StorageError
+from .._errors import ConfigurationError, ConflictError, NotFoundError, StorageError
 from ._base import Capabilities, Transaction
 from ._fulltext import POSTGRES_DDL, PostgresFullText
 from ._schema import MIGRATIONS
@@ -341,6 +341,7 @@ class PostgresStore:
         retry_for: float = 30.0,
         connect_timeout: float = 10.0,
         id_block: int = 64,
+        create: bool = True,
     ) -> None:
         if not schema or len(schema) > 63:
             raise ConfigurationError(f"not a PostgreSQL schema name: {schema!r}")
@@ -361,7 +362,10 @@ class PostgresStore:
             raise ConfigurationError(f"not a PostgreSQL URL: {exc}") from exc
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
-            self._migrate()
+            self._migrate(create)
+        except NotFoundError:
+            self._pool.close()
+            raise
         except psycopg_pool.PoolTimeout as exc:
             self._pool.close()
             raise StorageError(
@@ -374,11 +378,13 @@ class PostgresStore:
         conn.execute(self._set_path)
 
     # -- schema -----------------------------------------------------------------------------
-    def _migrate(self) -> None:
+    def _migrate(self, create: bool = True) -> None:
         with self._pool.connection() as conn, conn.transaction():
             # Serialise first opens of the same schema, across processes.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                          (f"omnicx:migrate:{self.schema}",))
+            if not create and self._version(conn) == 0:  # a mistyped schema, say
+                raise NotFoundError(f"no history in PostgreSQL schema {self.schema!r}")
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                 sql.Identifier(self.schema)))
             current = self._version(conn)

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from .._errors import ConflictError, StorageError
+from .._errors import ConflictError, NotFoundError, StorageError
 from ._base import Capabilities, Transaction
 from ._fulltext import SQLITE_DDL, SqliteFullText
 from ._schema import MIGRATIONS
@@ -129,6 +129,11 @@ def _chain_inputs(cursor: Any, contact_ids: Sequence[int]
         rows.close()  # also when the caller stops early: no statement left pending
 
 
+def _holds_history(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                        " AND name = 'omnicx_meta'").fetchone() is not None
+
+
 class _SQLiteDialect:
     """Ids come from ``max(id) + 1``, remembered between transactions.
 
@@ -228,9 +233,12 @@ class SQLiteStore:
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         retry_for: float = 30.0,
+        create: bool = True,
     ) -> None:
         self.path = str(path)
         memory = self.path == ":memory:"
+        if not (create or memory or Path(self.path).is_file()):
+            raise NotFoundError(f"no history at {self.path}: the file does not exist")
         self.capabilities = Capabilities(
             durable=not memory, multi_process=not memory, concurrent_writers=False
         )
@@ -239,6 +247,9 @@ class SQLiteStore:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=busy_timeout)
+            if not (create or memory or _holds_history(conn)):  # read before writing a byte
+                conn.close()
+                raise NotFoundError(f"no history at {self.path}: the file holds no omnicx tables")
             self._db = sqlite_utils.Database(conn)
             if not memory:
                 self._db.enable_wal()
