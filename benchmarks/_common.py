@@ -37,9 +37,11 @@ def webchat_payload(n: int, contacts: int) -> tuple[bytes, dict[str, str]]:
     return body, CHANNEL.sign(body)
 
 
-def webchat_payloads(count: int, *, contacts: int = 1000) -> Iterator[tuple[bytes, dict[str, str]]]:
-    """``count`` signed one-message WebChat payloads spread over ``contacts`` visitors."""
-    for n in range(count):
+def webchat_payloads(count: int, *, contacts: int = 1000, start: int = 0
+                     ) -> Iterator[tuple[bytes, dict[str, str]]]:
+    """``count`` signed one-message WebChat payloads spread over ``contacts`` visitors
+    (numbered from ``start``)."""
+    for n in range(start, start + count):
         yield webchat_payload(n, contacts)
 
 

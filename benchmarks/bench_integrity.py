@@ -23,7 +23,13 @@ just to read the five chain columns of every interaction (contact, position,
 prev_hash, hash, digest): a verify that reads its rows through Python's
 sqlite3 needs at least those, so it cannot beat that time plus hashing.
 
-Run: ``python benchmarks/bench_integrity.py [--ingest 20000] [--verify 1000000] [--body 0]``
+With ``--postgres URL`` the verify measurement also runs on PostgreSQL (in a
+scratch schema, dropped afterwards): ``verify()`` with the database building
+the hashed bytes (``chain_inputs``) against the record-by-record walk it took
+before PostgreSQL had one, the two taking turns in the same run.
+
+Run: ``python benchmarks/bench_integrity.py [--ingest 20000] [--verify 1000000] [--body 0]
+[--postgres postgresql://postgres@127.0.0.1:5432/test]``
 """
 
 from __future__ import annotations
@@ -210,6 +216,57 @@ def verify(tmp: Path, count: int, body: int) -> None:
            records / (reading + baseline), "/s", True, ">= 0.6x")
 
 
+def verify_postgres(url: str, count: int, body: int, repeat: int) -> None:
+    """verify() on PostgreSQL with chain_inputs, and with the walk it replaced."""
+    import uuid
+
+    import psycopg
+    from psycopg import sql
+
+    from omnicx.storage import PostgresStore
+    from omnicx.storage._postgres import _PostgresDialect
+
+    schema = f"omnicx_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        start = time.perf_counter()
+        with omnicx.open(url, schema=schema) as history:
+            history.receive_many(CHANNEL, _bulk_payloads(count, max(1, count // 100), 100, body),
+                                 batch_size=50)
+        print(f"built a PostgreSQL history of {count:,} interactions"
+              f" in {time.perf_counter() - start:.0f}s")
+        built = _PostgresDialect.chain_inputs
+        timings: dict[str, list[float]] = {"chain_inputs": [], "walk": []}
+        records = 0
+        with omnicx.open(PostgresStore(url, schema=schema)) as history:
+            for run in range(repeat):
+                for mode in (("chain_inputs", "walk") if run % 2 == 0
+                             else ("walk", "chain_inputs")):
+                    _PostgresDialect.chain_inputs = (  # type: ignore[method-assign]
+                        built if mode == "chain_inputs" else lambda self, cursor, ids: None)
+                    start = time.perf_counter()
+                    result = history.verify()
+                    timings[mode].append(time.perf_counter() - start)
+                    assert result.ok, str(result)
+                    records = result.records
+        _PostgresDialect.chain_inputs = built  # type: ignore[method-assign]
+        fast, slow = min(timings["chain_inputs"]), min(timings["walk"])
+        print(f"PostgreSQL verify of {records:,} records, best of {repeat}:"
+              f" with chain_inputs {fast:.2f}s ({rate(records, fast)}),"
+              f" record-by-record walk {slow:.2f}s ({rate(records, slow)});"
+              f" all runs: {[round(t, 2) for t in timings['chain_inputs']]} vs"
+              f" {[round(t, 2) for t in timings['walk']]}")
+        report(f"PostgreSQL verify(), {body} extra chars/message (records/s)", records / fast,
+               records / slow, "/s", True, "> 1x")
+        pairs = sorted(w / c for c, w in zip(timings["chain_inputs"], timings["walk"],
+                                              strict=True))
+        print(f"  chain_inputs vs walk, each round (same-run pairs): "
+              f"{', '.join(f'{r:.2f}x' for r in pairs)}")
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(schema)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ingest", type=int, default=20_000, help="payloads to ingest")
@@ -219,6 +276,8 @@ def main() -> None:
     parser.add_argument("--body", type=int, action="append",
                         help="extra characters per message text (repeatable; default: 0"
                              " for chat lines, and 4000 for e-mail sized messages)")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="also measure verify() on this PostgreSQL server")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes, seconds in all: CI runs it so the benchmark cannot rot")
     args = parser.parse_args()
@@ -231,6 +290,8 @@ def main() -> None:
         if args.verify:
             for body in args.body or [0, 4000]:
                 verify(Path(tmp), args.verify, body)
+                if args.postgres:
+                    verify_postgres(args.postgres, args.verify, body, args.repeat)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,10 @@
 """A WhatsApp Cloud API webhook in a Starlette app, feeding an omnicx history.
 
+Needs Starlette besides omnicx: pip install 'omnicx[examples]' (and, for
+--serve, uvicorn: pip install 'omnicx[examples,server]').
+
 Run: python examples/whatsapp_webhook.py          # plays Meta's requests in-process
-     python examples/whatsapp_webhook.py --serve  # listens on 127.0.0.1:8000 (uvicorn)
+     python examples/whatsapp_webhook.py --serve  # listens on 127.0.0.1:8000 (omnicx[server])
 
 Set WHATSAPP_APP_SECRET, WHATSAPP_VERIFY_TOKEN, WHATSAPP_ACCESS_TOKEN and
 WHATSAPP_PHONE_NUMBER_ID for a real number; the defaults are for the demo.

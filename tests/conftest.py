@@ -18,10 +18,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import omnicx
 
 sys.path.insert(0, str(Path(__file__).parent))  # the tests' own helper modules
+
+# Speed is measured in benchmarks/, never asserted by a test: hypothesis's
+# per-example deadline would turn a loaded machine (CI, or neighbours on a
+# shared one) into failures that say nothing about the code.
+settings.register_profile("omnicx", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("omnicx")
 
 POSTGRES_URL = os.environ.get("OMNICX_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 

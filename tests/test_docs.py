@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -12,10 +13,11 @@ import pytest
 
 import omnicx
 import omnicx.channels
-from omnicx._cli import COMMANDS
+from omnicx._cli import COMMANDS, _parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").rglob("*.md"))
+PAGES = [ROOT / "README.md", *DOCS]  # every page a reader copies code from
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
@@ -24,7 +26,7 @@ def _all_docs_text() -> str:
     return "\n".join(p.read_text() for p in [*DOCS, ROOT / "README.md"])
 
 
-@pytest.mark.parametrize("page", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_python_blocks_in_docs_run(page: Path, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     blocks = BLOCK.findall(page.read_text())
@@ -59,9 +61,66 @@ def test_every_cli_command_is_documented() -> None:
     assert not missing, f"undocumented commands: {missing}"
 
 
+def _cli_sections() -> dict[str, str]:
+    """docs/cli.md by section: ``## `omnicx NAME` `` -> its text; ``""`` -> the rest."""
+    sections: dict[str, str] = {"": ""}
+    name = ""
+    for line in (ROOT / "docs" / "cli.md").read_text().splitlines():
+        heading = re.fullmatch(r"## `omnicx (\S+)`", line)
+        if heading:
+            name = heading.group(1)
+            sections[name] = ""
+        elif line.startswith("## "):
+            name = ""
+        sections[name] += line + "\n"
+    return sections
+
+
+def _mentions(text: str, name: str) -> bool:
+    """Whether ``text`` names ``name`` as a word (``--channel`` is not in ``--channels``)."""
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text) is not None
+
+
+def test_every_cli_option_is_documented_in_its_section() -> None:
+    sections = _cli_sections()
+    parser = _parser()
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [f"omnicx {option}" for action in parser._actions
+               for option in action.option_strings
+               if option not in ("-h", "--help") and not _mentions(sections[""], option)]
+    for name, command in commands.choices.items():
+        section = sections.get(name)
+        if section is None:
+            missing.append(f"the section of omnicx {name}")
+            continue
+        for action in command._actions:
+            if action.dest == "help":
+                continue
+            names = action.option_strings or [action.dest.upper()]
+            missing += [f"omnicx {name} {n}" for n in names if not _mentions(section, n)]
+    assert not missing, f"undocumented in docs/cli.md: {missing}"
+
+
 @pytest.mark.parametrize("module", [omnicx, omnicx.channels])
 def test_all_is_sorted_and_real(module: object) -> None:
     names = list(module.__all__)  # type: ignore[attr-defined]
     assert names == sorted(names)
     for name in names:
         assert hasattr(module, name), name
+
+
+def test_the_readme_runs_as_a_script_again_and_again(tmp_path: Path) -> None:
+    """Pasted into a file and run twice, as a newcomer does: the second run finds the
+    history the first one left and adds nothing to it."""
+    script = tmp_path / "readme.py"
+    script.write_text("\n".join(BLOCK.findall((ROOT / "README.md").read_text())))
+    outputs = []
+    for _ in range(2):
+        result = subprocess.run([sys.executable, str(script)], check=False, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert outputs[0] == outputs[1] and "Where is my order 48213?" in outputs[0]
+    with omnicx.open(tmp_path / "history.db", create=False) as history:
+        assert history.report()["interactions"] != {}

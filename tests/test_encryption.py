@@ -105,8 +105,10 @@ def test_without_the_key_content_stays_closed_but_verify_works(tmp_path: Path) -
         _fill(history)
     with omnicx.open(tmp_path / "h.db") as history:
         assert history.verify().ok
-        # Without the key an address cannot even be looked up (blind index).
-        assert history.contacts.find("anna@example.com") is None
+        # Without the key an address cannot even be looked up (blind index), and
+        # find says so rather than answer "nobody".
+        with pytest.raises(omnicx.ConfigurationError, match="needs its key"):
+            history.contacts.find("anna@example.com")
         (anna,) = list(history.contacts)
         assert anna.display_name is not None and anna.display_name.startswith("sealed:")
         with pytest.raises(omnicx.ConfigurationError, match="encrypted"):
@@ -176,13 +178,43 @@ def test_bad_keys_are_configuration_errors(text: str) -> None:
 def test_working_in_the_clear_is_said_once(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_crypto, "_warned", set())
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "omnicx"]
+
     with caplog.at_level(logging.WARNING, logger="omnicx"):
+        with omnicx.open(tmp_path / "c.db", key=KEY) as history:
+            send(history, event(1))
         omnicx.open(tmp_path / "a.db").close()
-        omnicx.open(tmp_path / "b.db").close()
-        omnicx.open(tmp_path / "c.db", key=KEY).close()
-    messages = [r.getMessage() for r in caplog.records if r.name == "omnicx"]
-    assert len(messages) == 1
-    assert "in the clear" in messages[0]
+        assert said() == []  # opening only, or writing sealed, is nothing to warn about
+        with omnicx.open(tmp_path / "a.db") as history:
+            send(history, event(1))
+            send(history, event(2))
+        with omnicx.open(tmp_path / "b.db") as history:
+            send(history, event(1))
+    (message,) = said()
+    assert "in the clear" in message
+
+
+def test_an_encrypted_history_without_its_key_says_so(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_crypto, "_warned", set())
+    monkeypatch.delenv("OMNICX_KEY", raising=False)
+    with omnicx.open(tmp_path / "h.db", key=KEY) as history:
+        send(history, event(1))
+    with caplog.at_level(logging.WARNING, logger="omnicx"), \
+            omnicx.open(tmp_path / "h.db") as history:
+        assert history.key_missing and not history.encrypted
+        assert history.verify().ok  # needs no key
+        with pytest.raises(omnicx.ConfigurationError, match="needs its key"):
+            history.contacts.find("anna@example.com")
+        with pytest.raises(omnicx.ConfigurationError, match="encrypted"):
+            history.timeline(1)
+        with pytest.raises(omnicx.ConfigurationError, match="encrypted"):
+            send(history, event(2))
+    # Not the false "no encryption key configured": the history has one, we lack it.
+    assert [r for r in caplog.records if r.name == "omnicx"] == []
 
 
 def test_addresses_stored_before_the_key_are_still_found(tmp_path: Path) -> None:

@@ -33,10 +33,11 @@ class _Provider:
         return SendResult(external_id="provider-1")
 
 
-def _populated(path: Path, key: bytes | None) -> None:
+def _populated(path: Path | str, key: bytes | None, **options: Any) -> None:
     """anna: messages, statuses, an edit, a late status; bob: one message; carol: an
-    outbound send confirmed by a status; eve: erased."""
-    with omnicx.open(path, key=key) as history:
+    outbound send confirmed by a status; eve: erased. (``path`` and ``options`` as for
+    `omnicx.open`, so a PostgreSQL URL and schema too.)"""
+    with omnicx.open(path, key=key, **options) as history:
         send(history, event(1, seq=1), event(2, seq=2, text="second \"quoted\"\n\u00e9\U0001f600"))
         send(history, status(1), {"type": "message.edited", "id": "edit-1", "message": "m2",
                                   "text": "second, edited", "at": 1_700_000_050})

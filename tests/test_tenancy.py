@@ -177,6 +177,7 @@ def test_a_tenant_name_is_a_safe_file_and_schema_name(name: str) -> None:
 def test_cli_tenant_option_and_environment(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     db = str(tmp_path / "history.db")
+    omnicx.open(db).close()  # the default tenant's database (reads refuse a missing one)
     for tenant in ("brand-a", "brand-b"):
         code, _ = run("--db", db, "--tenant", tenant, "record", "--channel", "phone",
                       "--direction", "inbound", "--contact", "anna@example.ch",

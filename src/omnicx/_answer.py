@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from ._adapters import adapter_channel
 from ._errors import OmnicxError, PayloadError, SignatureError, StorageError
 from ._history import History, Receipt
 from .typing import ChannelAdapter
@@ -76,8 +77,8 @@ def answer_webhook(history: History, channel: ChannelAdapter, *, body: bytes,
         outcome = exc
     answer = WebhookAnswer.of(outcome)
     if answer.status >= 500:
-        log.error("receiving a %s webhook failed (%d): %s", channel.channel.value,
+        log.error("receiving a %s webhook failed (%d): %s", adapter_channel(channel).value,
                   answer.status, outcome)
     elif isinstance(outcome, OmnicxError):
-        log.warning("%s webhook: %s", channel.channel.value, type(outcome).__name__)
+        log.warning("%s webhook: %s", adapter_channel(channel).value, type(outcome).__name__)
     return answer

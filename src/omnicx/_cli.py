@@ -2,10 +2,14 @@
 
 Each subcommand is one function ``cmd_<name>(history, args, out) -> int``
 registered in `COMMANDS`; it calls the same methods a CRM would and prints
-the result (``--json`` for machine-readable output). Errors from omnicx are
-printed as one line and exit with status 2; nothing else is caught. The
-encryption key, when there is one, comes from the ``OMNICX_KEY`` environment
-variable (never from an argument, which other users could see).
+the result (``--json`` for machine-readable output, times in ISO 8601 as
+``export`` writes them). Errors from omnicx are printed as one line and exit
+with status 2; a reader that stops early (``| head``) ends the command
+quietly; nothing else is caught. Only the commands in `CREATES` may create a
+database: the others, given a path that does not exist, say so instead of
+leaving an empty history behind. Secrets never come from arguments, which
+other users of the machine can read: the encryption key from ``OMNICX_KEY``,
+a channel's credentials from the TOML file ``--channels`` names.
 """
 
 from __future__ import annotations
@@ -15,16 +19,19 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
 
 from . import channels as channel_module
-from ._demo import format_timeline, run_demo
+from ._adapters import adapter_channel
+from ._demo import run_demo
+from ._display import format_timeline
 from ._errors import ConfigurationError, OmnicxError
 from ._feed import Change
 from ._history import History
@@ -32,8 +39,9 @@ from ._models import Contact
 from ._open import open as open_history
 from ._serve import load_channels, serve
 from ._webhooks import DeliveryReport, DeliveryWorker
+from .typing import Sender
 
-__all__ = ["COMMANDS", "load_channels", "main"]
+__all__ = ["COMMANDS", "CREATES", "load_channels", "main"]
 
 Command = Callable[[History, argparse.Namespace, TextIO], int]
 
@@ -41,6 +49,12 @@ Command = Callable[[History, argparse.Namespace, TextIO], int]
 def _json_default(value: Any) -> Any:
     if attrs.has(type(value)):
         return attrs.asdict(value, recurse=False)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()  # ISO 8601, as `export` writes times
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, Mapping):
+        return dict(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
@@ -59,15 +73,36 @@ def _contact(history: History, query: str) -> Contact:
     return found
 
 
+def _person(history: History, contact: Contact) -> Contact:
+    """``contact`` with every address of its group, as a person is shown.
+
+    Without the key of an encrypted history the stored addresses are blind
+    index tokens and the name is sealed: neither is shown rather than those.
+    """
+    if history.key_missing:
+        return attrs.evolve(contact, addresses=(), display_name=None)
+    return attrs.evolve(contact, addresses=history.contacts.addresses(contact))
+
+
+def _line(contact: Contact, sealed: bool = False) -> str:
+    addresses = ("(addresses encrypted: set OMNICX_KEY)" if sealed
+                 else ", ".join(str(a) for a in contact.addresses))
+    crm = f" crm={contact.crm_id}" if contact.crm_id else ""
+    merged = f" (merged into #{contact.merged_into})" if contact.merged_into else ""
+    return f"#{contact.id:<6} {contact.display_name or '-':<24} {addresses}{crm}{merged}"
+
+
 def cmd_timeline(history: History, args: argparse.Namespace, out: TextIO) -> int:
     contact = _contact(history, args.contact)
     page = history.timeline(contact, limit=args.limit, before=args.before,
                             channels=args.channel or None)
     if args.json:
-        _dump({"contact": contact, "items": page.items, "next_cursor": page.next_cursor}, out)
+        _dump({"contact": _person(history, contact), "items": page.items,
+               "next_cursor": page.next_cursor}, out)
     else:
         print(f"{contact.display_name or 'contact'} #{contact.id}", file=out)
-        print(format_timeline(page.items), file=out)
+        width = shutil.get_terminal_size((100, 24)).columns
+        print(format_timeline(page.items, width=width, max_lines=args.lines), file=out)
         if page.next_cursor:
             print(f"more: --before {page.next_cursor}", file=out)
     return 0
@@ -96,14 +131,88 @@ def cmd_contacts(history: History, args: argparse.Namespace, out: TextIO) -> int
         contacts = [found] if found else []
     else:
         contacts = list(history.contacts)
+    contacts = [_person(history, contact) for contact in contacts]
     if args.json:
         _dump(contacts, out)
         return 0
     for contact in contacts:
-        addresses = ", ".join(str(a) for a in contact.addresses)
-        crm = f" crm={contact.crm_id}" if contact.crm_id else ""
-        print(f"#{contact.id:<6} {contact.display_name or '-':<24} {addresses}{crm}", file=out)
+        print(_line(contact, sealed=history.key_missing), file=out)
     return 0 if contacts or not args.find else 1
+
+
+def cmd_merge(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    winner, loser = _contact(history, args.winner), _contact(history, args.loser)
+    merged = _person(history, history.contacts.merge(winner, loser, reason=args.reason))
+    if args.json:
+        _dump(merged, out)
+    else:
+        print(f"contact #{loser.id} merged into #{merged.id}", file=out)
+        print(_line(merged), file=out)
+    return 0
+
+
+def cmd_unmerge(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    winner, loser = _contact(history, args.winner), _contact(history, args.loser)
+    apart = history.contacts.unmerge(winner, loser)
+    if args.json:
+        _dump(apart, out)
+    else:
+        print(f"contact #{loser.id} stands alone again", file=out)
+        for contact in apart:
+            print(_line(_person(history, contact)), file=out)
+    return 0
+
+
+def cmd_link(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    linked = history.contacts.link(_contact(history, args.contact), crm_id=args.crm_id)
+    if args.json:
+        _dump(_person(history, linked), out)
+    else:
+        print(f"contact #{linked.id} linked to CRM id {linked.crm_id}", file=out)
+    return 0
+
+
+def _sender(args: argparse.Namespace) -> Sender:
+    """The channel of ``--channels`` (and ``--channel``) that ``send`` goes through."""
+    if not args.channels:
+        raise ConfigurationError(
+            "send needs a channel file: --channels FILE or OMNICX_CHANNELS (see docs/cli.md)")
+    senders = [a for a in load_channels(args.channels) if isinstance(a, Sender)]
+    names = [f"{adapter_channel(s).value}/{s.account}" for s in senders]
+    if args.channel:
+        wanted = args.channel.strip()
+        senders = [s for s, name in zip(senders, names, strict=True)
+                   if wanted in (name, adapter_channel(s).value)]
+    if len(senders) != 1:
+        which = "matches" if not senders else "is ambiguous among"
+        raise ConfigurationError(
+            f"--channel {args.channel or '(none)'} {which} the senders of {args.channels}:"
+            f" {', '.join(names) or 'none'}; name one as TYPE or TYPE/ACCOUNT")
+    return senders[0]
+
+
+def _recipient(history: History, query: str) -> Contact | str:
+    """A known contact (by id or address), else the address itself: a new contact."""
+    try:
+        return _contact(history, query)
+    except ConfigurationError:  # no contact has it (an unknown id stays an error)
+        return query
+
+
+def cmd_send(history: History, args: argparse.Namespace, out: TextIO) -> int:
+    channel = _sender(args)
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if not (text or "").strip():
+        raise ConfigurationError("send needs --text (or --text - to read it from stdin)")
+    sent = history.send(channel, to=_recipient(history, args.to), text=text,
+                        subject=args.subject)
+    if args.json:
+        _dump(sent, out)
+    else:
+        to = ", ".join(str(a) for a in sent.recipients)
+        print(f"sent #{sent.id} via {sent.channel}/{sent.account} to {to}: status"
+              f" {sent.status}, provider id {sent.external_id}", file=out)
+    return 0
 
 
 def cmd_gaps(history: History, args: argparse.Namespace, out: TextIO) -> int:
@@ -469,7 +578,20 @@ COMMANDS: dict[str, tuple[Command, str]] = {
     "webhooks": (cmd_webhooks, "add, list, disable webhooks; list and re-send dead letters"),
     "record": (cmd_record, "record a call, video call, letter, fax, visit or note"),
     "poll": (cmd_poll, "fetch a Telegram bot's updates with getUpdates (no public URL)"),
+    "merge": (cmd_merge, "merge two contacts that are one person (recorded, undoable)"),
+    "unmerge": (cmd_unmerge, "undo a merge: both contacts stand alone again"),
+    "link": (cmd_link, "record the CRM's own id for a contact"),
+    "send": (cmd_send, "send a message through a configured channel and record it"),
 }
+
+#: The commands (or "command action"s) that may create a database: they make sense
+#: on an empty history. Every other command, given a path that does not exist, says so.
+CREATES = frozenset({"import", "serve", "send", "record", "poll", "webhooks add"})
+
+
+def _creates(args: argparse.Namespace) -> bool:
+    action = getattr(args, "action", None)
+    return args.command in CREATES or f"{args.command} {action}" in CREATES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -480,6 +602,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--tenant", default=os.environ.get("OMNICX_TENANT") or None,
                         help="the tenant (company or brand) to work on (env OMNICX_TENANT;"
                              " default: the default tenant)")
+    parser.add_argument("--region", default=os.environ.get("OMNICX_REGION") or None, metavar="CODE",
+                        help="read national phone numbers in this region, e.g. CH"
+                             " (env OMNICX_REGION)")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="build a demo history and print its timeline")
     demo.add_argument("--output", default="omnicx-demo.db", help="where to write the demo")
@@ -492,6 +617,8 @@ def _parser() -> argparse.ArgumentParser:
             command.add_argument("--limit", type=int, default=50)
             command.add_argument("--before", help="cursor from the previous page")
             command.add_argument("--channel", action="append", help="only these channels")
+            command.add_argument("--lines", type=int, default=4, metavar="N",
+                                 help="lines of text shown per interaction (0: all)")
         elif name == "search":
             command.add_argument("query", help="words, each matched by its stem")
             command.add_argument("--contact", help="contact id, phone number or email")
@@ -596,26 +723,64 @@ def _parser() -> argparse.ArgumentParser:
                                  help="server processes, each group-committing (PostgreSQL)")
             command.add_argument("--no-deliver", action="store_true",
                                  help="do not deliver outbound webhooks from this process")
+        elif name in ("merge", "unmerge"):
+            command.add_argument("winner", help="the contact that stays (id, phone or email)")
+            command.add_argument("loser", help="the contact merged into it")
+            if name == "merge":
+                command.add_argument("--reason", help="recorded with the merge")
+        elif name == "link":
+            command.add_argument("contact", help="contact id, phone number or email")
+            command.add_argument("crm_id", help="the CRM's id for this person")
+        elif name == "send":
+            command.add_argument("--channels", default=os.environ.get("OMNICX_CHANNELS"),
+                                 metavar="FILE",
+                                 help="channel config (TOML, as for serve; env OMNICX_CHANNELS)")
+            command.add_argument("--channel", metavar="C",
+                                 help="TYPE or TYPE/ACCOUNT when the file has several")
+            command.add_argument("--to", required=True, metavar="CONTACT",
+                                 help="contact id, phone number or email")
+            command.add_argument("--text", required=True, help="the message; - reads stdin")
+            command.add_argument("--subject", metavar="S", help="subject line (email)")
     return parser
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.command == "demo":
+        print(f"Building a demo history in {args.output} through History.receive():", file=out)
+        run_demo(args.output, out=out)
+        print(f"\nExplore it: omnicx --db {args.output} timeline anna.keller@example.ch",
+              file=out)
+        return 0
+    command, _ = COMMANDS[args.command]
+    with open_history(args.db, schema=args.schema, default_region=args.region, tenant=args.tenant,
+                      create=_creates(args)) as history:
+        return command(history, args, out)
+
+
+def _reader_gone(out: TextIO) -> None:
+    """Point ``out`` at /dev/null, so that flushing at exit raises nothing again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file: nothing to flush
+        pass
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     args = _parser().parse_args(argv)
     try:
-        if args.command == "demo":
-            print(f"Building a demo history in {args.output} through History.receive():",
-                  file=out)
-            run_demo(args.output, out=out)
-            print(f"\nExplore it: omnicx --db {args.output} timeline anna.keller@example.ch",
-                  file=out)
-            return 0
-        command, _ = COMMANDS[args.command]
-        with open_history(args.db, schema=args.schema, tenant=args.tenant) as history:
-            return command(history, args, out)
+        code = _run(args, out)
+        out.flush()  # a closed pipe shows here, inside the handler below
     except OmnicxError as exc:
         print(f"omnicx: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader (head, less) stopped reading: stop too, quietly, with the
+        # status a process killed by SIGPIPE has, as other Unix tools do.
+        _reader_gone(out)
+        return 141
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,16 +32,21 @@ class Contacts:
     """The contacts of a history. Iterating yields every unmerged contact."""
 
     def __init__(self, store: Store, *, default_region: str | None = None,
-                 tenant: str | None = None) -> None:
+                 key_missing: bool = False, tenant: str | None = None) -> None:
         self._store = store
         self._default_region = default_region
+        self._key_missing = key_missing
         self._tenant = tenant
 
     def find(self, query: Address | str) -> Contact | None:
         """The contact (after merges) owning a phone number, email or `Address`.
 
         Phone numbers match in any common format (``+41 79 123 45 67``,
-        ``0041791234567``); emails case-insensitively.
+        ``0041791234567``, and ``079 123 45 67`` once the history has a
+        ``default_region``); emails case-insensitively. On an encrypted
+        history opened without its key, an address that is not found raises
+        `ConfigurationError`: addresses are a keyed blind index there, so
+        "nobody has it" could not be told.
         """
         try:
             address = _address(query, self._default_region)
@@ -50,7 +55,13 @@ class Contacts:
         key = (address.kind.value, address.value)
         with self._store.reading() as tx:
             owner = tx.owners([key]).get(key)
-            return None if owner is None else tx.contact(owner.root_id)
+            if owner is not None:
+                return tx.contact(owner.root_id)
+        if self._key_missing:  # "nobody has it" would be false: we cannot look
+            raise ConfigurationError(
+                "this history is encrypted: finding a contact by address needs its key"
+                " (key= or OMNICX_KEY); without it, name the contact by id")
+        return None
 
     def get(self, contact_id: int) -> Contact:
         """The contact with this id (which may have been merged into another)."""
@@ -59,6 +70,24 @@ class Contacts:
         if found is None:
             raise NotFoundError(f"no contact #{contact_id}")
         return found
+
+    def addresses(self, contact: Contact | int) -> tuple[Address, ...]:
+        """Every address of a person: the contact's own, then its merged contacts'.
+
+        `Contact.addresses` holds a contact's own addresses only, so that
+        `unmerge` can give each contact back exactly what it had.
+        """
+        contact_id = _id(contact)
+        with self._store.reading() as tx:
+            found = _existing(tx, contact_id)
+            root = found.merged_into or found.id
+            group = tx.members([root])[root]
+            members = [found] + [c for c in map(tx.contact, group)
+                                 if c is not None and c.id != found.id]
+        seen: dict[Address, None] = {}
+        for member in members:
+            seen.update(dict.fromkeys(member.addresses))
+        return tuple(seen)
 
     def by_crm_id(self, crm_id: str) -> Contact | None:
         with self._store.reading() as tx:

@@ -60,7 +60,7 @@ _warned: set[str] = set()  # what was already said once in this process
 
 
 def warn_clear() -> None:
-    """Log, once per process, that a history is open without encryption at rest."""
+    """Log, once per process, that content is being written without encryption at rest."""
     if "clear" not in _warned:
         _warned.add("clear")
         log.warning(

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 import attrs
 
+from ._display import format_timeline
 from ._history import History, Receipt
 from ._models import Address, Contact, Interaction
 from ._open import open as open_history
@@ -280,17 +281,3 @@ def _run(history: History, steps: list[Step], out: TextIO | None) -> DemoResult:
     gaps = history.gaps()
     say(f"\nopen gaps: {len(gaps)}")
     return DemoResult(contact=contact, timeline=page.items, receipts=tuple(receipts))
-
-
-def format_timeline(items: tuple[Interaction, ...] | list[Interaction]) -> str:
-    """A plain-text table of interactions, one line each."""
-    lines = []
-    for item in items:
-        text = (item.text or item.subject or item.message_type or "").replace("\n", " ")
-        if item.erased:
-            text = "[erased]"
-        arrow = {"inbound": "<-", "outbound": "->"}.get(str(item.direction), "--")
-        status = f" [{item.status}]" if item.status is not None else ""
-        lines.append(f"  {item.occurred_at:%Y-%m-%d %H:%M} {item.channel!s:<9} {arrow}"
-                     f" {item.kind!s:<8} {text[:70]}{status}")
-    return "\n".join(lines)

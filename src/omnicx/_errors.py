@@ -7,6 +7,7 @@
     ├── ConfigurationError (ValueError)    bad arguments to open(), a channel, a missing extra
     │   └── TenantError                    a contact of another tenant (merges never cross one)
     ├── StorageError                       the database failed underneath us (wraps sqlite3/psycopg)
+    │   │                                  .transient: may a retry succeed? (else: quarantined)
     │   ├── ConflictError                  a transient write conflict that retries did not resolve
     │   └── TamperedError                  a cell holds what omnicx never writes (see verify())
     ├── SendError                          an outbound provider call failed (carries .code)
@@ -86,11 +87,33 @@ class TenantError(ConfigurationError):
 
 
 class StorageError(OmnicxError):
-    """The storage backend failed; the original exception is the ``__cause__``."""
+    """The storage backend failed; the original exception is the ``__cause__``.
+
+    ``transient`` says whether the same write may succeed later. True (the
+    default) for what is not the data's fault: a lock or serialization
+    conflict, a lock or statement timeout, a lost connection, a full disk,
+    the server shutting down; `omnicx serve` answers 503 and the provider
+    retries. False when the store refused the data itself (a value too large
+    for an index or a column, an encoding or constraint error): the same
+    payload would fail on every retry, so `History.receive`,
+    `History.receive_batch` and `History.replay` quarantine it and raise (or
+    count) a `PayloadError` instead; this error never reaches their callers.
+    """
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient
 
 
 class ConflictError(StorageError):
-    """A write conflict (lock, serialization failure) that retries could not resolve."""
+    """A write conflict (lock, serialization failure) that retries could not resolve.
+
+    Always ``transient``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)
 
 
 class TamperedError(StorageError):
@@ -99,8 +122,13 @@ class TamperedError(StorageError):
     Raised instead of a decoding error when a row was edited behind the
     library's back (text where ciphertext belongs, sealed content that does
     not open, a time that is not a number). The message names the row, never
-    its content; `History.verify` names the problem in detail.
+    its content; `History.verify` names the problem in detail. Never
+    ``transient``: a write that meets such a row fails on every retry, so the
+    payload it was storing is quarantined until the row is repaired.
     """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False)
 
 
 class SendError(OmnicxError):

@@ -33,11 +33,15 @@ from collections.abc import Sequence
 
 import attrs
 
-from ._errors import OmnicxError, PayloadError, SignatureError
+from ._adapters import adapter_channel
+from ._errors import OmnicxError, PayloadError, SignatureError, StorageError
 from ._events import ChannelEvent
 from ._history import History, Receipt, _parse, _to_receipt
+from ._identity import regional
 from ._ingest import IngestResult, Parsed, ingest
 from ._models import Interaction
+from ._refusals import refusal
+from ._scrub import scrub_raw
 from .storage._base import RawPayload, Transaction
 from .typing import ChannelAdapter, Headers
 
@@ -73,8 +77,9 @@ def prepare(history: History, channel: ChannelAdapter, body: bytes,
     history._verify(channel, body, header_map)
     history._register(channel)
     try:
-        return Prepared(channel=channel, body=body, headers=header_map,
-                        events=_parse(channel, body, header_map))
+        with regional(history.default_region):  # parsed outside History.receive
+            events = _parse(channel, body, header_map)
+        return Prepared(channel=channel, body=body, headers=header_map, events=events)
     except PayloadError as exc:
         return Prepared(channel=channel, body=body, headers=header_map, events=None,
                         error=exc.message)
@@ -145,13 +150,13 @@ def _store(history: History, tx: Transaction, group: Sequence[Prepared], now: dt
     parsed: list[Parsed] = []
     quarantined: list[RawPayload] = []
     for raw_id, item in zip(ids, group, strict=True):
-        raw = RawPayload(id=raw_id, channel=item.channel.channel.value,
+        raw = RawPayload(id=raw_id, channel=adapter_channel(item.channel).value,
                          account=item.channel.account, received_at=now,
                          headers=item.headers, body=item.body,
                          state="ok" if item.events is not None else "quarantined",
                          error=item.error)
         if item.events is None:
-            quarantined.append(sealer.raw(raw))
+            quarantined.append(sealer.raw(scrub_raw(raw)))
             outcomes.append(PayloadError(item.error or "payload could not be parsed",
                                          channel=raw.channel, quarantine_id=raw_id))
         else:
@@ -190,6 +195,8 @@ def _split(result: IngestResult, raw_ids: Sequence[int]) -> list[Receipt]:
 def _alone_failed(history: History, item: Prepared, now: dt.datetime, exc: Exception
                   ) -> OmnicxError:
     """What a request that failed on its own answers, as `History.receive` would."""
+    if isinstance(exc, StorageError) and not exc.transient:
+        exc = refusal(exc)  # refused on every retry: quarantined (omnicx._refusals)
     if isinstance(exc, PayloadError):  # the store refused its content: keep it
         try:
             return history._quarantine(item.channel, item.body, item.headers, now, exc)
@@ -199,5 +206,5 @@ def _alone_failed(history: History, item: Prepared, now: dt.datetime, exc: Excep
         return exc
     # An omnicx bug, not the request's fault; logged with its traceback here
     # because the answer carries only its name.
-    log.error("storing a %s payload failed", item.channel.channel.value, exc_info=exc)
+    log.error("storing a %s payload failed", adapter_channel(item.channel).value, exc_info=exc)
     return OmnicxError(f"internal error ({type(exc).__name__}); nothing was stored")

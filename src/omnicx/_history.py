@@ -20,12 +20,13 @@ from typing import IO, TYPE_CHECKING, Any
 import attrs
 
 from . import _privacy, _search, _translation
+from ._adapters import adapter_channel, channel_names
 from ._business import SLA
 from ._chain import VerifyReport
 from ._contacts import Contacts
 from ._conversations import Conversations
-from ._crypto import Keyring, key_from_env, parse_key, warn_clear
-from ._enums import Direction, Kind, Status, status_rank
+from ._crypto import Keyring, key_from_env, parse_key
+from ._enums import Channel, Direction, Kind, Status, status_rank
 from ._errors import (
     ConfigurationError,
     NotFoundError,
@@ -33,10 +34,11 @@ from ._errors import (
     PayloadError,
     SendError,
     SignatureError,
+    StorageError,
 )
 from ._events import ChannelEvent, MessageEvent
 from ._feed import Change, ChangePage, FeedStore, Subscription, read_changes
-from ._identity import guess_kind
+from ._identity import check_region, guess_kind, in_default_region
 from ._ingest import IngestResult, Parsed, attach_waiting, ingest, record_events
 from ._lifecycle import ConversationChange
 from ._models import (
@@ -48,6 +50,8 @@ from ._models import (
     StatusChange,
 )
 from ._outbound import Outgoing, SendResult
+from ._refusals import Prepared, refusal, split
+from ._scrub import scrub, scrub_raw
 from ._search import SearchHit
 from ._tenancy import TenantScope, check_contact, store_for
 from ._translation import Translation
@@ -148,9 +152,13 @@ class History:
         *,
         channels: Iterable[ChannelAdapter] = (),
         key: bytes | str | None = None,
-        tenant: str | None = None,
+        default_region: str | None = None,
         blobs: BlobStore | None = None,
+        tenant: str | None = None,
     ) -> None:
+        #: Where national phone numbers are read (``"CH"``: ``079 123 45 67``), in
+        #: parsing, sending and finding alike; ``None`` accepts international ones only.
+        self.default_region = check_region(default_region)
         # A named tenant reads and writes its own namespace of the store (docs/tenancy.md).
         self.tenant: str | None = tenant if tenant is not None else getattr(store, "tenant", None)
         if self.tenant is not None:
@@ -163,13 +171,12 @@ class History:
         master = parse_key(key) if key is not None else key_from_env()
         self._vault = Vault(Keyring(master) if master is not None else None, blobs)
         store.atomic(self._vault.attach)
-        if master is None:
-            warn_clear()
         # Every write transaction records its changes in the feed (omnicx._feed); with a
         # key, every transaction goes through the vault (blind-indexed addresses) first.
         self._feed = FeedStore(store, redact=master is not None or self._vault.encrypted_store)
         self._store = store = self._vault.store(self._feed)
-        self.contacts = Contacts(store, tenant=self.tenant)
+        self.contacts = Contacts(store, default_region=self.default_region,
+                                 key_missing=self.key_missing, tenant=self.tenant)
         #: Outbound webhook subscriptions, deliveries, dead letters (omnicx._webhooks).
         self.webhooks = Webhooks(store, self._vault.keyring)
         self.conversations = Conversations(store, self._vault)
@@ -188,9 +195,10 @@ class History:
         self.close()
 
     def _register(self, channel: ChannelAdapter) -> None:
-        self._channels[(channel.channel.value, channel.account)] = channel
+        self._channels[(adapter_channel(channel).value, channel.account)] = channel
 
     # -- inbound -----------------------------------------------------------------------
+    @in_default_region
     def receive(
         self, channel: ChannelAdapter, *, body: bytes, headers: Headers | None = None
     ) -> Receipt:
@@ -208,7 +216,7 @@ class History:
 
             def work(tx: Transaction) -> Receipt:
                 (raw_id,) = tx.new_ids("raw_payloads", 1)
-                raw = RawPayload(id=raw_id, channel=channel.channel.value,
+                raw = RawPayload(id=raw_id, channel=adapter_channel(channel).value,
                                  account=channel.account, received_at=now,
                                  headers=header_map, body=body)
                 result = ingest(tx, [Parsed(raw=raw, events=events)], now,
@@ -218,6 +226,11 @@ class History:
             return self._store.atomic(work)
         except PayloadError as exc:
             raise self._quarantine(channel, body, header_map, now, exc) from exc
+        except StorageError as exc:
+            if exc.transient:
+                raise  # the provider's retry may succeed: nothing is kept
+            # Refused on every retry: kept in quarantine, as a payload that cannot be parsed.
+            raise self._quarantine(channel, body, header_map, now, refusal(exc)) from exc
 
     def receive_group(
         self, requests: Sequence[tuple[ChannelAdapter, bytes, Headers | None]]
@@ -237,6 +250,7 @@ class History:
 
         return receive_group(self, requests)
 
+    @in_default_region
     def receive_batch(
         self,
         channel: ChannelAdapter,
@@ -247,15 +261,17 @@ class History:
         """Store many payloads in one transaction (the import path).
 
         A payload that cannot be parsed is quarantined in the same transaction
-        and counted in ``Receipt.quarantined``; the others are stored. A forged
-        one raises `SignatureError` and nothing of the batch is stored.
+        and counted in ``Receipt.quarantined``; the others are stored. So is a
+        payload the store refuses (a `StorageError` that is not ``transient``):
+        the batch is split until the payload is alone, and only it is
+        quarantined. A forged one raises `SignatureError` and nothing of the
+        batch is stored.
         ``cursor=(name, value)`` is saved in the same transaction, so an import
         that resumes from `History.cursor` never stores anything twice.
         """
         self._register(channel)
         now = _now()
-        prepared: list[tuple[bytes, dict[str, str], Sequence[ChannelEvent] | None, str | None]]
-        prepared = []
+        prepared: list[Prepared] = []
         for payload in payloads:
             body, headers = payload if isinstance(payload, tuple) else (payload, {})
             header_map = dict(headers)
@@ -265,11 +281,22 @@ class History:
             except PayloadError as exc:
                 prepared.append((body, header_map, None, exc.message))
 
+        return self._store_batch(channel, prepared, now, cursor)
+
+    def _store_batch(
+        self,
+        channel: ChannelAdapter,
+        prepared: Sequence[Prepared],
+        now: dt.datetime,
+        cursor: tuple[str, str] | None,
+    ) -> Receipt:
+        """Store prepared payloads in one transaction; see `omnicx._refusals.split`."""
+
         def work(tx: Transaction) -> Receipt:
             ids = tx.new_ids("raw_payloads", len(prepared))
             good: list[Parsed] = []
             bad: list[RawPayload] = []
-            name, account = str(channel.channel), channel.account
+            name, account = adapter_channel(channel).value, channel.account
             for raw_id, (body, headers, events, error) in zip(ids, prepared, strict=True):
                 raw = RawPayload(id=raw_id, channel=name, account=account, received_at=now,
                                  headers=headers, body=body,
@@ -280,7 +307,7 @@ class History:
                     good.append(Parsed(raw=raw, events=events))
             sealer = self._vault.sealer(tx)
             if bad:
-                tx.archive([sealer.raw(r) for r in bad])
+                tx.archive([sealer.raw(scrub_raw(r)) for r in bad])
             result = ingest(tx, good, now, sealer=sealer)
             if cursor is not None:
                 tx.set_cursor(cursor[0], cursor[1], now)
@@ -288,10 +315,9 @@ class History:
 
         try:
             return self._store.atomic(work)
-        except PayloadError as exc:  # raised while storing: keep the whole batch
-            for body, headers, _, _ in prepared:
-                self._quarantine(channel, body, headers, now, exc)
-            raise
+        except (PayloadError, StorageError) as exc:  # raised while storing
+            return split(exc, prepared, cursor,
+                         lambda part, at: self._store_batch(channel, part, now, at))
 
     def receive_many(
         self, channel: ChannelAdapter, payloads: Iterable[Payload], *, batch_size: int = 500
@@ -347,6 +373,7 @@ class History:
         return import_path(self, path, channel=channel, batch_size=batch_size,
                            progress=progress)
 
+    @in_default_region
     def record(
         self,
         *,
@@ -420,7 +447,7 @@ class History:
             raise
         except Exception as exc:
             raise SignatureError(
-                f"{channel.channel.value}: cannot verify signature: {exc}") from exc
+                f"{adapter_channel(channel).value}: cannot verify signature: {exc}") from exc
 
     def _quarantine(
         self,
@@ -432,14 +459,15 @@ class History:
     ) -> PayloadError:
         def work(tx: Transaction) -> int:
             (raw_id,) = tx.new_ids("raw_payloads", 1)
-            tx.archive([self._vault.sealer(tx).raw(RawPayload(
-                id=raw_id, channel=channel.channel.value, account=channel.account,
+            tx.archive([self._vault.sealer(tx).raw(scrub_raw(RawPayload(
+                id=raw_id, channel=adapter_channel(channel).value, account=channel.account,
                 received_at=now, headers=headers, body=body, state="quarantined",
-                error=exc.message))])
+                error=exc.message)))])
             return raw_id
 
         raw_id = self._store.atomic(work)
-        return PayloadError(exc.message, channel=channel.channel.value, quarantine_id=raw_id)
+        return PayloadError(exc.message, channel=adapter_channel(channel).value,
+                            quarantine_id=raw_id)
 
     # -- quarantine ----------------------------------------------------------------------------
     def quarantine(self) -> list[RawPayload]:
@@ -455,6 +483,7 @@ class History:
                 return found
             return [self._vault.open_raw(tx, raw) for raw in found]
 
+    @in_default_region
     def replay(self, quarantine_id: int, channel: ChannelAdapter | None = None) -> Receipt:
         """Parse a quarantined payload again (after fixing the adapter) and store it.
 
@@ -477,10 +506,7 @@ class History:
         try:
             events = _parse(adapter, raw.body, dict(raw.headers))
         except PayloadError as exc:
-            message = exc.message
-            self._store.atomic(lambda tx: tx.set_raw_state(
-                raw.id, "quarantined", self._vault.sealer(tx).raw_error(raw.id, message)))
-            raise PayloadError(message, channel=raw.channel, quarantine_id=raw.id) from exc
+            raise self._keep_quarantined(raw, exc) from exc
 
         def work(tx: Transaction) -> Receipt:
             result = ingest(tx, [Parsed(raw=raw, events=events, archive=False)], now,
@@ -488,7 +514,19 @@ class History:
             tx.set_raw_state(raw.id, "replayed", None)
             return _to_receipt(result, [raw.id])
 
-        return self._store.atomic(work)
+        try:
+            return self._store.atomic(work)
+        except StorageError as exc:
+            if exc.transient:
+                raise
+            raise self._keep_quarantined(raw, refusal(exc)) from exc
+
+    def _keep_quarantined(self, raw: RawPayload, exc: PayloadError) -> PayloadError:
+        """Leave ``raw`` in quarantine with the new error; the error to raise."""
+        message = scrub(exc.message)  # the NUL rule, then sealed when there is a key
+        self._store.atomic(lambda tx: tx.set_raw_state(
+            raw.id, "quarantined", self._vault.sealer(tx).raw_error(raw.id, message)))
+        return PayloadError(exc.message, channel=raw.channel, quarantine_id=raw.id)
 
     # -- queries -----------------------------------------------------------------------------
     def timeline(
@@ -497,7 +535,7 @@ class History:
         *,
         limit: int = 50,
         before: str | None = None,
-        channels: Iterable[str] | None = None,
+        channels: Iterable[Channel | str] | None = None,
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
     ) -> Page:
@@ -513,7 +551,7 @@ class History:
         query_before = _decode_cursor(before) if before else None
         query = TimelineQuery(
             group_of=contact_id, limit=limit + 1, before=query_before,
-            channels=frozenset(str(c) for c in channels) if channels else None,
+            channels=channel_names(channels),
             since=since, until=until)
         # The page, merged contacts included, is one statement, so it needs no
         # snapshot of its own; decrypting reads keys and ciphertext besides.
@@ -640,6 +678,15 @@ class History:
     def encrypted(self) -> bool:
         """Whether new content is encrypted at rest (a key was given)."""
         return self._vault.keyring is not None
+
+    @property
+    def key_missing(self) -> bool:
+        """Whether the history is encrypted but was opened without its key.
+
+        Content and addresses then cannot be read, nor contacts found by
+        address; `verify`, `erase` and contacts by id still work.
+        """
+        return self._vault.keyring is None and self._vault.encrypted_store
 
     def verify(self) -> VerifyReport:
         """Check every contact's hash chain against its rows (no key needed).
@@ -790,6 +837,7 @@ class History:
         return sent
 
     # -- outbound ------------------------------------------------------------------------------
+    @in_default_region
     def send(
         self,
         channel: Sender,
@@ -809,6 +857,7 @@ class History:
         `SendError` is raised.
         """
         check_contact(to, self.tenant)
+        name = adapter_channel(channel)
         now = _now()
         client_id = f"omnicx:{uuid.uuid4()}"
         address_kinds = _address_kinds(channel)
@@ -817,7 +866,7 @@ class History:
             address = _recipient(tx, to, address_kinds)
             references = (reply_to.external_id,) if reply_to is not None else ()
             event = MessageEvent(
-                channel=channel.channel, account=channel.account, external_id=client_id,
+                channel=name, account=channel.account, external_id=client_id,
                 direction=Direction.OUTBOUND, contact=(address,), kind=Kind.MESSAGE,
                 occurred_at=now, recipients=(address,), subject=subject, text=text, html=html,
                 reply_to=reply_to.external_id if reply_to else None,
@@ -831,7 +880,7 @@ class History:
             outgoing = Outgoing(
                 client_id=client_id, contact_id=interaction.contact_id, to=address, text=text,
                 subject=subject, html=html, reply_to=reply_to, references=references,
-                last_inbound_at=tx.last_inbound(tx.members([root])[root], channel.channel.value,
+                last_inbound_at=tx.last_inbound(tx.members([root])[root], name.value,
                                                 channel.account),
                 options=options)
             return interaction, outgoing
@@ -847,8 +896,7 @@ class History:
         except OmnicxError:
             raise
         except Exception as exc:
-            error = SendError(f"{channel.channel.value} sender failed: {exc}",
-                              channel=channel.channel.value)
+            error = SendError(f"{name.value} sender failed: {exc}", channel=name.value)
             self._store.atomic(
                 lambda tx: _mark_failed(tx, self._vault.sealer(tx), interaction, error, now))
             raise error from exc
@@ -861,7 +909,7 @@ class History:
 
 def _parse(channel: ChannelAdapter, body: bytes, headers: Headers) -> Sequence[ChannelEvent]:
     """Run the adapter's parser; any exception it lets slip becomes a `PayloadError`."""
-    name = channel.channel.value
+    name = adapter_channel(channel).value
     try:
         return list(channel.parse(body, headers))
     except PayloadError as exc:

@@ -42,6 +42,7 @@ from ._enums import Direction, EventKind, Status, status_rank
 from ._errors import ConflictError
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
 from ._models import Address, Contact, Conversation, Interaction
+from ._scrub import scrub_event, scrub_raw
 from ._search import document_terms
 from ._vault import Sealer
 from .storage._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, Transaction
@@ -100,8 +101,11 @@ class _Batch:
         self.now = now
         self.sealer = sealer
         self.streams: dict[str, int | None] = {}
+        self.stored_streams: dict[str, int | None] = {}  # as the batch found them
         self.stream_arrivals: dict[AccountKey, list[str]] = {}
+        self.stream_fills: dict[AccountKey, list[str]] = {}  # arrivals below a stored mark
         self.known: dict[AccountKey, dict[str, InteractionRef]] = {}
+        self.open_refs: dict[AccountKey, set[str]] = {}  # mentioned ids with an open gap
         self.owners: dict[tuple[str, str], AddressOwner] = {}
         self.members: dict[int, tuple[int, ...]] = {}
         # (contact_id, channel, account, thread_key) -> (conversation_id, last activity),
@@ -138,6 +142,7 @@ class _Batch:
             (contact_id,) = self.tx.new_ids("contacts", 1)
             self.new_contacts.append(Contact(id=contact_id, display_name=name,
                                              created_at=self.now))
+            self.sealer.seed(contact_id, None, new=True)
             owner = AddressOwner(contact_id=contact_id, root_id=contact_id)
             self.members[contact_id] = (contact_id,)
             self.named.add(contact_id)
@@ -269,11 +274,18 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
            ) -> IngestResult:
     """Store every event of ``batch``; see the module docstring for the steps."""
     state = _Batch(tx, now, sealer)
-    events = [(p.raw.id if p.raw else None, e) for p in batch for e in p.events]
+    # The NUL rule (omnicx._scrub): every backend stores the same values.
+    scrubbed = [[scrub_event(e) for e in p.events] for p in batch]
+    events = [(p.raw.id if p.raw else None, e)
+              for p, payload_events in zip(batch, scrubbed, strict=True) for e in payload_events]
     for key, ids in _mentioned(e for _, e in events).items():
-        state.known[key] = tx.interaction_refs(key[0], key[1], ids)
+        state.known[key], state.open_refs[key] = tx.interaction_refs_and_gaps(
+            key[0], key[1], ids)
     state.owners = tx.owners(
         (str(a.kind), a.value) for _, e in events for a in e.contact)
+    for owner in state.owners.values():
+        if owner.head_known:  # read with the owner: the sealer need not read it again
+            sealer.seed(owner.contact_id, owner.head, new=False)
 
     state.prefetch([e for _, e in events if isinstance(e, MessageEvent)])
     new: list[Interaction] = []
@@ -283,8 +295,9 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
             if interaction is not None:
                 new.append(interaction)
     # Archived once their people are known (before the rows that reference them).
-    to_archive = [sealer.raw(attrs.evolve(p.raw, contact_id=_owner(state, p.events)))
-                  for p in batch if p.archive and p.raw is not None]
+    to_archive = [sealer.raw(scrub_raw(attrs.evolve(p.raw, contact_id=_owner(state, evs))))
+                  for p, evs in zip(batch, scrubbed, strict=True)
+                  if p.archive and p.raw is not None]
     if to_archive:
         tx.archive(to_archive)
     state.flush_identity()
@@ -396,11 +409,17 @@ def _advance_stream(state: _Batch, event: MessageEvent, position: StreamPosition
     name = _stream_cursor(channel, event.account, position.stream)
     if name not in state.streams:
         stored = state.tx.cursor(name)
-        state.streams[name] = int(stored) if stored is not None else None
+        state.streams[name] = state.stored_streams[name] = (
+            int(stored) if stored is not None else None)
     high = state.streams[name]
     number = position.number
-    state.stream_arrivals.setdefault((channel, event.account), []).append(
-        stream_reference(position.stream, number))
+    reference = stream_reference(position.stream, number)
+    state.stream_arrivals.setdefault((channel, event.account), []).append(reference)
+    stored_high = state.stored_streams[name]
+    if stored_high is not None and number <= stored_high:
+        # Only a number below the mark the batch found can have a gap in the
+        # store (gaps open below a new mark, with the cursor read under its lock).
+        state.stream_fills.setdefault((channel, event.account), []).append(reference)
     if high is not None and number <= high:
         return  # fills a hole (its gap closes) or repeats a number
     start = (high + 1 if high is not None
@@ -428,6 +447,7 @@ def _settle_streams(state: _Batch) -> None:
                 if not (g.channel.value == channel and g.account == account
                         and g.reference in arrived)]
         state.gaps = kept
+    for (channel, account), refs in state.stream_fills.items():
         state.result.gaps_closed += state.tx.close_gaps(channel, account, refs, state.now)
 
 
@@ -545,17 +565,20 @@ def _settle_arrivals(state: _Batch, new: Sequence[Interaction]) -> None:
         by_account.setdefault((str(interaction.channel), interaction.account), []).append(
             interaction)
     for (channel, account), items in by_account.items():
-        refs = [i.external_id for i in items]
         # Gaps opened earlier in this very batch are not in the database yet.
-        arrived = set(refs)
+        arrived = {i.external_id for i in items}
         state.gaps = [g for g in state.gaps
                       if not (str(g.channel) == channel and g.account == account
                               and g.reference in arrived)]
-        closed = state.tx.close_gaps(channel, account, refs, state.now)
-        state.result.gaps_closed += closed
-        if not closed:
+        # Those in the database were seen by the lookup (updates that wait for a
+        # message always open one), so most batches close nothing and skip this.
+        open_refs = state.open_refs.get((channel, account), set())
+        filling = [i for i in items if i.external_id in open_refs]
+        if not filling:
             continue
-        for interaction in items:
+        state.result.gaps_closed += state.tx.close_gaps(
+            channel, account, [i.external_id for i in filling], state.now)
+        for interaction in filling:
             attach_waiting(state.tx, state.sealer, interaction, interaction.external_id)
 
 

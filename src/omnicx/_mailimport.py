@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
+from ._adapters import adapter_channel
 from ._errors import ConfigurationError
 from .channels.email._imap import FetchedMail, ImapCursor, fetch_new
 from .channels.email._mailsources import iter_messages
@@ -72,7 +73,7 @@ def _counts(receipt: Receipt) -> Receipt:
 
 
 def import_cursor_name(path: str | os.PathLike[str], channel: ChannelAdapter) -> str:
-    return f"import:{channel.channel.value}:{channel.account}:{Path(path).resolve()}"
+    return f"import:{adapter_channel(channel).value}:{channel.account}:{Path(path).resolve()}"
 
 
 def import_path(

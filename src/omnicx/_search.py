@@ -41,6 +41,8 @@ from typing import Any
 import attrs
 import snowballstemmer
 
+from ._adapters import channel_names
+from ._enums import Channel
 from ._errors import ConfigurationError, NotFoundError
 from ._models import Contact, Interaction
 from .storage._base import Store, TimelineQuery, Transaction
@@ -244,7 +246,7 @@ def search(
     query: str,
     *,
     contact: Contact | int | None = None,
-    channels: Iterable[str] | None = None,
+    channels: Iterable[Channel | str] | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     limit: int = 50,
@@ -276,7 +278,7 @@ def search(
             contact_ids = group
         found = tx.search(SearchQuery(
             words=groups, contact_ids=contact_ids,
-            channels=frozenset(str(c) for c in channels) if channels else None,
+            channels=channel_names(channels),  # "Email", Channel.EMAIL: one channel
             since=since, until=until, limit=limit))
         items = open_interactions(tx, [item for item, _ in found])
     hits = []

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import channels as channel_module
+from ._adapters import adapter_channel
 from ._api import api_app, api_tokens
 from ._enums import Channel
 from ._errors import ConfigurationError
@@ -89,7 +90,8 @@ def serve(history: History, *, channels: str, host: str, port: int, workers: int
             " SQLite file); this one is one process only")
     out = out or sys.stdout
     for adapter in adapters:
-        print(f"POST http://{host}:{port}/{adapter.channel}/{adapter.account}", file=out)
+        print(f"POST http://{host}:{port}/{adapter_channel(adapter).value}/{adapter.account}",
+              file=out)
     if api_tokens(channels) is not None:
         print(f"GET  http://{host}:{port}/api/... (read API, bearer token;"
               " /api/openapi.json describes it)", file=out)
@@ -102,6 +104,7 @@ def serve(history: History, *, channels: str, host: str, port: int, workers: int
     if workers > 1:
         os.environ[_WORKER_ENV] = json.dumps({"db": db, "schema": schema,
                                               "tenant": history.tenant,
+                                              "region": history.default_region,
                                               "channels": str(Path(channels).resolve())})
         uvicorn.run("omnicx._serve:worker_app", factory=True, host=host, port=port,
                     workers=workers, access_log=False, log_level="info")
@@ -117,6 +120,7 @@ def worker_app() -> ASGIApp:
         raise ConfigurationError(f"{_WORKER_ENV} is missing or not JSON") from exc
     _log_to_stderr()
     history = open_history(config["db"], schema=config["schema"],
+                           default_region=config.get("region"),
                            tenant=config.get("tenant"))  # the tenant serve was started with
     return _app(history, load_channels(config["channels"]), config["channels"])
 

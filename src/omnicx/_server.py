@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl
 
 import attrs
 
+from ._adapters import adapter_channel
 from ._answer import WebhookAnswer
 from ._committer import GroupWriter
 from ._errors import (
@@ -101,7 +102,7 @@ def webhook_app(
     routes: dict[str, ChannelAdapter] = {}
     for channel in channels:
         check_servable(channel)
-        routes[f"/{channel.channel}/{channel.account}"] = channel
+        routes[f"/{adapter_channel(channel).value}/{channel.account}"] = channel
     mounts = {_prefix(prefix): app for prefix, app in (mount or {}).items()}
     writer = GroupWriter(history, max_items=max_group, max_bytes=max_group_bytes)
 
@@ -154,11 +155,11 @@ def webhook_app(
             else:
                 prepared = await asyncio.to_thread(prepare, history, channel, body, headers)
         except SignatureError as exc:
-            log.warning("rejected %s webhook: %s", channel.channel.value, exc)
+            log.warning("rejected %s webhook: %s", adapter_channel(channel).value, exc)
             await _respond(send, 401, {"error": str(exc)})
             return
         except OmnicxError as exc:  # the adapter cannot verify (a configuration fault)
-            log.exception("cannot verify a %s webhook", channel.channel.value)
+            log.exception("cannot verify a %s webhook", adapter_channel(channel).value)
             await _respond(send, 500, {"error": str(exc)})
             return
         outcome = await writer.submit(prepared)
@@ -198,7 +199,7 @@ def check_servable(channel: ChannelAdapter) -> None:
     adapter inside a wrapper must still be able to run its own ``verify``
     (a WhatsApp number without ``app_secret`` cannot).
     """
-    name = f"{channel.channel}/{channel.account}"
+    name = f"{adapter_channel(channel).value}/{channel.account}"
     _check_secrets(name, channel)
     for body in (b"", b"{}"):
         if _accepts_unsigned(name, channel, body):
@@ -241,12 +242,12 @@ def _accepts_unsigned(name: str, channel: ChannelAdapter, body: bytes) -> bool:
 def _answer(channel: ChannelAdapter, outcome: Outcome) -> tuple[int, dict[str, Any]]:
     answer = WebhookAnswer.of(outcome)  # the same mapping as omnicx.answer_webhook
     if isinstance(outcome, PayloadError):
-        log.warning("quarantined %s payload as #%s", channel.channel.value,
+        log.warning("quarantined %s payload as #%s", adapter_channel(channel).value,
                     outcome.quarantine_id)
     elif isinstance(outcome, StorageError):
         log.error("storage failed; the provider will retry: %s", outcome)
     elif answer.status >= 500:
-        log.error("receiving a %s payload failed: %s", channel.channel.value, outcome)
+        log.error("receiving a %s payload failed: %s", adapter_channel(channel).value, outcome)
     return answer.status, dict(answer.body)
 
 

@@ -35,7 +35,7 @@ from ._chain import (
     pack_head,
     unpack_head,
 )
-from ._crypto import ARCHIVE, CONTACT, Keyring, new_key
+from ._crypto import ARCHIVE, CONTACT, Keyring, new_key, warn_clear
 from ._errors import ConfigurationError
 from ._models import Address, Contact, Conversation, Interaction
 from ._search import blind_term, search_key
@@ -105,6 +105,9 @@ class Vault:
         self.writable()
         if isinstance(tx, VaultTransaction):
             return tx.sealer
+        # Said when it is true and matters: content is about to be written in the
+        # clear (not on opening, which may only read, or find an encrypted store).
+        warn_clear()
         return Sealer(tx, self.keyring, self.blobs)
 
     # -- reading ---------------------------------------------------------------------------
@@ -251,6 +254,18 @@ class Sealer:
                 if wrapped is not None:
                     self._ciphers[contact_id] = self._keyring.unwrap(
                         f"contact:{contact_id}", wrapped)
+
+    def seed(self, contact_id: int, head: bytes | None, *, new: bool) -> None:
+        """Take a chain head known already, instead of reading it in `prefetch`.
+
+        ``new``: a contact created in this transaction (no head, no data key).
+        An existing contact's head (`omnicx.storage.AddressOwner.head`) is
+        taken only without a key: with one, `prefetch` reads its data key too.
+        """
+        if contact_id in self._heads or (not new and self._keyring is not None):
+            return
+        seq, last = unpack_head(head)
+        self._heads[contact_id] = _Head(seq, last)
 
     def _head(self, contact_id: int) -> _Head:
         if contact_id not in self._heads:

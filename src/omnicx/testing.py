@@ -653,6 +653,47 @@ class StoreConformance(FeedConformance, TenancyConformance):
             every = {g.reference: g for g in tx.gaps(include_closed=True)}
             assert every["p1"].closed_at == _at(1) and every["p2"].open
 
+    def test_lookup_tells_which_ids_have_an_open_gap(self, store: Store) -> None:
+        def work(tx: Transaction) -> None:
+            (a,), conversation_id = self.seed(tx)
+            tx.insert_interactions([self.interaction(tx, a, conversation_id, "m1", _T0)])
+            gaps = []
+            for kind, reference in (("missing_parent", "p1"), ("status_without_message", "p1"),
+                                    ("missing_parent", "p2"), ("missing_parent", "p3")):
+                (gid,) = tx.new_ids("gaps", 1)
+                gaps.append(Gap(id=gid, kind=kind, channel="webchat", account="a",
+                                reference=reference, opened_at=_T0))
+            tx.open_gaps(gaps)
+            tx.close_gaps("webchat", "a", ["p3"], _at(1))
+
+        store.atomic(work)
+        with store.reading() as tx:
+            refs, gaps = tx.interaction_refs_and_gaps("webchat", "a", ["m1", "p1", "p3", "p9"])
+            assert list(refs) == ["m1"] and refs == tx.interaction_refs("webchat", "a", ["m1"])
+            assert gaps == {"p1"}  # p2 was not asked for, p3 is closed
+            assert tx.interaction_refs_and_gaps("webchat", "b", ["m1", "p1"]) == ({}, set())
+
+    def test_owners_chain_head_is_the_contacts_when_known(self, store: Store) -> None:
+        head = b"\x00" * 7 + b"\x01" + b"h" * 32
+
+        def work(tx: Transaction) -> None:
+            (a, b), _ = self.seed(tx, 2)
+            tx.insert_addresses([("email", "a@example.com", a, None),
+                                 ("email", "b@example.com", b, None)], _T0)
+            tx.set_chain_heads({a: head})
+
+        store.atomic(work)
+
+        def read(tx: Transaction) -> None:
+            owners = tx.owners([("email", "a@example.com"), ("email", "b@example.com")])
+            heads = tx.chain_heads([o.contact_id for o in owners.values()])
+            for owner in owners.values():
+                if owner.head_known:  # a store may leave it to `chain_heads`
+                    assert owner.head == heads[owner.contact_id]
+            assert heads[owners[("email", "a@example.com")].contact_id] == head
+
+        store.atomic(read)  # in a write transaction, as the ingest reads it
+
     def test_cursor_set_and_overwritten(self, store: Store) -> None:
         with store.reading() as tx:
             assert tx.cursor("imap:INBOX") is None
@@ -1165,6 +1206,48 @@ class StoreConformance(FeedConformance, TenancyConformance):
         assert history.quarantine() == []
         again = history.receive(broken, body=body, headers=headers)
         assert (again.stored, again.duplicates) == (0, 1)
+
+    def test_nul_characters_are_stored_alike(self, store: Store, history: History,
+                                             chat: WebChatPayloads) -> None:
+        """U+0000 anywhere in a payload: stored, the same on every backend (``omnicx._scrub``).
+
+        Text columns get U+FFFD in its place; the provider's ``data`` keeps it
+        (stored as JSON); the raw archive keeps the bytes as they arrived.
+        """
+        nul, fffd = "\x00", "\ufffd"
+        agent = chat.message_event(f"a{nul}1", visitor=f"v{nul}1", session=f"s{nul}1",
+                                   sender="agent", text=f"hello{nul}there", at=_at(1))
+        agent["agent"] = {"id": f"agent{nul}7", "name": f"Bo{nul}b"}
+        agent["page"] = f"/p{nul}q"
+        agent["visitor"]["name"] = f"An{nul}na"
+        agent["attachments"] = [{"filename": f"a{nul}.pdf", "content_type": "application/pdf"}]
+        reply = chat.message_event(f"m{nul}2", visitor=f"v{nul}1", session=f"s{nul}1",
+                                   text=nul, reply_to=f"a{nul}1", at=_at(2))
+        status = {"type": "message.read", "id": f"read:a{nul}1", "message": f"a{nul}1",
+                  "at": _at(3).isoformat()}
+        body, headers = chat.signed([agent, reply, status])
+        assert b"\\u0000" in body  # JSON carries it escaped, as providers send it
+        receipt = history.receive(chat.channel, body=body, headers=headers)
+        assert (receipt.stored, receipt.updates) == (2, 1)
+        contact = _only_contact(history)
+        assert contact.display_name == f"An{fffd}na"
+        assert [str(a) for a in contact.addresses] == [f"webchat:test-site/v{fffd}1"]
+        second, first = history.timeline(contact).items
+        assert first.external_id == f"a{fffd}1" and first.text == f"hello{fffd}there"
+        assert first.sender is not None and first.sender.value == f"agent{fffd}7"
+        assert first.sender.name == f"Bo{fffd}b"
+        assert first.attachments[0].filename == f"a{fffd}.pdf"
+        assert first.data["page"] == f"/p{nul}q"  # the provider's JSON, verbatim
+        assert first.status == Status.READ
+        assert (second.text, second.reply_to) == (fffd, f"a{fffd}1")
+        assert second.conversation_id == first.conversation_id  # same session key
+        assert history.gaps() == []  # the reply found its parent
+        again = history.receive(chat.channel, body=body, headers=headers)
+        assert (again.stored, again.duplicates) == (0, 3)
+        with store.reading() as tx:
+            raw = tx.raw(receipt.raw_ids[0])
+        assert raw is not None and raw.body == body
+        assert history.verify().ok
 
     def test_cursor_is_saved_with_the_batch_it_covers(self, history: History,
                                                       chat: WebChatPayloads) -> None:

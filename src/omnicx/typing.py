@@ -49,12 +49,14 @@ class ChannelAdapter(Protocol):
     """Turns a provider's raw request into `ChannelEvent`s.
 
     ``channel`` and ``account`` name where payloads come from (for WhatsApp
-    the phone number id, for email the mailbox). Both methods are pure: no
-    I/O, no clock other than what the payload says.
+    the phone number id, for email the mailbox). ``channel`` may be a plain
+    string (``"phone"``, ``"Phone"`` or a channel omnicx does not know): omnicx
+    reads it through `omnicx.Channel` once, where the adapter enters. Both
+    methods are pure: no I/O, no clock other than what the payload says.
     """
 
     @property
-    def channel(self) -> Channel: ...
+    def channel(self) -> Channel | str: ...
 
     @property
     def account(self) -> str: ...
@@ -75,11 +77,12 @@ class Sender(Protocol):
     ``History.send(channel, to=contact)`` picks the contact's first address
     whose kind is in the sender's optional ``address_kinds`` class attribute,
     most preferred first (default ``("phone",)``; WhatsApp uses
-    ``("phone", "whatsapp")``, email ``("email",)``).
+    ``("phone", "whatsapp")``, email ``("email",)``). ``channel`` may be a
+    plain string, as for `ChannelAdapter`.
     """
 
     @property
-    def channel(self) -> Channel: ...
+    def channel(self) -> Channel | str: ...
 
     @property
     def account(self) -> str: ...

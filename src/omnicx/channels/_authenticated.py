@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from .._adapters import adapter_channel
 from .._enums import Channel
 from .._errors import ConfigurationError, SignatureError
 from .._events import ChannelEvent
@@ -57,7 +58,7 @@ class Authenticated:
 
     @property
     def channel(self) -> Channel:
-        return self.adapter.channel
+        return adapter_channel(self.adapter)  # a user's adapter may say "phone"
 
     @property
     def account(self) -> str:

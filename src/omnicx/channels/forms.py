@@ -40,7 +40,7 @@ import attrs
 from .._enums import AddressKind, Channel, Direction, Kind
 from .._errors import ConfigurationError, PayloadError, SignatureError
 from .._events import ChannelEvent, MessageEvent
-from .._identity import normalise_email, normalise_phone
+from .._identity import check_region, normalise_email, normalise_phone
 from .._models import Address, Attachment
 from ..typing import BlobStore
 from ._common import get_header, load_json, parse_epoch, require_secret
@@ -124,7 +124,7 @@ class WebForm:
     fields: Mapping[str, tuple[str, ...]] = attrs.field(
         factory=lambda: dict(DEFAULT_FIELDS), converter=_roles)
     reader: Reader = attrs.field(factory=lambda: read_form, repr=False, eq=False)
-    default_region: str | None = None
+    default_region: str | None = attrs.field(default=None, converter=check_region)
     blobs: BlobStore | None = attrs.field(default=None, repr=False, eq=False)
     max_upload_bytes: int = 25 * 1024 * 1024
     channel: ClassVar[Channel] = Channel.WEBFORM

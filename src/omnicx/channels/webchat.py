@@ -24,7 +24,7 @@ from dateutil import parser as dateparser
 from .._enums import AddressKind, Channel, Direction, EventKind, Kind, Status
 from .._errors import PayloadError
 from .._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent
-from .._identity import normalise_phone
+from .._identity import check_region, current_region, normalise_phone
 from .._models import Address, Attachment, utc
 from ._common import (
     expect,
@@ -50,12 +50,13 @@ class WebChat:
 
     ``secret`` is the HMAC key shared with the widget's backend; ``site``
     names the website (the channel's account). ``default_region`` lets
-    visitors type national phone numbers (``"CH"`` reads ``079 123 45 67``).
+    visitors type national phone numbers (``"CH"`` reads ``079 123 45 67``);
+    without it, the history's (``omnicx.open(..., default_region="CH")``) applies.
     """
 
     secret: str | bytes = attrs.field(repr=False, validator=require_secret)
     site: str = "default"
-    default_region: str | None = None
+    default_region: str | None = attrs.field(default=None, converter=check_region)
     channel: ClassVar[Channel] = Channel.WEBCHAT
 
     @property
@@ -165,7 +166,8 @@ class WebChat:
             if email:
                 addresses.append(_address(AddressKind.EMAIL, str(email), None))
             if phone:
-                addresses.append(_address(AddressKind.PHONE, str(phone), self.default_region))
+                addresses.append(_address(AddressKind.PHONE, str(phone),
+                                          self.default_region or current_region()))
         except PayloadError as exc:
             raise PayloadError(f"visitor: {exc.message}", channel=_CHANNEL) from exc
         visitor_id = visitor.get("id")

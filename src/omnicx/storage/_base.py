@@ -205,13 +205,18 @@ class AddressOwner:
     ``root_id`` differs from ``contact_id`` when the owner was merged into another contact;
     ``named`` tells whether the owner has a display name already; ``merged`` whether
     other contacts are merged into the root (``None``: the store did not say, and
-    `Transaction.members` is asked).
+    `Transaction.members` is asked). ``head_known`` says that ``head`` is the owner's
+    ``chain_head`` as `Transaction.chain_heads` would return it in this transaction,
+    read with the owner, so that the ingest need not read it again: a store whose
+    writers run in parallel, which must read heads under a row lock, leaves it false.
     """
 
     contact_id: int
     root_id: int
     named: bool = False
     merged: bool | None = None
+    head: bytes | None = None
+    head_known: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -300,6 +305,15 @@ class Transaction(Protocol):
     def interaction_refs(
         self, channel: str, account: str, external_ids: Iterable[str]
     ) -> dict[str, InteractionRef]: ...
+    def interaction_refs_and_gaps(
+        self, channel: str, account: str, external_ids: Iterable[str]
+    ) -> tuple[dict[str, InteractionRef], set[str]]:
+        """`interaction_refs`, and which of ``external_ids`` are the reference of an
+        open gap on this channel and account, in one read: the ingest then runs
+        `close_gaps` only when a new message fills a gap (rarely), not for every
+        message. Consistent as `interaction_refs` is (a gap on an external id is
+        opened by a writer that looked the id up)."""
+        ...
     def insert_interactions(
         self, interactions: Sequence[Interaction], seals: Sequence[RowSeal] | None = None
     ) -> int:

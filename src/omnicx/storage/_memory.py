@@ -222,7 +222,8 @@ class _MemoryTransaction(FeedMemory):
                 contact = self._t.contacts[row[0]]
                 found[key] = AddressOwner(contact_id=contact.id,
                                           root_id=contact.merged_into or contact.id,
-                                          named=contact.display_name is not None)
+                                          named=contact.display_name is not None,
+                                          head=contact.chain_head, head_known=True)
         return found
 
     def insert_contacts(self, contacts: Sequence[Contact]) -> None:
@@ -382,6 +383,15 @@ class _MemoryTransaction(FeedMemory):
                 found[ext] = InteractionRef(id=iid, contact_id=row[1], conversation_id=row[2],
                                             occurred_at=from_us(row[_OCCURRED_AT]))
         return found
+
+    def interaction_refs_and_gaps(
+        self, channel: str, account: str, external_ids: Iterable[str]
+    ) -> tuple[dict[str, InteractionRef], set[str]]:
+        wanted = set(external_ids)
+        return self.interaction_refs(channel, account, wanted), {
+            gap.reference for gap in self._t.gaps.values()
+            if gap.closed_at is None and gap.reference in wanted
+            and gap.channel.value == channel and gap.account == account}
 
     def insert_interactions(
         self, interactions: Sequence[Interaction], seals: Sequence[RowSeal] | None = None

@@ -30,8 +30,11 @@ Install with ``pip install 'omnicx[postgres]'``; open with
   caller see `ConflictError`.
 - Advisory locks live in the server's shared lock table
   (``max_locks_per_transaction`` x ``max_connections`` entries, 6,400 by
-  default): a batch holds about one per payload, so keep ``batch_size``
-  times the concurrent writers well below it, or raise the setting.
+  default). A transaction locks its first `omnicx.storage._sql.FINE_LOCKS`
+  names one by one (plus a shared lock on each name's bucket, one of 256);
+  past that it locks whole buckets exclusively, so that a payload or batch of
+  any size holds at most about 2,500 locks (a webhook with 100,000 events is
+  stored; one lock per event ran out of lock table space at ~12,000).
 - Reads run in a ``REPEATABLE READ READ ONLY`` transaction: one snapshot;
   a read that is one statement (``reading(snapshot=False)``, the timeline)
   runs in autocommit instead, one round trip where the transaction took three.
@@ -45,21 +48,24 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+import zlib
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import islice
 from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
 from psycopg import errors, sql
 
-from .._errors import ConfigurationError, ConflictError, StorageError
+from .._errors import ConfigurationError, ConflictError, NotFoundError, StorageError
 from .._tenancy import check_tenant, close_tenants, scoped_store, tenant_registry
 from ._base import Capabilities, Transaction
 from ._fulltext import POSTGRES_DDL, PostgresFullText
 from ._schema import MIGRATIONS
-from ._sql import SqlTransaction
+from ._sql import SqlTransaction, rank_sql
+from ._sqlite import _PLAINTEXT, _STATUS_OK  # the same checks, in portable SQL
 
 __all__ = ["PostgresStore"]
 
@@ -78,6 +84,10 @@ _TRANSIENT = (
     errors.UniqueViolation,
     errors.LockNotAvailable,
 )
+# Advisory locks on buckets of names use the (int, int) key space, which never
+# meets the bigint one of the locks on single names; the first int is "ocx1".
+_LOCK_SPACE = 0x6F637831
+_BUCKETS = 256
 _BEGIN_WRITE = "BEGIN ISOLATION LEVEL READ COMMITTED"
 _BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
@@ -106,6 +116,130 @@ def _to_format(statement: str) -> str:
     return statement.replace("%", "%%").replace("?", "%s")
 
 
+# `Transaction.chain_inputs`, as SQLite's (see `omnicx.storage._sqlite`), in
+# PostgreSQL's SQL. json_build_array spaces its elements, unlike the compact JSON
+# of `omnicx._chain`, so each array is spelt out: to_json escapes a text exactly
+# as Python's encoder with ensure_ascii=False does (quote, backslash, the short
+# escapes of \b \f \n \r \t, other controls as lowercase \u00xx, everything else
+# verbatim); an integer column is cast to its digits. Types are enforced by the
+# columns, so chain_seq is an integer or NULL. The checks that are not hashes
+# are those of SQLite's statement, with the same SQL fragments.
+_INTEGERS = frozenset({"id", "contact_id", "conversation_id", "interaction_id", "occurred_at",
+                       "received_at", "raw_id", "chain_seq", "erased_at", "erased_before"})
+
+
+def _json(column: str) -> str:
+    if column.rpartition(".")[2] in _INTEGERS:  # digits need no escaping; a cast is cheaper
+        return f"coalesce({column}::text, 'null')"
+    return f"coalesce(to_json({column})::text, 'null')"
+
+
+def _json_array(*items: str) -> str:
+    return "convert_to('[' || " + " || ',' || ".join(items) + " || ']', 'UTF8')"
+
+
+def _material(kind: str, prefix: str, columns: Sequence[str], digest: str | None,
+              *extra: str) -> str:
+    items = [f"'\"{kind}\"'", *(_json(prefix + c) for c in columns)]
+    if digest is not None:
+        items.append(_json(f"encode({prefix}{digest}, 'hex')"))
+    items += (_json(prefix + c) for c in extra)
+    return (f"coalesce({prefix}prev_hash || '\\x6f637831'::bytea || {_json_array(*items)},"
+            " ''::bytea)")
+
+
+_INTERACTION_FIELDS = ("id", "contact_id", "conversation_id", "channel", "account",
+                       "coalesce(origin_id, external_id)", "direction", "kind", "message_type",
+                       "occurred_at", "received_at", "reply_to", "raw_id", "chain_seq")
+
+
+_EMPTY = "'\\xe3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'::bytea"
+_CHAIN_INPUTS = f"""
+SELECT contact_id, coalesce(chain_seq, -1), prev_hash, hash,
+    CASE WHEN origin_status IS NULL THEN {_material("i", "", _INTERACTION_FIELDS, "digest")}
+        ELSE {_material("i", "", _INTERACTION_FIELDS, "digest", "origin_status")} END,
+    CASE WHEN erased_at IS NULL THEN coalesce(sealed, {_json_array(*(_json(c) for c in (
+        "sender_kind", "sender_value", "sender_name", "recipients", "subject", "text", "html",
+        "attachments", "data")))}) ELSE ''::bytea END,
+    CASE
+        WHEN prev_hash IS NULL OR digest IS NULL THEN NULL
+        WHEN NOT {_STATUS_OK} THEN NULL
+        WHEN sealed IS NOT NULL AND {_PLAINTEXT} IS NOT NULL THEN NULL
+        WHEN origin_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events c
+            WHERE c.interaction_id = interactions.id AND c.hash IS NOT NULL
+            AND c.external_id = interactions.external_id) THEN NULL
+        WHEN erased_at IS NULL THEN digest
+        WHEN EXISTS (SELECT 1 FROM erasures x WHERE x.contact_id = interactions.contact_id
+            AND (x.erased_before IS NULL OR interactions.occurred_at < x.erased_before))
+            THEN {_EMPTY}
+    END
+FROM interactions WHERE contact_id = ANY(%(ids)s)
+UNION ALL
+SELECT i.contact_id, coalesce(e.chain_seq, -1), e.prev_hash, e.hash,
+    {_material("e", "e.", ("id", "interaction_id", "channel", "account", "external_id",
+                           "event_id", "kind", "status", "occurred_at", "received_at", "error",
+                           "raw_id", "chain_seq"), "digest")},
+    CASE WHEN e.erased_at IS NULL THEN coalesce(e.sealed, convert_to(coalesce(e.data, ''), 'UTF8'))
+        ELSE ''::bytea END,
+    CASE
+        WHEN e.prev_hash IS NULL OR e.hash IS NULL OR e.digest IS NULL THEN NULL
+        WHEN e.kind = 'status' AND NOT coalesce({rank_sql("e.status")} <= i.status_rank, FALSE)
+            THEN NULL
+        WHEN e.erased_at IS NULL THEN e.digest
+        WHEN i.erased_at IS NOT NULL AND i.digest IS NOT NULL THEN {_EMPTY}
+    END
+FROM events e JOIN interactions i ON i.id = e.interaction_id WHERE i.contact_id = ANY(%(ids)s)
+UNION ALL
+SELECT contact_id, coalesce(chain_seq, -1), prev_hash, hash,
+    {_material("x", "", ("id", "contact_id", "erased_at", "erased_before", "reason",
+                         "chain_seq"), None)},
+    ''::bytea, CASE WHEN prev_hash IS NOT NULL THEN {_EMPTY} END
+FROM erasures WHERE contact_id = ANY(%(ids)s)
+"""
+_CHAIN_INPUT_ROWS = 4096  # per chunk: bounded memory whatever the message size
+
+
+def _chain_inputs(cursor: Any, contact_ids: Sequence[int]
+                  ) -> Iterator[Sequence[Sequence[Any]]]:
+    conn = cursor.connection
+    own = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    # In the caller's transaction, a savepoint: a caller that stops early cancels
+    # the statement, and an error aborts it; either is rolled back to here, so the
+    # transaction goes on (verify then reads chain_rows). Outside one, a
+    # transaction of its own, for the setting below.
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if own
+                 else "SAVEPOINT omnicx_chain_inputs")
+    done = False
+    stream: Generator[Any, None, None] | None = None
+    try:
+        # The statement is long and its estimate large: JIT compiled (and, past
+        # a million rows, optimised) it on every call, which cost more than the
+        # query itself (6 s instead of 1.5 s for 100,000 records).
+        conn.execute("SELECT set_config('jit', 'off', true)")
+        # Streamed: the server builds the next rows while the caller hashes
+        # these (two processes at work instead of one waiting for the other).
+        stream = conn.cursor(binary=True).stream(
+            _CHAIN_INPUTS, {"ids": list(contact_ids)}, size=_CHAIN_INPUT_ROWS)
+        while chunk := list(islice(stream, _CHAIN_INPUT_ROWS)):
+            yield chunk
+        done = True
+    except psycopg.Error as exc:
+        raise StorageError(f"PostgreSQL cannot encode the chain: {exc}") from exc
+    finally:
+        try:
+            if stream is not None:
+                stream.close()  # ends (cancels) the statement, if the caller stopped early
+            if own:
+                conn.execute("COMMIT" if done else "ROLLBACK")
+            elif done:
+                conn.execute("RELEASE SAVEPOINT omnicx_chain_inputs")
+            else:
+                conn.execute("ROLLBACK TO SAVEPOINT omnicx_chain_inputs")
+                conn.execute("RELEASE SAVEPOINT omnicx_chain_inputs")
+        except psycopg.Error:
+            pass
+
+
 class _PostgresDialect:
     """`Dialect` for psycopg; hands out ids from per-table blocks of sequence values."""
 
@@ -121,12 +255,28 @@ class _PostgresDialect:
 
     def chain_inputs(self, cursor: Any, contact_ids: Sequence[int]
                      ) -> Iterator[Sequence[Sequence[Any]]] | None:
-        return None  # json_build_array's spacing differs from the chain's encoding
+        return _chain_inputs(cursor, contact_ids)
 
-    def lock_keys(self, cursor: Any, keys: Sequence[str]) -> None:
-        if keys:  # one round trip; unnest keeps the (sorted) order
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
-                           " FROM unnest(%s::text[]) AS k", (list(keys),))
+    def lock_keys(self, cursor: Any, keys: Sequence[str], *, coarse: bool) -> None:
+        if not keys:
+            return
+        # Two levels, so that a batch of any size holds a bounded number of
+        # locks and still excludes every writer of one of its names: a name
+        # lies in one of _BUCKETS buckets. A writer of a few names takes its
+        # buckets in SHARE mode (writers of different names never wait for
+        # each other) and then each name exclusively; a writer of very many
+        # names takes their buckets exclusively, which waits for, and holds
+        # off, every writer of a name in them. One round trip; unnest keeps
+        # the sorted order, buckets before names.
+        buckets = sorted({zlib.crc32(k.encode()) % _BUCKETS for k in keys})
+        if coarse:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, b) FROM unnest(%s::int[]) AS b",
+                           (_LOCK_SPACE, buckets))
+            return
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock_shared(%s, b) FROM unnest(%s::int[]) AS b"
+            " UNION ALL SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
+            " FROM unnest(%s::text[]) AS k", (_LOCK_SPACE, buckets, list(keys)))
 
     @property
     def for_update(self) -> str:
@@ -192,6 +342,7 @@ class PostgresStore:
         retry_for: float = 30.0,
         connect_timeout: float = 10.0,
         id_block: int = 64,
+        create: bool = True,
         tenant: str | None = None,
     ) -> None:
         self.tenant = check_tenant(tenant)
@@ -220,8 +371,11 @@ class PostgresStore:
             raise ConfigurationError(f"not a PostgreSQL URL: {exc}") from exc
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
-            self._migrate()
+            self._migrate(create)
             self._open = True
+        except NotFoundError:
+            self._pool.close()
+            raise
         except psycopg_pool.PoolTimeout as exc:
             self._pool.close()
             raise StorageError(
@@ -248,11 +402,13 @@ class PostgresStore:
         conn.execute(self._set_path)
 
     # -- schema -----------------------------------------------------------------------------
-    def _migrate(self) -> None:
+    def _migrate(self, create: bool = True) -> None:
         with self._pool.connection() as conn, conn.transaction():
             # Serialise first opens of the same schema, across processes.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                          (f"omnicx:migrate:{self.schema}",))
+            if not create and self._version(conn) == 0:  # a mistyped schema, say
+                raise NotFoundError(f"no history in PostgreSQL schema {self.schema!r}")
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
                 sql.Identifier(self.schema)))
             current = self._version(conn)
@@ -302,7 +458,7 @@ class PostgresStore:
                     f"PostgreSQL ran out of lock table space ({exc}): lower the batch size"
                     " or raise max_locks_per_transaction") from exc
             except psycopg.Error as exc:
-                raise StorageError(f"PostgreSQL failed: {exc}") from exc
+                raise storage_error(exc) from exc
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
 
@@ -336,13 +492,44 @@ class PostgresStore:
         except psycopg_pool.PoolTimeout as exc:
             raise StorageError(f"no PostgreSQL connection available: {exc}") from exc
         except psycopg.Error as exc:
-            raise StorageError(f"PostgreSQL failed: {exc}") from exc
+            raise storage_error(exc) from exc
 
     def close(self) -> None:
         self._open = False
         self._pool.close()
         if self.tenant is None:
             close_tenants(self._tenants, PostgresStore.close)
+
+
+# SQLSTATE classes (and codes) that are not the data's fault: connection,
+# transaction rollback (serialization, deadlock), insufficient resources (disk
+# full, out of memory, too many connections), object not in prerequisite state
+# (lock not available), operator intervention (statement or lock timeout,
+# shutdown), system and internal errors; and lacking privileges, which an
+# administrator fixes. Every other SQLSTATE (data exceptions such as 22021 or
+# 22P05, integrity constraints, program limits such as an index row too large)
+# refuses the data itself, on every retry.
+_ENVIRONMENT_CLASSES = frozenset({"08", "40", "53", "55", "57", "58", "XX", "F0", "HV"})
+_ENVIRONMENT_STATES = frozenset({"42501", "25P03", "25006"})
+
+
+def storage_error(exc: psycopg.Error) -> StorageError:
+    """``exc`` as a `StorageError`, ``transient`` unless PostgreSQL refused the data.
+
+    An error with no SQLSTATE comes from the client: a lost connection
+    (`psycopg.OperationalError`, `psycopg.InterfaceError`) is transient; a
+    value psycopg cannot send (`psycopg.DataError`, e.g. a NUL in text) is not.
+    The message is the server's primary message and SQLSTATE, without the
+    DETAIL, which may quote the refused values.
+    """
+    state = exc.sqlstate
+    if state is None:
+        transient = isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+        message = str(exc)
+    else:
+        transient = state[:2] in _ENVIRONMENT_CLASSES or state in _ENVIRONMENT_STATES
+        message = f"{exc.diag.message_primary or type(exc).__name__} (SQLSTATE {state})"
+    return StorageError(f"PostgreSQL failed: {message}", transient=transient)
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:

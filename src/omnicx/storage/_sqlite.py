@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from .._errors import ConflictError, StorageError
+from .._errors import ConflictError, NotFoundError, StorageError
 from .._tenancy import check_tenant, close_tenants, scoped_store, tenant_registry
 from ._base import Capabilities, Transaction
 from ._fulltext import SQLITE_DDL, SqliteFullText
@@ -130,6 +130,11 @@ def _chain_inputs(cursor: Any, contact_ids: Sequence[int]
         rows.close()  # also when the caller stops early: no statement left pending
 
 
+def _holds_history(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                        " AND name = 'omnicx_meta'").fetchone() is not None
+
+
 class _SQLiteDialect:
     """Ids come from ``max(id) + 1``, remembered between transactions.
 
@@ -153,7 +158,7 @@ class _SQLiteDialect:
 
     # Never used: ``BEGIN IMMEDIATE`` makes a write the only writer, so SQLite's
     # transactions are not `locking` (see `SqlTransaction`).
-    def lock_keys(self, cursor: Any, keys: Sequence[str]) -> None:
+    def lock_keys(self, cursor: Any, keys: Sequence[str], *, coarse: bool) -> None:
         """Nothing to lock."""
 
     @property
@@ -188,10 +193,30 @@ class _SQLiteDialect:
 
 
 def _transient(exc: sqlite3.Error) -> bool:
+    """Whether another writer holds the lock: `SQLiteStore.atomic` tries again."""
     message = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in message or "busy" in message
     )
+
+
+# Result codes that are not the data's fault (the file, the disk, memory, a lock):
+# the same write may succeed later. Every other failure (SQLITE_TOOBIG, _CONSTRAINT,
+# _MISMATCH, _RANGE, a value the driver cannot bind, ...) refuses the data itself,
+# on every retry. Extended result codes carry the primary code in their low byte.
+_ENVIRONMENT = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOLFS, sqlite3.SQLITE_AUTH,
+    sqlite3.SQLITE_NOTADB,
+})
+
+
+def storage_error(exc: sqlite3.Error) -> StorageError:
+    """``exc`` as a `StorageError`, ``transient`` unless SQLite refused the data."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    transient = code is not None and code & 0xFF in _ENVIRONMENT
+    return StorageError(f"SQLite failed: {exc}", transient=transient)
 
 
 class SQLiteStore:
@@ -209,14 +234,17 @@ class SQLiteStore:
         synchronous: str = "FULL",
         busy_timeout: float = 5.0,
         retry_for: float = 30.0,
+        create: bool = True,
         tenant: str | None = None,
     ) -> None:
         self.tenant = check_tenant(tenant)
         self._tenants: dict[str | None, SQLiteStore] = tenant_registry(self)
         self._options = (synchronous, busy_timeout, retry_for)
         self.root_path = str(path)
-        self.path = tenant_path(self.root_path, self.tenant)
+        self.path = tenant_path(self.root_path, self.tenant, create=create)
         memory = self.path == ":memory:"
+        if not (create or memory or Path(self.path).is_file()):
+            raise NotFoundError(f"no history at {self.path}: the file does not exist")
         self.capabilities = Capabilities(
             durable=not memory, multi_process=not memory, concurrent_writers=False
         )
@@ -225,6 +253,9 @@ class SQLiteStore:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=busy_timeout)
+            if not (create or memory or _holds_history(conn)):  # read before writing a byte
+                conn.close()
+                raise NotFoundError(f"no history at {self.path}: the file holds no omnicx tables")
             self._db = sqlite_utils.Database(conn)
             if not memory:
                 self._db.enable_wal()
@@ -290,7 +321,7 @@ class SQLiteStore:
                     return self._run(work)
             except sqlite3.Error as exc:
                 if not _transient(exc):
-                    raise StorageError(f"SQLite failed: {exc}") from exc
+                    raise storage_error(exc) from exc
                 if time.monotonic() > deadline:
                     raise ConflictError(f"database stayed locked: {exc}") from exc
             except ConflictError:
@@ -349,11 +380,14 @@ class SQLiteStore:
             close_tenants(self._tenants, SQLiteStore.close)
 
 
-def tenant_path(path: str, tenant: str | None) -> str:
-    """Where the SQLite database of ``tenant`` lives for the main database ``path``."""
+def tenant_path(path: str, tenant: str | None, *, create: bool = True) -> str:
+    """Where the SQLite database of ``tenant`` lives for the main database ``path``
+    (its folder made when ``create``)."""
     if tenant is None or path == ":memory:":
         return path
     folder = Path(path + ".tenants")
+    if not create:
+        return str(folder / f"{tenant}.db")
     try:
         folder.mkdir(exist_ok=True)
     except OSError as exc:

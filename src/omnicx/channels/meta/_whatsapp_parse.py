@@ -518,6 +518,11 @@ def _address(kind: str, value: str, name: str | None) -> Address:
     key = (kind, value, name)
     found = _ADDRESSES.get(key)
     if found is None:
+        if kind == _PHONE and not value.lstrip().startswith("+"):
+            # Meta's wa_id, "from" and display_phone_number are international numbers
+            # without "+"; saying so keeps a history's default region from misreading
+            # them (and keeps this cache right whatever the region).
+            value = "+" + value.lstrip()
         found = Address(kind=kind, value=value, name=name)
         if len(_ADDRESSES) >= 8192:
             _ADDRESSES.clear()

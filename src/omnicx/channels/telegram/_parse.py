@@ -392,6 +392,8 @@ def _own_phone(shared: Mapping[str, Any], sender_id: str) -> str | None:
     if not isinstance(phone, str) or not phone.strip():
         raise F.fail("contact.phone_number is required")
     if isinstance(user_id, int) and not isinstance(user_id, bool) and str(user_id) == sender_id:
-        return phone
+        # A Telegram account's own number is international, often without "+":
+        # saying so keeps a history's default region from reading it as national.
+        return phone if phone.lstrip().startswith("+") else "+" + phone.strip()
     return None
 

@@ -140,7 +140,10 @@ class _Hook:
         contact = [customer]
         if wa_id:
             try:
-                phone = Address(kind=AddressKind.PHONE, value=wa_id, name=customer.name)
+                # WaId is international digits without "+"; saying so keeps a
+                # history's default region from reading them as a national number.
+                phone = Address(kind=AddressKind.PHONE, name=customer.name,
+                                value=wa_id if wa_id.startswith("+") else f"+{wa_id}")
             except PayloadError:
                 pass  # the From number identifies them all the same
             else:
