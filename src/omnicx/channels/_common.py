@@ -11,7 +11,7 @@ import datetime as dt
 import hmac
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from .._errors import ConfigurationError, PayloadError, SignatureError
 
@@ -136,3 +136,29 @@ def parse_epoch(value: Any, *, channel: str, what: str = "timestamp") -> dt.date
         return dt.datetime.fromtimestamp(seconds, dt.UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise PayloadError(f"{what}: out of range: {value!r}", channel=channel) from exc
+
+
+class HttpClientOwner:
+    """``close()`` and ``with`` for an adapter whose HTTP client is a cached property.
+
+    ``_client_attribute`` names that property. Closing reads the attribute with
+    ``object.__getattribute__``, which bypasses the (attrs, slotted) cached
+    property: closing never opens a client just to close it.
+    """
+
+    __slots__ = ()
+    _client_attribute: ClassVar[str] = "_api"
+
+    def close(self) -> None:
+        """Close the HTTP connection pool (if one was opened)."""
+        try:
+            client = object.__getattribute__(self, self._client_attribute)
+        except AttributeError:
+            return
+        client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

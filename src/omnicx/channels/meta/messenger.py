@@ -35,7 +35,7 @@ from ..._enums import Channel, Status
 from ..._errors import PayloadError, SendError
 from ..._events import ChannelEvent
 from ..._outbound import Outgoing, SendResult
-from .._common import require_secret
+from .._common import HttpClientOwner, require_secret
 from ._graph import GraphAPI, Handshake, answer_handshake, app_key, sign_body, verify_signature
 from ._messaging_parse import INSTAGRAM, MESSENGER, Platform, decode, parse_messaging
 from ._messaging_send import (
@@ -62,7 +62,7 @@ def _utcnow() -> dt.datetime:
 
 
 @attrs.frozen(kw_only=True)
-class _MetaMessaging:
+class _MetaMessaging(HttpClientOwner):
     """What Messenger and Instagram share: webhook checks, parsing and the Send API."""
 
     app_secret: str | bytes | None = attrs.field(default=None, repr=False,
@@ -79,6 +79,7 @@ class _MetaMessaging:
     clock: Callable[[], dt.datetime] = attrs.field(default=_utcnow, repr=False, eq=False)
 
     platform: ClassVar[Platform]
+    _client_attribute: ClassVar[str] = "_graph"
     anytime_tags: ClassVar[frozenset[str]] = frozenset()
     # Whether sends carry omnicx's client id as ``metadata`` (Messenger echoes it back).
     tag_echoes: ClassVar[bool] = False
@@ -145,13 +146,6 @@ class _MetaMessaging:
             timeout=self.timeout, max_retries=self.max_retries, backoff=self.backoff,
             throttle_backoff=self.throttle_backoff, max_wait=self.max_wait, sleep=self.sleep)
 
-    def close(self) -> None:
-        """Close the HTTP connection pool (if one was opened)."""
-        try:
-            graph = object.__getattribute__(self, "_graph")
-        except AttributeError:
-            return
-        graph.close()
 
     def send(self, message: Outgoing) -> SendResult:
         """Send ``message``; return Meta's ``message_id`` or raise `omnicx.SendError`.
@@ -212,11 +206,6 @@ class Messenger(_MetaMessaging):
     def _base_url(self) -> str:
         return self.base_url
 
-    def __enter__(self) -> Messenger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @attrs.frozen(kw_only=True)
@@ -251,8 +240,3 @@ class Instagram(_MetaMessaging):
     def _base_url(self) -> str:
         return self.base_url
 
-    def __enter__(self) -> Instagram:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -37,7 +37,7 @@ from ..._events import ChannelEvent
 from ..._models import Attachment, utc
 from ..._outbound import Outgoing, SendResult
 from ...typing import BlobStore
-from .._common import require_secret
+from .._common import HttpClientOwner, require_secret
 from ._graph import (
     SIGNATURE_HEADER,
     GraphAPI,
@@ -72,7 +72,7 @@ def _utcnow() -> dt.datetime:
 
 
 @attrs.frozen(kw_only=True)
-class WhatsApp:
+class WhatsApp(HttpClientOwner):
     """One WhatsApp business phone number on the Cloud API.
 
     ``phone_number_id`` is the channel's account. ``app_secret`` verifies
@@ -82,6 +82,8 @@ class WhatsApp:
     seams tests use; ``blobs`` is where downloaded media go (a
     `FileBlobStore` under ``./omnicx-media`` if not given).
     """
+
+    _client_attribute: ClassVar[str] = "_graph"
 
     phone_number_id: str = attrs.field(validator=attrs.validators.min_len(1))
     app_secret: str | bytes | None = attrs.field(default=None, repr=False,
@@ -181,20 +183,7 @@ class WhatsApp:
             sleep=self.sleep,
         )
 
-    def close(self) -> None:
-        """Close the HTTP connection pool (if one was opened)."""
-        try:
-            # Bypasses the cached property: never open a client just to close it.
-            graph = object.__getattribute__(self, "_graph")
-        except AttributeError:
-            return
-        graph.close()
 
-    def __enter__(self) -> WhatsApp:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def send(self, message: Outgoing) -> SendResult:
         """Send ``message``; return its ``wamid`` or raise `omnicx.SendError`.

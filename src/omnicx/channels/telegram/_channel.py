@@ -41,7 +41,7 @@ from ..._events import ChannelEvent
 from ..._models import Attachment, Interaction
 from ..._outbound import Outgoing, SendResult
 from ...typing import BlobStore, PollBatch
-from .._common import get_header, parse_epoch, require_secret
+from .._common import HttpClientOwner, get_header, parse_epoch, require_secret
 from ._api import BotAPI
 from ._parse import F, decode_update, parse_update
 
@@ -61,7 +61,7 @@ def _utcnow() -> dt.datetime:
 
 
 @attrs.frozen(kw_only=True)
-class Telegram:
+class Telegram(HttpClientOwner):
     """One Telegram bot.
 
     ``bot_token`` (from @BotFather) authorises Bot API calls; its numeric
@@ -175,19 +175,7 @@ class Telegram:
                       timeout=self.timeout, max_retries=self.max_retries,
                       backoff=self.backoff, max_wait=self.max_wait, sleep=self.sleep)
 
-    def close(self) -> None:
-        """Close the HTTP connection pool (if one was opened)."""
-        try:
-            api = object.__getattribute__(self, "_api")
-        except AttributeError:
-            return
-        api.close()
 
-    def __enter__(self) -> Telegram:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def send(self, message: Outgoing) -> SendResult:
         """Send ``message`` to the user's private chat; raise `omnicx.SendError` on failure.

@@ -32,7 +32,7 @@ from ..._events import ChannelEvent
 from ..._models import Address, Attachment, Interaction
 from ..._outbound import Outgoing, SendResult
 from ...typing import BlobStore
-from .._common import get_header, require_secret
+from .._common import HttpClientOwner, get_header, require_secret
 from ._form import decode_params, form_pairs, is_json
 from ._parse import MESSAGE_STATUSES, parse_params
 from ._send import MessagesAPI
@@ -59,7 +59,7 @@ def _phone(value: str | None) -> str | None:
 
 
 @attrs.frozen(kw_only=True)
-class Twilio:
+class Twilio(HttpClientOwner):
     """One Twilio account: its webhooks in, its Messages API out.
 
     ``account_sid`` (``AC...``) is the channel's account and scopes every
@@ -161,19 +161,7 @@ class Twilio:
                            timeout=self.timeout, max_retries=self.max_retries,
                            backoff=self.backoff, max_wait=self.max_wait, sleep=self.sleep)
 
-    def close(self) -> None:
-        """Close the HTTP connection pool (if one was opened)."""
-        try:
-            api = object.__getattribute__(self, "_api")
-        except AttributeError:
-            return
-        api.close()
 
-    def __enter__(self) -> Twilio:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def download_attachments(self, interaction: Interaction, *,
                              store: BlobStore | None = None) -> tuple[Attachment, ...]:
