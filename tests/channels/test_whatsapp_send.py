@@ -6,11 +6,11 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+from _http_double import Handler, Recorder
 
 from omnicx import (
     Address,
@@ -35,25 +35,6 @@ ACCEPTED = {
     "contacts": [{"input": "16505551234", "wa_id": "16505551234"}],
     "messages": [{"id": WAMID, "message_status": "accepted"}],
 }
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Recorder:
-    """A MockTransport handler that answers from a script and records requests."""
-
-    def __init__(self, *responses: httpx.Response | Handler) -> None:
-        self.responses = list(responses)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.responses.pop(0) if len(self.responses) > 1 else self.responses[0]
-        return answer(request) if callable(answer) else answer
-
-    def json(self, index: int = -1) -> Any:
-        return json.loads(self.requests[index].content)
-
 
 def channel(recorder: Recorder, sleeps: list[float] | None = None, **kwargs: Any) -> WhatsApp:
     return WhatsApp(
