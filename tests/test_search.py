@@ -47,6 +47,8 @@ def test_every_word_of_a_text_finds_it(text: str) -> None:
 
 
 @example("0ᾀ")
+@example("0\u00ba\u00dd")  # an ordinal indicator: "o" to a reader, not to a stemmer
+@example("\u013f\u00dd")  # "L" with a middle dot, which compatibility splits off
 @given(words)
 def test_case_and_accents_do_not_matter(word: str) -> None:
     if word.upper().casefold() == word.casefold():  # not so for a dotless i (U+0131)

@@ -99,7 +99,11 @@ def word_stems(word: str) -> tuple[str, ...]:
     """
     if word.isascii() and word.isdigit():  # order and phone numbers: no stem to find
         return (word,)
-    lowered = word.casefold()
+    # Compatibility forms first ("º" is "o", "ﬁ" is "fi", full-width "Ａ" is "A"):
+    # a stemmer must see the letters a reader sees, or "ºy" and "oy" stem apart.
+    # What compatibility adds that is no letter ("Ŀ" is "L·") goes too.
+    lowered = "".join(c for c in unicodedata.normalize(
+        "NFKC", unicodedata.normalize("NFKC", word).casefold()) if c.isalnum())
     # The stemmers treat accented letters as their own, so a word is also stemmed
     # without its accents: then "cafe" typed for "café" still shares its stems.
     forms = {lowered, _fold(lowered)} - {""}
