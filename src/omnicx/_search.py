@@ -99,8 +99,9 @@ def word_stems(word: str) -> tuple[str, ...]:
     """
     if word.isascii() and word.isdigit():  # order and phone numbers: no stem to find
         return (word,)
-    # Compatibility forms first ("º" is "o", "ﬁ" is "fi", full-width "Ａ" is "A"):
-    # a stemmer must see the letters a reader sees, or "ºy" and "oy" stem apart.
+    # Compatibility forms first (the ordinal "º" is "o", the ligature "ﬁ" is "fi",
+    # full-width letters are letters): a stemmer must see what a reader sees, or "ºy"
+    # and "oy" stem apart.
     # What compatibility adds that is no letter ("Ŀ" is "L·") goes too.
     lowered = "".join(c for c in unicodedata.normalize(
         "NFKC", unicodedata.normalize("NFKC", word).casefold()) if c.isalnum())
