@@ -25,16 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "channels"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import whatsapp_payloads as p  # noqa: E402
+from _paired import measure  # noqa: E402
 
 from omnicx.channels import WhatsApp  # noqa: E402
 
@@ -63,41 +63,6 @@ def batched_bodies() -> list[bytes]:
                                           user_id=p.BSUID) for i in range(20)),
                               contacts=CONTACTS))
             for b in range(len(KINDS))]
-
-
-def measure(
-    ours: Callable[[bytes, dict[str, str]], object],
-    theirs: Callable[[bytes, dict[str, str]], object],
-    signed: list[tuple[bytes, dict[str, str]]],
-    seconds: float,
-) -> tuple[float, float, float]:
-    """Bodies per second for omnicx and pywa, and the median ratio of paired rounds.
-
-    Short rounds alternate between the libraries, so a noisy neighbour slows
-    both alike: each round's ratio compares two measurements taken a moment
-    apart, and the median of those ratios is robust to load spikes. The
-    rates are the best round of each (noise only ever makes code slower).
-    """
-    for step in (ours, theirs):  # warm caches (phone numbers, imports)
-        for body, headers in signed:
-            step(body, headers)
-    rounds = max(9, int(seconds * 10))
-    per_round = seconds / rounds
-    rates: dict[str, list[float]] = {"omnicx": [], "pywa": []}
-    for _ in range(rounds):
-        for name, step in (("omnicx", ours), ("pywa", theirs)):
-            done = 0
-            start = time.perf_counter()
-            while True:
-                for body, headers in signed:
-                    step(body, headers)
-                done += len(signed)
-                elapsed = time.perf_counter() - start
-                if elapsed >= per_round:
-                    break
-            rates[name].append(done / elapsed)
-    ratios = [a / b for a, b in zip(rates["omnicx"], rates["pywa"], strict=True)]
-    return max(rates["omnicx"]), max(rates["pywa"]), statistics.median(ratios)
 
 
 def omnicx_step() -> Callable[[bytes, dict[str, str]], object]:
@@ -171,7 +136,7 @@ def main() -> None:
     pywa_log.setLevel(logging.CRITICAL + 1)  # measure parsing, not log formatting
     decoder = "orjson" if decoding_with_orjson() else "json module (pip install orjson: faster)"
     print(f"omnicx decodes with: {decoder}")
-    omnicx_rate, pywa_rate, ratio = measure(ours, theirs, single, args.seconds)
+    omnicx_rate, pywa_rate, ratio, _, _ = measure(ours, theirs, single, args.seconds)
     print(f"single-message bodies ({len(single)} payloads: every message type and status)")
     print(f"  omnicx  {omnicx_rate:10,.0f} msgs/s")
     print(f"  pywa    {pywa_rate:10,.0f} msgs/s")
@@ -179,7 +144,7 @@ def main() -> None:
 
     batched = [(b, signer.sign(b)) for b in batched_bodies()]
     per_body = len(json.loads(batched[0][0])["entry"][0]["changes"][0]["value"]["messages"])
-    omnicx_rate, pywa_rate, ratio = measure(ours, theirs, batched, args.seconds)
+    omnicx_rate, pywa_rate, ratio, _, _ = measure(ours, theirs, batched, args.seconds)
     print(f"batched bodies ({per_body} messages each; pywa parses only the first)")
     print(f"  omnicx  {omnicx_rate * per_body:10,.0f} msgs/s")
     print(f"  pywa    {pywa_rate:10,.0f} msgs/s (bodies/s: messages 2-{per_body} dropped)")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import whatsapp_payloads as p
+from _mutation import json_values as shared_json_values
+from _mutation import mutated
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,63 +60,10 @@ def _bases() -> list[dict[str, Any]]:
 
 BASES = _bases()
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=20)
-    | st.sampled_from(["", "0", "1e400", "-1", "text", "image", "reaction", "edit", "revoke",
-                       "system", "interactive", "statuses", "+", "١٢٣٤٥٦٧٨", "²³⁴⁵⁶⁷⁸"])
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
-    max_leaves=6,
-)
-
-
-def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, child in node.items():
-            found.extend(_paths(child, (*prefix, key)))
-    elif isinstance(node, list):
-        for index, child in enumerate(node):
-            found.extend(_paths(child, (*prefix, index)))
-    return found
-
-
-def _parent(document: Any, path: tuple[Any, ...]) -> Any:
-    node = document
-    for step in path[:-1]:
-        node = node[step]
-    return node
-
-
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    document = copy.deepcopy(draw(st.sampled_from(BASES)))
-    for _ in range(draw(st.integers(min_value=1, max_value=4))):
-        path = draw(st.sampled_from(_paths(document)))
-        if not path:
-            document = draw(json_values)
-            continue
-        parent = _parent(document, path)
-        operation = draw(st.sampled_from(["replace", "delete", "duplicate", "retype"]))
-        if operation == "replace":
-            parent[path[-1]] = draw(json_values)
-        elif operation == "delete":
-            del parent[path[-1]]
-        elif operation == "duplicate" and isinstance(parent, list):
-            parent.append(copy.deepcopy(parent[path[-1]]))
-        else:
-            value = parent[path[-1]]
-            parent[path[-1]] = (
-                str(value) if not isinstance(value, str) else [value]
-            )
-    return json.dumps(document).encode()
+# WhatsApp's keywords among the random strings, so mutations reach its branches.
+WORDS = ["text", "image", "reaction", "edit", "revoke", "system", "interactive", "statuses",
+         "+", "١٢٣٤٥٦٧٨", "²³⁴⁵⁶⁷⁸"]
+json_values = shared_json_values(WORDS)
 
 
 def _check(events: Any) -> None:
@@ -128,7 +76,7 @@ def _check(events: Any) -> None:
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated())
+@given(mutated(BASES, WORDS))
 def test_mutated_payloads_parse_or_raise_omnicx_errors(body: bytes) -> None:
     parse_both(body)
 
