@@ -47,7 +47,7 @@ from ._search import document_terms
 from ._vault import Sealer
 from .storage._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, Transaction
 
-__all__ = ["IngestResult", "Parsed", "ingest", "record_events"]
+__all__ = ["IngestResult", "Parsed", "about", "ingest", "record_events"]
 
 MISSING_PARENT = "missing_parent"
 STATUS_WITHOUT_MESSAGE = "status_without_message"
@@ -109,9 +109,9 @@ class _Batch:
         self.owners: dict[tuple[str, str], AddressOwner] = {}
         self.members: dict[int, tuple[int, ...]] = {}
         # (contact_id, channel, account, thread_key) -> (conversation_id, last activity),
-        # loaded for every (contact, channel, account) in thread_scope.
+        # loaded for every contact in thread_scope[(channel, account)].
         self.threads: dict[tuple[int, str, str, str], tuple[int, dt.datetime]] = {}
-        self.thread_scope: set[tuple[int, str, str]] = set()
+        self.thread_scope: dict[AccountKey, set[int]] = {}
         self.thread_keys: dict[AccountKey, set[str]] = {}
         self.created: set[int] = set()
         self.named: set[int] = set()
@@ -149,8 +149,9 @@ class _Batch:
             self.created.add(contact_id)
         else:
             owner = found[0]
+            # Most payloads name one person (every address has the same root).
             other_roots = list(dict.fromkeys(
-                f.root_id for f in found if f.root_id != owner.root_id))
+                f.root_id for f in found if f.root_id != owner.root_id)) if len(found) > 1 else []
             if other_roots:
                 # One payload proves these addresses are one person (e.g. a
                 # WhatsApp user id arriving with a phone number seen before
@@ -180,14 +181,16 @@ class _Batch:
         return members
 
     def load_threads(self, contact_ids: Iterable[int], channel: str, account: str) -> None:
-        wanted = [c for c in contact_ids
-                  if c not in self.created and (c, channel, account) not in self.thread_scope]
+        # Runs for every message: the common case (all loaded) builds no tuple.
+        scope = self.thread_scope.setdefault((channel, account), set())
+        created = self.created
+        wanted = [c for c in contact_ids if c not in scope and c not in created]
         keys = self.thread_keys.get((channel, account))
         if not wanted or not keys:
             return
         for (contact_id, key), found in self.tx.threads(wanted, channel, account, keys).items():
             self.threads[(contact_id, channel, account, key)] = found
-        self.thread_scope.update((c, channel, account) for c in wanted)
+        scope.update(wanted)
 
     def prefetch(self, messages: Sequence[MessageEvent]) -> None:
         """Load in bulk what `thread` would otherwise ask for message by message."""
@@ -295,7 +298,7 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
             if interaction is not None:
                 new.append(interaction)
     # Archived once their people are known (before the rows that reference them).
-    to_archive = [sealer.raw(scrub_raw(attrs.evolve(p.raw, contact_id=_owner(state, evs))))
+    to_archive = [sealer.raw(scrub_raw(about(p.raw, _owner(state, evs))))
                   for p, evs in zip(batch, scrubbed, strict=True)
                   if p.archive and p.raw is not None]
     if to_archive:
@@ -331,6 +334,18 @@ def ingest(tx: Transaction, batch: Sequence[Parsed], now: dt.datetime, *, sealer
     state.result.interactions = new
     state.result.gaps_opened += len(state.gaps)
     return state.result
+
+
+def about(raw: RawPayload, contact_id: int | None) -> RawPayload:
+    """``raw`` tied to ``contact_id``: what ``attrs.evolve(raw, contact_id=...)`` makes,
+    without its look-up of every field by name (once per payload of a bulk import).
+    tests/test_fast_paths.py checks that it copies every field."""
+    if contact_id == raw.contact_id:
+        return raw
+    return RawPayload(id=raw.id, channel=raw.channel, account=raw.account,
+                      received_at=raw.received_at, headers=raw.headers, body=raw.body,
+                      state=raw.state, error=raw.error, sealed=raw.sealed,
+                      contact_id=contact_id)
 
 
 def _owner(state: _Batch, events: Sequence[ChannelEvent]) -> int | None:

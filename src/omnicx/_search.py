@@ -138,8 +138,12 @@ def document_terms(subject: str | None, text: str | None) -> list[str]:
     terms: list[str] = []
     for part in (subject, text):
         if part:
-            for match in _words(unicodedata.normalize("NFC", part)):
-                terms.extend(word_stems(match.group()))
+            # The words as `_words` finds them, without a match object each (this runs
+            # for every message stored); ASCII is in NFC already.
+            for word in _WORD.findall(part if part.isascii()
+                                      else unicodedata.normalize("NFC", part)):
+                if 1 < len(word) <= _MAX_WORD:
+                    terms += word_stems(word)
     return terms
 
 

@@ -1,0 +1,50 @@
+"""The bulk path's shortcuts give what the general code they stand in for gives."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import unicodedata
+
+import attrs
+import pytest
+
+from omnicx._feed import _json
+from omnicx._ingest import about
+from omnicx._search import _words, document_terms, word_stems
+from omnicx.storage._base import RawPayload
+
+AT = dt.datetime(2026, 3, 1, 12, 30, tzinfo=dt.UTC)
+
+
+def test_about_copies_every_field_as_evolve_does() -> None:
+    values = {"id": 7, "channel": "webchat", "account": "site", "received_at": AT,
+              "headers": {"x": "1"}, "body": b"{}", "state": "quarantined", "error": "bad",
+              "sealed": b"s", "contact_id": None}
+    # Every field is set to a non-default value above: a new field fails here.
+    assert sorted(values) == sorted(a.name for a in attrs.fields(RawPayload))
+    raw = RawPayload(**values)
+    assert about(raw, 3) == attrs.evolve(raw, contact_id=3)
+    assert about(raw, None) is raw
+
+
+@pytest.mark.parametrize("data", [
+    {"b": 1, "a": None, "ü": "é\n\"\u2028", "n": [1, 2.5, {"z": True, "y": False}]},
+    {"at": AT, "f": float("inf")},
+    {},
+])
+def test_change_data_is_the_encoder_s_text(data: dict[str, object]) -> None:
+    expected = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str).encode(
+        data) if data else "{}"
+    assert _json(data) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Where is my parcel? Order #100042.", "Übergabe café l'envoi E-Mail x", "e\u0301te\u0301",
+    "\ufb01 \u00bay \uff21\uff22 12", "a" * 41 + " ok", "Pakete_und deliveries", "",
+])
+def test_document_terms_are_the_stems_of_every_word(text: str) -> None:
+    expected = [t for part in (text, text) if part
+                for m in _words(unicodedata.normalize("NFC", part))
+                for t in word_stems(m.group())]
+    assert document_terms(text, text) == expected
