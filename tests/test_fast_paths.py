@@ -48,3 +48,39 @@ def test_document_terms_are_the_stems_of_every_word(text: str) -> None:
                 for m in _words(unicodedata.normalize("NFC", part))
                 for t in word_stems(m.group())]
     assert document_terms(text, text) == expected
+
+
+def test_a_new_interaction_is_the_one_its_constructor_makes() -> None:
+    from omnicx import Attachment, Interaction
+    from omnicx._enums import Status
+    from omnicx._events import MessageEvent
+    from omnicx._ingest import INTERACTION_FIELDS, new_interaction
+    from omnicx._models import Address
+
+    # It sets every slot itself, so it must name every field there is.
+    assert sorted(INTERACTION_FIELDS) == sorted(a.name for a in attrs.fields(Interaction))
+    event = MessageEvent(
+        channel="whatsapp", account="acct", external_id="wamid.1", direction="outbound",
+        contact=(Address(kind="phone", value="+41791234567"),), kind="message",
+        message_type="text", occurred_at=AT,
+        sender=Address(kind="phone", value="+41445551234", name="Shop"),
+        recipients=(Address(kind="phone", value="+41791234567", name="Anna"),),
+        subject="Parcel", text="Where is it?", html="<p>Where is it?</p>",
+        attachments=(Attachment(filename="a.pdf", content_type="application/pdf", size=3,
+                                sha256="ab" * 32),),
+        reply_to="wamid.0", status=Status.SENT, data={"n": [1, 2]})
+    received = AT + dt.timedelta(seconds=2)
+    made = new_interaction(event, 7, 3, 5, AT, received, 11)
+    expected = Interaction(
+        id=7, contact_id=3, conversation_id=5, channel=event.channel, account=event.account,
+        direction=event.direction, kind=event.kind, message_type=event.message_type,
+        external_id=event.external_id, occurred_at=AT, received_at=received,
+        sender=event.sender, recipients=event.recipients, subject=event.subject,
+        text=event.text, html=event.html, attachments=event.attachments,
+        reply_to=event.reply_to, status=event.status, data=event.data, raw_id=11)
+    assert made == expected
+    assert type(made) is Interaction
+    assert repr(made) == repr(expected)
+    assert hash(made.channel) == hash(expected.channel)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.text = "changed"  # type: ignore[misc]

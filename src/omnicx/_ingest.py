@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import attrs
 
@@ -47,7 +48,8 @@ from ._search import document_terms
 from ._vault import Sealer
 from .storage._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, Transaction
 
-__all__ = ["IngestResult", "Parsed", "about", "ingest", "record_events"]
+__all__ = ["INTERACTION_FIELDS", "IngestResult", "Parsed", "about", "ingest", "new_interaction",
+           "record_events"]
 
 MISSING_PARENT = "missing_parent"
 STATUS_WITHOUT_MESSAGE = "status_without_message"
@@ -381,15 +383,9 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interact
     occurred = event.occurred_at or state.now
     conversation_id = state.thread(event, owner, occurred)
     (interaction_id,) = state.tx.new_ids("interactions", 1)
-    interaction = Interaction(
-        id=interaction_id, contact_id=owner.contact_id, conversation_id=conversation_id,
-        channel=event.channel, account=event.account, direction=event.direction,
-        kind=event.kind, message_type=event.message_type, external_id=event.external_id,
-        occurred_at=occurred, received_at=state.now, sender=event.sender,
-        recipients=event.recipients, subject=event.subject, text=event.text, html=event.html,
-        attachments=event.attachments, reply_to=event.reply_to, status=event.status,
-        data=event.data, raw_id=raw_id or None,  # 0: History.send, no raw payload
-    )
+    interaction = new_interaction(
+        event, interaction_id, owner.contact_id, conversation_id, occurred, state.now,
+        raw_id or None)  # 0: History.send, no raw payload
     if event.attachment_bytes:
         interaction = state.sealer.keep_attachments(interaction, event.attachment_bytes)
     known[event.external_id] = InteractionRef(id=interaction_id, contact_id=owner.contact_id,
@@ -406,6 +402,53 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interact
     if event.watermarked and event.direction == Direction.OUTBOUND:
         state.watermarked.append((interaction, event.contact[0]))
     return interaction
+
+
+# `new_interaction` fills a plain class with `Interaction`'s very slots and then
+# assigns ``__class__`` (as `omnicx.storage._sql` decodes rows): the event's values
+# went through the same converters when it was made, and attrs' ``__init__`` would
+# run them again, with a frozen-slot setter a field, for every message stored.
+_InteractionSlots: Any = type("_InteractionSlots", (),
+                              {"__slots__": getattr(Interaction, "__slots__")})  # noqa: B009
+object.__new__(_InteractionSlots).__class__ = Interaction  # a layout that differs fails here
+INTERACTION_FIELDS = (
+    "id", "contact_id", "conversation_id", "channel", "account", "external_id", "direction",
+    "kind", "message_type", "occurred_at", "received_at", "sender", "recipients", "subject",
+    "text", "html", "attachments", "reply_to", "status", "data", "raw_id", "erased",
+)
+
+
+def new_interaction(event: MessageEvent, interaction_id: int, contact_id: int,
+                    conversation_id: int, occurred: dt.datetime, received: dt.datetime,
+                    raw_id: int | None) -> Interaction:
+    """The `Interaction` a new message becomes: what ``Interaction(...)`` of these values
+    makes (``occurred`` and ``received`` aware UTC), without running its converters
+    again. tests/test_fast_paths.py checks both, field by field."""
+    item = object.__new__(_InteractionSlots)
+    item.id = interaction_id
+    item.contact_id = contact_id
+    item.conversation_id = conversation_id
+    item.channel = event.channel
+    item.account = event.account
+    item.external_id = event.external_id
+    item.direction = event.direction
+    item.kind = event.kind
+    item.message_type = event.message_type
+    item.occurred_at = occurred
+    item.received_at = received
+    item.sender = event.sender
+    item.recipients = event.recipients
+    item.subject = event.subject
+    item.text = event.text
+    item.html = event.html
+    item.attachments = event.attachments
+    item.reply_to = event.reply_to
+    item.status = event.status
+    item.data = event.data
+    item.raw_id = raw_id
+    item.erased = False
+    item.__class__ = Interaction
+    return cast(Interaction, item)
 
 
 def _stream_cursor(channel: str, account: str, stream: str) -> str:
