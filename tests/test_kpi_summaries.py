@@ -6,6 +6,7 @@ scratch; a read folds again only what the change feed names."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from typing import Any
 
@@ -239,3 +240,35 @@ def test_kept_summaries_equal_a_fold_from_scratch(script: list[tuple[Any, ...]])
                 else:
                     getattr(history.conversations, name)(target, at=at(minute))
         assert report(history) == from_scratch(history)
+
+
+def _journeys_message_by_message(touches: list[tuple[int, int, str]], window: int
+                                 ) -> tuple[dict[str, int], int]:
+    """The definition, plainly: each customer's messages in (time, channel) order."""
+    pairs: dict[str, int] = {}
+    customers = 0
+    for root in sorted({t[0] for t in touches}):
+        mine = sorted((at, channel) for r, at, channel in touches if r == root)
+        seen = False
+        for (before, was), (after, channel) in itertools.pairwise(mine):
+            if channel != was and after - before <= window:
+                pairs[f"{was}→{channel}"] = pairs.get(f"{was}→{channel}", 0) + 1
+                seen = True
+        customers += seen
+    return pairs, customers
+
+
+@settings(max_examples=300, deadline=None)
+@given(conversations=st.lists(st.tuples(
+    st.integers(0, 3), st.sampled_from(["email", "sms", "phone"]),
+    st.lists(st.integers(0, 50), min_size=1, max_size=5)), max_size=12),
+    window=st.integers(0, 20))
+def test_journeys_by_conversation_equal_the_definition(
+        conversations: list[tuple[int, str, list[int]]], window: int) -> None:
+    segments: dict[int, list[tuple[int, int, str, list[int]]]] = {}
+    for root, channel, times in conversations:
+        ordered = sorted(times)
+        segments.setdefault(root, []).append((ordered[0], ordered[-1], channel, ordered))
+    touches = [(root, at, channel) for root, channel, times in conversations for at in times]
+    pairs, customers = kpis_module._journeys(segments, window)
+    assert (dict(pairs), customers) == _journeys_message_by_message(touches, window)
