@@ -44,7 +44,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from itertools import groupby
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import attrs
 
@@ -453,8 +453,14 @@ def _journeys(segments: Mapping[int, list[tuple[int, int, str, list[int]]]],
 
 
 # Past this many changes since the summaries' position (or a quarter of the
-# conversations, if more) one scan of everything is cheaper than finding them.
+# conversations, if more), or past a quarter of the conversations to fold again
+# up to a period's end, one scan of everything is cheaper than finding them.
 _REFOLD_CHANGES = 10_000
+_REFOLD_SHARE = 4
+# The changes that change a summary (each names its conversation). Nothing
+# else does: merges move no interaction (summaries hold contacts, not roots),
+# erasure and statuses leave the skeleton alone, and nothing deletes one.
+_REFOLDS = frozenset({ChangeKind.INTERACTION_CREATED, ChangeKind.CONVERSATION_STATE_CHANGED})
 
 
 def _fold_conversations(
@@ -496,9 +502,8 @@ def _summaries(
     until_us = _us(until)
     with store.reading() as tx:
         position = tx.last_change()
-        stored = tx.setting(_SETTING)
-        layout, _, after = (stored or "").partition(":")
-        known = -1 if layout != _FORMAT else int(after)
+        layout, _, after = (tx.setting(_SETTING) or "").partition(":")
+        known = int(after) if layout == _FORMAT and after.isdigit() else -1
         kept: dict[int, _Summary] = {}
         stale: set[int] | None = None  # None: fold every conversation again
         if known >= 0:
@@ -508,16 +513,16 @@ def _summaries(
             except (TypeError, ValueError):  # a row not of this layout: fold everything
                 kept, known = {}, -1
         if known >= 0:
-            limit = max(_REFOLD_CHANGES, len(kept) // 4)
+            limit = max(_REFOLD_CHANGES, len(kept) // _REFOLD_SHARE)
             changed = tx.changes(known, limit + 1) if position > known else []
-            if len(changed) <= limit:
-                named = (ChangeKind.INTERACTION_CREATED, ChangeKind.CONVERSATION_STATE_CHANGED)
-                stale = {int(c.data["conversation_id"]) for c in changed if c.kind in named}
+            named = [c.data.get("conversation_id") for c in changed if c.kind in _REFOLDS]
+            if len(changed) <= limit and all(isinstance(cid, int) for cid in named):
+                stale = set(cast(list[int], named))
         fresh = _fold_conversations(tx, open_changes, None, stale)
-        summaries = fresh if stale is None else {**kept, **fresh}
+        summaries = dict(fresh) if stale is None else {**kept, **fresh}  # fresh is kept
         late = [cid for cid, s in summaries.items() if s.last_at >= until_us]
         if late:
-            everything = len(late) > len(summaries) // 4
+            everything = len(late) > len(summaries) // _REFOLD_SHARE
             again = _fold_conversations(tx, open_changes, until, None if everything else late)
             if everything:
                 summaries = again
