@@ -230,7 +230,7 @@ class BotRunner:
         since = _us(max(taken)) if taken else None
         failures, waiting = 0, False
         with self.history.store.reading() as tx:
-            rows = list(tx.activity(None, conversation_id=interaction.conversation_id))
+            rows = list(tx.activity(None, conversation_ids=[interaction.conversation_id]))
         for interaction_id, _, _, _, direction, kind, message_type, occurred_us in rows:
             if interaction_id == interaction.id or (since is not None
                                                     and occurred_us < since):

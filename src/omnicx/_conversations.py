@@ -84,7 +84,7 @@ class Conversations:
             if tx.conversation(cid) is None:
                 raise NotFoundError(f"no conversation #{cid}")
             changes = self._changes(tx, cid)
-            rows = list(tx.activity(when, conversation_id=cid))
+            rows = list(tx.activity(when, conversation_ids=[cid]))
         machine = fold(rows, changes, until_us=_to_us(when))
         return ConversationState(
             conversation_id=cid, state=machine.state or Lifecycle.OPEN, at=when,

@@ -612,7 +612,7 @@ class StoreConformance(FeedConformance, TenancyConformance):
             (a, b), conv = self.seed(tx, 2)
             items = [self.interaction(tx, b, conv, f"m{n}", _at(n)) for n in (3, 1, 2)]
             tx.insert_interactions(items)
-            tx.merge(a, b, _T0, None)  # b's rows report their root, a
+            tx.merge(a, b, _T0, None)  # b's rows still report b; the merge is apart
             (eid,) = tx.new_ids("events", 1)
             tx.insert_events([EventRecord(
                 id=eid, interaction_id=items[1].id, channel="webchat", account="a",
@@ -626,14 +626,34 @@ class StoreConformance(FeedConformance, TenancyConformance):
             assert tx.first_interaction(conv + 1000) is None
             rows = list(tx.activity(None))
             assert [r[0] for r in rows] == [ids[1], ids[2], ids[0]]
-            assert {r[1:6] for r in rows} == {(conv, a, "webchat", "inbound", "message")}
+            assert {r[1:6] for r in rows} == {(conv, b, "webchat", "inbound", "message")}
+            assert tx.merged_contacts() == {b: a}
             assert rows[0][7] == int(_at(1).timestamp() * 1_000_000)
             assert all(type(r) is tuple and len(r) == 8 for r in rows)
             assert [r[0] for r in tx.activity(_at(3))] == [ids[1], ids[2]]
-            assert list(tx.activity(None, conversation_id=conv + 1000)) == []
+            assert list(tx.activity(None, conversation_ids=[conv + 1000])) == []
+            assert list(tx.activity(_at(2), conversation_ids=[conv + 1000, conv])) == [rows[0]]
             ((contact_id, event),) = tx.conversation_events()
             assert (contact_id, event.id, event.event_id) == (b, eid, "conversation:x")
             assert event.data == {"by": "agent:1"}
+            assert tx.conversation_events([conv]) == [(contact_id, event)]
+            assert tx.conversation_events([conv + 1000]) == []
+
+    def test_kpi_summaries_are_kept_replaced_and_dropped(self, store: Store) -> None:
+        store.atomic(lambda tx: tx.store_kpi_summaries([(2, "b"), (1, "a")], replace=False))
+        store.atomic(lambda tx: tx.store_kpi_summaries([(2, "B"), (3, "c")], replace=False))
+        with store.reading() as tx:
+            assert sorted(tx.kpi_summaries()) == [(1, "a"), (2, "B"), (3, "c")]
+
+        def replace_and_fail(tx: Transaction) -> None:
+            tx.store_kpi_summaries([(4, "d")], replace=True)
+            raise LookupError("rolled back")
+
+        with pytest.raises(LookupError):
+            store.atomic(replace_and_fail)
+        store.atomic(lambda tx: tx.store_kpi_summaries([(5, "e")], replace=True))
+        with store.reading() as tx:
+            assert sorted(tx.kpi_summaries()) == [(5, "e")]
 
     def test_gaps_open_once_and_close(self, store: Store) -> None:
         def gap(tx: Transaction, reference: str) -> Gap:

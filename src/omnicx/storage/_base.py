@@ -188,10 +188,11 @@ class InteractionRef:
 
 ActivityRow: TypeAlias = tuple[int, int, int, str, str, str, str | None, int]
 """The skeleton of one interaction, as service KPIs read it (no content, no key):
-``(interaction_id, conversation_id, root_id, channel, direction, kind,
+``(interaction_id, conversation_id, contact_id, channel, direction, kind,
 message_type, occurred_us)``.
 
-``root_id`` is the contact's root after merges; ``occurred_us`` the provider
+``contact_id`` is the interaction's own contact (`Transaction.merged_contacts`
+gives the roots); ``occurred_us`` the provider
 time in microseconds since the epoch. A plain tuple, as the driver returns it,
 not a named one: KPIs read millions, and naming each row cost about a sixth
 of their time (unpack it).
@@ -453,15 +454,31 @@ class Transaction(Protocol):
         ...
 
     def activity(self, until: dt.datetime | None, *,
-                 conversation_id: int | None = None) -> Iterator[ActivityRow]:
-        """Every interaction before ``until`` (of one conversation, or all) as an
+                 conversation_ids: Sequence[int] | None = None) -> Iterator[ActivityRow]:
+        """Every interaction before ``until`` (of these conversations, or all) as an
         `ActivityRow`, ordered by conversation, then provider time, then id
         (streamed: KPIs read millions)."""
         ...
 
-    def conversation_events(self) -> list[tuple[int, EventRecord]]:
+    def conversation_events(self, conversation_ids: Sequence[int] | None = None
+                            ) -> list[tuple[int, EventRecord]]:
         """Every event of kind ``conversation`` (lifecycle changes) with the contact of
-        the interaction it is attached to, in provider order."""
+        the interaction it is attached to (of these conversations' interactions, or
+        all), in provider order."""
+        ...
+
+    def merged_contacts(self) -> dict[int, int]:
+        """Every merged contact with its root (``merged_into``); a contact not here is
+        its own root."""
+        ...
+
+    def kpi_summaries(self) -> Iterator[tuple[int, str]]:
+        """The stored KPI summaries: (conversation id, summary JSON), any order
+        (``omnicx._kpis`` writes and reads them; the store keeps the text)."""
+        ...
+
+    def store_kpi_summaries(self, rows: Sequence[tuple[int, str]], *, replace: bool) -> None:
+        """Insert or replace these KPI summaries; ``replace``: drop every other one."""
         ...
 
     # -- reporting ---------------------------------------------------------------------------

@@ -115,6 +115,7 @@ class _Tables:
         self.gap_keys: dict[tuple[str, str, str, str], int] = {}
         self.cursors: dict[str, tuple[str, dt.datetime]] = {}
         self.settings: dict[str, str] = {}
+        self.kpi_summaries: dict[int, str] = {}
         self.event_chain: dict[int, _EventChain] = {}
         self.erasures: dict[int, tuple[Any, ...]] = {}
         self.address_seals: dict[tuple[str, str], bytes] = {}
@@ -584,26 +585,40 @@ class _MemoryTransaction(FeedMemory):
         return min(rows)[1] if rows else None
 
     def activity(self, until: dt.datetime | None, *,
-                 conversation_id: int | None = None) -> Iterator[ActivityRow]:
+                 conversation_ids: Sequence[int] | None = None) -> Iterator[ActivityRow]:
         limit = None if until is None else to_us(until)
-        rows = []
-        for iid, row in self._t.interactions.items():
-            if limit is not None and row[_OCCURRED_AT] >= limit:
-                continue
-            if conversation_id is not None and row[2] != conversation_id:
-                continue
-            contact = self._t.contacts[row[1]]
-            rows.append((iid, row[2], contact.merged_into or contact.id, row[3],
-                         row[6], row[7], row[8], row[_OCCURRED_AT]))
+        wanted = None if conversation_ids is None else set(conversation_ids)
+        rows = [(iid, row[2], row[1], row[3], row[6], row[7], row[8], row[_OCCURRED_AT])
+                for iid, row in self._t.interactions.items()
+                if (limit is None or row[_OCCURRED_AT] < limit)
+                and (wanted is None or row[2] in wanted)]
         rows.sort(key=lambda r: (r[1], r[7], r[0]))
         return iter(rows)
 
-    def conversation_events(self) -> list[tuple[int, EventRecord]]:
+    def conversation_events(self, conversation_ids: Sequence[int] | None = None
+                            ) -> list[tuple[int, EventRecord]]:
+        wanted = None if conversation_ids is None else set(conversation_ids)
         found = []
         for event in self._t.events.values():
             if event.kind == "conversation" and event.interaction_id is not None:
-                found.append((self._t.interactions[event.interaction_id][1], event))
+                row = self._t.interactions[event.interaction_id]
+                if wanted is None or row[2] in wanted:
+                    found.append((row[1], event))
         return sorted(found, key=lambda pair: (pair[1].occurred_at, pair[1].id))
+
+    def merged_contacts(self) -> dict[int, int]:
+        return {c.id: c.merged_into for c in self._t.contacts.values()
+                if c.merged_into is not None}
+
+    def kpi_summaries(self) -> Iterator[tuple[int, str]]:
+        return iter(list(self._t.kpi_summaries.items()))
+
+    def store_kpi_summaries(self, rows: Sequence[tuple[int, str]], *, replace: bool) -> None:
+        if replace:
+            for conversation_id in list(self._t.kpi_summaries):
+                self._t.remove(self._t.kpi_summaries, conversation_id)
+        for conversation_id, summary in rows:
+            self._t.put(self._t.kpi_summaries, conversation_id, summary)
 
     def chain_events(self, links: Sequence[tuple[int, int, bytes, bytes]]) -> None:
         for event_id, seq, hashed, prev in links:

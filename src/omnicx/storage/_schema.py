@@ -251,7 +251,19 @@ _V4 = [
 # omnicx.storage._fulltext).
 _V5 = ["{search_index}"]
 
+# KPI summaries (omnicx._kpis): one row per conversation, what `History.kpis`
+# needs of it (its folded lifecycle, response times, backlog spans and the
+# customer's messages per day and contact) as JSON, no content. A derived
+# cache, kept up to date from the change feed when KPIs are read; the feed
+# position it reflects is the ``kpi_summaries`` row of ``omnicx_meta``.
+# Dropping its rows (or that meta row) only makes the next read rebuild it.
+_V6 = [
+    """CREATE TABLE kpi_summaries (
+        conversation_id {int} PRIMARY KEY,
+        summary TEXT NOT NULL)""",
+]
+
 
 MIGRATIONS: tuple[tuple[int, list[str]], ...] = (
-    (1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5))
+    (1, _V1), (2, _V2), (3, _V3), (4, _V4), (5, _V5), (6, _V6))
 SCHEMA_VERSION = MIGRATIONS[-1][0]

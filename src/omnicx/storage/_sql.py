@@ -955,28 +955,56 @@ class SqlTransaction(FeedSql):
         return None if row is None else int(row[0])
 
     def activity(self, until: dt.datetime | None, *,
-                 conversation_id: int | None = None) -> Iterator[ActivityRow]:
-        where, params = ["TRUE"], []
-        if until is not None:
-            where.append("i.occurred_at < ?")
-            params.append(to_us(until))
-        if conversation_id is not None:
-            where.append("i.conversation_id = ?")
-            params.append(conversation_id)
-        cursor = self._execute(
-            "SELECT i.id, i.conversation_id, coalesce(c.merged_into, c.id), i.channel,"
-            " i.direction, i.kind, i.message_type, i.occurred_at FROM interactions i"
-            f" JOIN contacts c ON c.id = i.contact_id WHERE {' AND '.join(where)}"
-            " ORDER BY i.conversation_id, i.occurred_at, i.id", params)
+                 conversation_ids: Sequence[int] | None = None) -> Iterator[ActivityRow]:
+        select = ("SELECT id, conversation_id, contact_id, channel, direction, kind,"
+                  " message_type, occurred_at FROM interactions WHERE ")
+        limit = [] if until is None else [to_us(until)]
+        before = "" if until is None else " AND occurred_at < ?"
+        if conversation_ids is None:
+            batches: Iterable[Sequence[Any]] = [()]
+            where = "TRUE"
+        else:  # ascending chunks keep the order across statements
+            batches = _chunks(sorted(set(conversation_ids)))
+            where = ""
+        for chunk in batches:
+            if chunk:
+                where = f"conversation_id IN ({_marks(len(chunk))})"
+            cursor = self._execute(
+                f"{select}{where}{before} ORDER BY conversation_id, occurred_at, id",
+                [*chunk, *limit])
+            while rows := cursor.fetchmany(2000):
+                yield from rows
+
+    def conversation_events(self, conversation_ids: Sequence[int] | None = None
+                            ) -> list[tuple[int, EventRecord]]:
+        select = (f"SELECT i.contact_id, {', '.join('e.' + c for c in _EVENT_READ.split(', '))}"
+                  " FROM events e JOIN interactions i ON i.id = e.interaction_id"
+                  " WHERE e.kind = ?")
+        if conversation_ids is None:
+            rows = self._all(f"{select} ORDER BY e.occurred_at, e.id", ("conversation",))
+            return [(int(r[0]), _event_from_row(r[1:])) for r in rows]
+        found = [(int(r[0]), _event_from_row(r[1:]))
+                 for chunk in _chunks(sorted(set(conversation_ids))) for r in self._all(
+                     f"{select} AND i.conversation_id IN ({_marks(len(chunk))})",
+                     ("conversation", *chunk))]
+        found.sort(key=lambda pair: (pair[1].occurred_at, pair[1].id))
+        return found
+
+    def merged_contacts(self) -> dict[int, int]:
+        return {int(c): int(root) for c, root in self._all(
+            "SELECT id, merged_into FROM contacts WHERE merged_into IS NOT NULL")}
+
+    def kpi_summaries(self) -> Iterator[tuple[int, str]]:
+        cursor = self._execute("SELECT conversation_id, summary FROM kpi_summaries")
         while rows := cursor.fetchmany(2000):
             yield from rows
 
-    def conversation_events(self) -> list[tuple[int, EventRecord]]:
-        rows = self._all(
-            f"SELECT i.contact_id, {', '.join('e.' + c for c in _EVENT_READ.split(', '))}"
-            " FROM events e JOIN interactions i ON i.id = e.interaction_id"
-            " WHERE e.kind = ? ORDER BY e.occurred_at, e.id", ("conversation",))
-        return [(int(r[0]), _event_from_row(r[1:])) for r in rows]
+    def store_kpi_summaries(self, rows: Sequence[tuple[int, str]], *, replace: bool) -> None:
+        if replace:
+            self._execute("DELETE FROM kpi_summaries")
+        self._many("INSERT INTO kpi_summaries (conversation_id, summary) VALUES (?, ?)"
+                   " ON CONFLICT (conversation_id) DO UPDATE SET summary = excluded.summary",
+                   sorted(rows))
 
     # -- gaps --------------------------------------------------------------------------------
     def open_gaps(self, gaps: Sequence[Gap]) -> None:
