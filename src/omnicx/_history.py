@@ -23,6 +23,7 @@ from . import _privacy, _search, _translation
 from ._adapters import adapter_channel, channel_names
 from ._business import SLA
 from ._chain import VerifyReport
+from ._collector import paused
 from ._contacts import Contacts
 from ._conversations import Conversations
 from ._crypto import Keyring, key_from_env, parse_key
@@ -272,16 +273,16 @@ class History:
         self._register(channel)
         now = _now()
         prepared: list[Prepared] = []
-        for payload in payloads:
-            body, headers = payload if isinstance(payload, tuple) else (payload, {})
-            header_map = dict(headers)
-            self._verify(channel, body, header_map)
-            try:
-                prepared.append((body, header_map, _parse(channel, body, header_map), None))
-            except PayloadError as exc:
-                prepared.append((body, header_map, None, exc.message))
-
-        return self._store_batch(channel, prepared, now, cursor)
+        with paused():  # a batch's objects are many and acyclic (omnicx._collector)
+            for payload in payloads:
+                body, headers = payload if isinstance(payload, tuple) else (payload, {})
+                header_map = dict(headers)
+                self._verify(channel, body, header_map)
+                try:
+                    prepared.append((body, header_map, _parse(channel, body, header_map), None))
+                except PayloadError as exc:
+                    prepared.append((body, header_map, None, exc.message))
+            return self._store_batch(channel, prepared, now, cursor)
 
     def _store_batch(
         self,
