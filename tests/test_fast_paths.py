@@ -54,8 +54,8 @@ def test_a_new_interaction_is_the_one_its_constructor_makes() -> None:
     from omnicx import Attachment, Interaction
     from omnicx._enums import Status
     from omnicx._events import MessageEvent
-    from omnicx._ingest import INTERACTION_FIELDS, new_interaction
-    from omnicx._models import Address
+    from omnicx._ingest import new_interaction
+    from omnicx._models import INTERACTION_FIELDS, Address
 
     # It sets every slot itself, so it must name every field there is.
     assert sorted(INTERACTION_FIELDS) == sorted(a.name for a in attrs.fields(Interaction))

@@ -133,11 +133,12 @@ def test_phone_parsing_never_raises_anything_but_payload_error(text: str) -> Non
 
 def test_a_stored_row_decodes_to_the_interaction_that_was_stored() -> None:
     from omnicx._chain import content_columns
+    from omnicx._models import INTERACTION_FIELDS
     from omnicx.storage._base import RowSeal
-    from omnicx.storage._sql import ROW_FIELDS, interaction_from_row, interaction_row
+    from omnicx.storage._sql import interaction_from_row, interaction_row
 
     # The decoder fills slots itself, so it must name every field there is.
-    assert sorted(ROW_FIELDS) == sorted(a.name for a in attrs.fields(omnicx.Interaction))
+    assert sorted(INTERACTION_FIELDS) == sorted(a.name for a in attrs.fields(omnicx.Interaction))
     at = dt.datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
     item = omnicx.Interaction(
         id=7, contact_id=3, conversation_id=5, channel="whatsapp", account="acct",

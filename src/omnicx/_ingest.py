@@ -35,21 +35,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import cast
 
 import attrs
 
 from ._enums import Direction, EventKind, Status, status_rank
 from ._errors import ConflictError
 from ._events import ChannelEvent, MessageEvent, StreamPosition, UpdateEvent, WatermarkEvent
-from ._models import Address, Contact, Conversation, Interaction
+from ._models import Address, Contact, Conversation, Interaction, InteractionTwin
 from ._scrub import scrub_event, scrub_raw
 from ._search import document_terms
 from ._vault import Sealer
 from .storage._base import AddressOwner, EventRecord, Gap, InteractionRef, RawPayload, Transaction
 
-__all__ = ["INTERACTION_FIELDS", "IngestResult", "Parsed", "about", "ingest", "new_interaction",
-           "record_events"]
+__all__ = ["IngestResult", "Parsed", "about", "ingest", "new_interaction", "record_events"]
 
 MISSING_PARENT = "missing_parent"
 STATUS_WITHOUT_MESSAGE = "status_without_message"
@@ -404,27 +403,14 @@ def _message(state: _Batch, event: MessageEvent, raw_id: int | None) -> Interact
     return interaction
 
 
-# `new_interaction` fills a plain class with `Interaction`'s very slots and then
-# assigns ``__class__`` (as `omnicx.storage._sql` decodes rows): the event's values
-# went through the same converters when it was made, and attrs' ``__init__`` would
-# run them again, with a frozen-slot setter a field, for every message stored.
-_InteractionSlots: Any = type("_InteractionSlots", (),
-                              {"__slots__": getattr(Interaction, "__slots__")})  # noqa: B009
-object.__new__(_InteractionSlots).__class__ = Interaction  # a layout that differs fails here
-INTERACTION_FIELDS = (
-    "id", "contact_id", "conversation_id", "channel", "account", "external_id", "direction",
-    "kind", "message_type", "occurred_at", "received_at", "sender", "recipients", "subject",
-    "text", "html", "attachments", "reply_to", "status", "data", "raw_id", "erased",
-)
-
-
 def new_interaction(event: MessageEvent, interaction_id: int, contact_id: int,
                     conversation_id: int, occurred: dt.datetime, received: dt.datetime,
                     raw_id: int | None) -> Interaction:
     """The `Interaction` a new message becomes: what ``Interaction(...)`` of these values
     makes (``occurred`` and ``received`` aware UTC), without running its converters
-    again. tests/test_fast_paths.py checks both, field by field."""
-    item = object.__new__(_InteractionSlots)
+    again (`omnicx._models.InteractionTwin`). tests/test_fast_paths.py checks both,
+    field by field."""
+    item = object.__new__(InteractionTwin)
     item.id = interaction_id
     item.contact_id = contact_id
     item.conversation_id = conversation_id

@@ -19,7 +19,7 @@ from .._chain import content_columns, origin_status
 from .._chain import dumps as _dumps
 from .._enums import AddressKind, Channel, Direction, Kind, Status, status_rank
 from .._errors import ConflictError, TamperedError
-from .._models import Address, Attachment, Contact, Conversation, Interaction
+from .._models import Address, Attachment, Contact, Conversation, Interaction, InteractionTwin
 from ._base import (
     ActivityRow,
     AddressOwner,
@@ -278,33 +278,15 @@ def clear_row_caches() -> None:
     _attachments.cache_clear()
 
 
-# `interactions_from_rows` builds each `Interaction` without its ``__init__``:
-# attrs' would run the converters again on values that are canonical
-# already, and a timeline page builds fifty of these per request. Each row is
-# filled as an instance of `_InteractionRow`, a plain class with the very same
-# slots (so the same memory layout), whose plain attribute stores cost a
-# quarter of calling 22 frozen-slot setters, and is then turned into an
-# `Interaction` by assigning ``__class__``, which CPython allows between
-# classes of identical layout. tests/test_models.py checks that these cover
-# every field and that the result equals one built through ``__init__``.
-ROW_FIELDS = (
-    "id", "contact_id", "conversation_id", "channel", "account", "external_id", "direction",
-    "kind", "message_type", "occurred_at", "received_at", "sender", "recipients", "subject",
-    "text", "html", "attachments", "reply_to", "status", "data", "raw_id", "erased",
-)
-_InteractionRow: Any = type("_InteractionRow", (),
-                             {"__slots__": getattr(Interaction, "__slots__")})  # noqa: B009
-# Swap once at import, so a layout that stopped matching (a new attrs option)
-# fails here, loudly, and never inside the decoder, where a TypeError means
-# a tampered row.
-object.__new__(_InteractionRow).__class__ = Interaction
+# `interactions_from_rows` builds each `Interaction` without its ``__init__``
+# (`omnicx._models.InteractionTwin`): a timeline page builds fifty per request.
 _ROW_WIDTH = len(_INTERACTION_COLUMNS.split(","))
 
 
 def interactions_from_rows(rows: Iterable[Sequence[Any]]) -> list[Interaction]:
     """The inverse of `interaction_row` (columns in `_INTERACTION_COLUMNS` order)."""
     # Everything the loop touches is a local: this runs once per row of every page.
-    new, twin, cls = object.__new__, _InteractionRow, Interaction
+    new, twin, cls = object.__new__, InteractionTwin, Interaction
     channels, directions, kinds, statuses = _CHANNELS, _DIRECTIONS, _KINDS, _STATUSES
     timestamp, received_at, address, recipients_of, attachments_of, loads = (
         from_us, _received_at, stored_address, _recipients, _attachments, _json_loads)
