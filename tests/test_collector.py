@@ -27,3 +27,13 @@ def test_a_collector_the_host_turned_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_it_decorates_a_function_each_call_anew() -> None:
+    @paused()
+    def inside() -> bool:
+        return gc.isenabled()
+
+    assert inside() is False
+    assert inside() is False
+    assert gc.isenabled()

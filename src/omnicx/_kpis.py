@@ -55,6 +55,9 @@ from .storage._base import ActivityRow, EventRecord, Store, Transaction
 from .storage._sql import _json_loads
 
 _log = logging.getLogger("omnicx.kpis")
+# How a read opens the recorded lifecycle changes (`History.kpis` passes its vault's).
+OpenChanges = Callable[[Transaction, list[tuple[int, EventRecord]]],
+                       Iterable[ConversationChange]]
 
 __all__ = ["Durations", "KpiGroup", "KpiReport", "SlaBreach", "compute_kpis"]
 
@@ -427,8 +430,7 @@ _REFOLDS = frozenset({ChangeKind.INTERACTION_CREATED, ChangeKind.CONVERSATION_ST
 
 def _fold_conversations(
     tx: Transaction,
-    open_changes: Callable[[Transaction, list[tuple[int, EventRecord]]],
-                           Iterable[ConversationChange]],
+    open_changes: OpenChanges,
     until: dt.datetime | None,
     conversation_ids: Collection[int] | None,
 ) -> dict[int, _Summary]:
@@ -447,8 +449,7 @@ def _fold_conversations(
 
 def _summaries(
     store: Store,
-    open_changes: Callable[[Transaction, list[tuple[int, EventRecord]]],
-                           Iterable[ConversationChange]],
+    open_changes: OpenChanges,
     until: dt.datetime,
 ) -> tuple[dict[int, _Summary], dict[int, int]]:
     """Every conversation started before ``until``, summarised as of ``until``; and the
@@ -513,10 +514,10 @@ def _json_dumps(summary: _Summary) -> str:
     return json.dumps(summary, separators=(",", ":"))
 
 
+@paused()  # a read builds a few objects per conversation, none in a cycle
 def compute_kpis(
     store: Store,
-    open_changes: Callable[[Transaction, list[tuple[int, EventRecord]]],
-                           Iterable[ConversationChange]],
+    open_changes: OpenChanges,
     *,
     since: dt.datetime | None,
     until: dt.datetime,
@@ -533,23 +534,6 @@ def compute_kpis(
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ConfigurationError(f"{name} must be timezone-aware")
-    with paused():  # a read builds a few objects per conversation, none in a cycle
-        return _report(store, open_changes, since=since, until=until, by=by, bucket=bucket,
-                       sla=sla, journey_window=journey_window)
-
-
-def _report(
-    store: Store,
-    open_changes: Callable[[Transaction, list[tuple[int, EventRecord]]],
-                           Iterable[ConversationChange]],
-    *,
-    since: dt.datetime | None,
-    until: dt.datetime,
-    by: str | None,
-    bucket: str,
-    sla: SLA | Mapping[str, SLA] | None,
-    journey_window: dt.timedelta,
-) -> KpiReport:
     since_us = None if since is None else _us(since)
     until_us = _us(until)
     summaries, roots = _summaries(store, open_changes, until)
